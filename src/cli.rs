@@ -1,0 +1,90 @@
+//! The command line, as clap definitions only.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tnsflow",
+    version,
+    about = "A declarative, content-hashed build-graph orchestrator for Trust & Safety pipelines",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// The pipeline file; its folder is the workspace [default: ./pipeline.yaml]
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Print nothing but results and errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bring stages up to date: run what is stale, restore what is cached
+    Build(BuildArgs),
+    /// Show every stage as fresh or stale, and why
+    Status(StatusArgs),
+    /// Print the stage graph
+    Dag(DagArgs),
+    /// Drop cache entries that no stage's last run uses
+    Gc,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Stages to build, with everything they need [default: all]; NAME means every NAME@*
+    #[arg(value_name = "STAGE")]
+    pub stages: Vec<String>,
+
+    /// How many stages run at once [default: number of cores]
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+
+    /// Override a param for this run, e.g. --set enforcement.block_risk=0.95 (VALUE is YAML)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Print the stages that would run, one per line, and run none
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// After a failure, keep running stages that do not depend on it
+    #[arg(short = 'k', long)]
+    pub keep_going: bool,
+
+    /// Run this stage even if it is fresh (repeatable)
+    #[arg(long = "force", value_name = "STAGE")]
+    pub force: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Stages to show, with everything they need [default: all]
+    #[arg(value_name = "STAGE")]
+    pub stages: Vec<String>,
+
+    /// Show what a build with these params would rerun
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Print a JSON array of {"stage", "state", "reasons"}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DagArgs {
+    #[arg(long, value_enum, default_value_t = DagFormat::Mermaid)]
+    pub format: DagFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DagFormat {
+    Mermaid,
+    Dot,
+}

@@ -1,0 +1,44 @@
+//! One file per subcommand; the only place where the layers meet.
+
+mod build;
+mod dag;
+mod gc;
+mod status;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Cli, Command};
+use crate::layout::{Layout, DEFAULT_PIPELINE};
+use crate::parse::{Override, Pipeline};
+use crate::plan::Plan;
+use crate::Error;
+
+pub fn dispatch(cli: Cli) -> Result<(), Error> {
+    let file = cli.file.unwrap_or_else(|| PathBuf::from(DEFAULT_PIPELINE));
+    match cli.command {
+        Command::Build(args) => build::build(&file, cli.quiet, args),
+        Command::Status(args) => status::status(&file, args),
+        Command::Dag(args) => dag::dag(&file, args),
+        Command::Gc => gc::gc(&file, cli.quiet),
+    }
+}
+
+/// The pipeline with `--set` applied, planned against the disk.
+pub(crate) fn load_plan(file: &Path, sets: &[String]) -> Result<(Plan, Layout), Error> {
+    let overrides = sets.iter().map(|s| Override::parse(s)).collect::<Result<Vec<_>, _>>()?;
+    let mut pipeline = Pipeline::load(file)?;
+    pipeline.apply_overrides(&overrides)?;
+    let layout = Layout::new(&pipeline.root);
+    Ok((Plan::build(pipeline)?, layout))
+}
+
+/// Writes to stdout; a closed pipe (`tnsflow status | head`) ends quietly.
+pub(crate) fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Run one stage into a staging area.
+//!
+//! Knows nothing about the scheduler or the DAG: it is handed one stage's
+//! resolved declaration and writes its outputs where it is told. Moving finished
+//! outputs into place is `record`'s job.
+
+mod error;
+mod shell;
+mod sql;
+mod stage;
+mod staging;
+
+pub use error::StageError;
+pub use shell::run_cmd;
+pub use sql::{open_read_only, query_to_csv, run_sql};
+pub use stage::{Builtin, ParamProblem, StageContext, StageParams};
+pub use staging::Staging;

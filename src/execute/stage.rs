@@ -1,0 +1,173 @@
+//! The contract between the engine and built-in stages.
+//!
+//! A builtin reads its deps by file name (`ctx.dep("raw_events.csv")`), its
+//! params through `StageParams` (typed, with defaults and ranges), and writes
+//! each out by file name into a staging folder (`ctx.out("alerts.csv")`). It
+//! must be deterministic: no wall clock, no unseeded randomness, and the same
+//! bytes for any `-j`.
+
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use super::StageError;
+use crate::parse::display_value;
+use crate::StageResult;
+
+/// A stage implemented in Rust, registered in `stages::registry`.
+pub trait Builtin: Sync + Send {
+    /// The name used in pipeline.yaml (`builtin: generate`).
+    fn name(&self) -> &'static str;
+    /// Part of every stage key: bump it whenever the output for the same inputs changes.
+    fn version(&self) -> &'static str;
+    /// File names the builtin writes; a stage's outs are chosen among them by file name.
+    fn outs(&self) -> &'static [&'static str];
+    /// Checks params before anything runs, so that bad values fail the build with
+    /// exit code 2 before any stage has written a byte.
+    fn validate(&self, params: &StageParams) -> Result<(), ParamProblem>;
+    fn run(&self, ctx: &StageContext) -> StageResult<()>;
+}
+
+/// A param value the builtin cannot accept.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{key}` = {value}: expected {expected}")]
+pub struct ParamProblem {
+    pub key: String,
+    pub value: String,
+    pub expected: String,
+}
+
+/// The params one stage lists, by dotted key. A param the stage does not list
+/// takes the builtin's default, so it never changes between builds.
+#[derive(Debug, Clone, Default)]
+pub struct StageParams {
+    values: BTreeMap<String, Value>,
+}
+
+impl StageParams {
+    pub fn new(values: BTreeMap<String, Value>) -> StageParams {
+        StageParams { values }
+    }
+
+    /// The value at a dotted key: listed directly, or inside a listed parent map.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        if let Some(v) = self.values.get(key) {
+            return Some(v);
+        }
+        self.values.iter().find_map(|(listed, v)| {
+            let rest = key.strip_prefix(listed.as_str())?.strip_prefix('.')?;
+            rest.split('.')
+                .try_fold(v, |v, part| v.as_mapping()?.get(part))
+        })
+    }
+
+    fn problem(key: &str, value: &Value, expected: String) -> ParamProblem {
+        ParamProblem {
+            key: key.into(),
+            value: display_value(value),
+            expected,
+        }
+    }
+
+    pub fn int(&self, key: &str, default: i64, range: RangeInclusive<i64>) -> Result<i64, ParamProblem> {
+        let Some(value) = self.get(key) else {
+            return Ok(default);
+        };
+        let expected = || match (range.start(), range.end()) {
+            (lo, &i64::MAX) => format!("an integer >= {lo}"),
+            (lo, hi) => format!("an integer in [{lo}, {hi}]"),
+        };
+        match value.as_i64() {
+            Some(n) if range.contains(&n) => Ok(n),
+            _ => Err(Self::problem(key, value, expected())),
+        }
+    }
+
+    pub fn float(&self, key: &str, default: f64, range: RangeInclusive<f64>) -> Result<f64, ParamProblem> {
+        let Some(value) = self.get(key) else {
+            return Ok(default);
+        };
+        match value.as_f64() {
+            Some(x) if range.contains(&x) => Ok(x),
+            _ => Err(Self::problem(
+                key,
+                value,
+                format!("a number in [{}, {}]", range.start(), range.end()),
+            )),
+        }
+    }
+
+    pub fn string(&self, key: &str, default: &str) -> Result<String, ParamProblem> {
+        match self.get(key) {
+            None => Ok(default.to_string()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(Self::problem(key, other, "a string".into())),
+        }
+    }
+}
+
+/// What a builtin sees of the world while it runs.
+#[derive(Debug)]
+pub struct StageContext {
+    pub stage: String,
+    pub root: PathBuf,
+    pub params: StageParams,
+    /// Absolute paths of the declared deps.
+    pub deps: Vec<PathBuf>,
+    /// Declared outs' file names: the builtin may skip the others.
+    pub wanted: Vec<String>,
+    /// Where the builtin writes its outs, by file name.
+    pub out_dir: PathBuf,
+}
+
+impl StageContext {
+    /// The dep with this file name (a file or a folder).
+    pub fn dep(&self, file_name: &str) -> StageResult<PathBuf> {
+        self.deps
+            .iter()
+            .find(|d| d.file_name().is_some_and(|n| n == file_name))
+            .cloned()
+            .ok_or_else(|| StageError::MissingDep {
+                name: file_name.into(),
+            })
+    }
+
+    /// The dep with this file name, if declared.
+    pub fn optional_dep(&self, file_name: &str) -> Option<PathBuf> {
+        self.dep(file_name).ok()
+    }
+
+    /// Where to write the out with this file name.
+    pub fn out(&self, file_name: &str) -> PathBuf {
+        self.out_dir.join(file_name)
+    }
+
+    /// Whether the stage declared this out (a builtin may skip the others).
+    pub fn wants(&self, file_name: &str) -> bool {
+        self.wanted.iter().any(|w| w == file_name)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(yaml: &str) -> StageParams {
+        StageParams::new(serde_yaml::from_str(yaml).unwrap())
+    }
+
+    /// Typed getters apply defaults and ranges and read inside listed maps.
+    #[test]
+    fn typed_getters() {
+        let p = params("users: 0\nenforcement: {block_risk: 0.9}\n");
+        assert_eq!(p.int("events", 5, 0..=i64::MAX), Ok(5));
+        let err = p.int("users", 1500, 1..=i64::MAX).unwrap_err();
+        assert_eq!(err.to_string(), "`users` = 0: expected an integer >= 1");
+        assert_eq!(p.float("enforcement.block_risk", 0.0, 0.0..=1.0), Ok(0.9));
+    }
+}

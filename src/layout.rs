@@ -1,0 +1,87 @@
+//! Every on-disk name tnsflow uses, in one place.
+//!
+//! The store version is part of the path (`.tnsflow/v1/...`), as uv versions its
+//! cache buckets: a tnsflow that changes the format bumps the version and simply
+//! starts over, because losing state only ever means more rebuilding.
+
+use std::path::{Path, PathBuf};
+
+/// The pipeline file looked up in the current directory.
+pub const DEFAULT_PIPELINE: &str = "pipeline.yaml";
+/// The state folder at the workspace root.
+pub const STATE_DIR: &str = ".tnsflow";
+/// The version of everything under the state folder.
+pub const STORE_VERSION: &str = "v1";
+/// Points the content-addressed store and run records somewhere shared (sweeps, CI caches).
+pub const CACHE_DIR_ENV: &str = "TNSFLOW_CACHE_DIR";
+
+/// Paths of one workspace's state.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+    cache: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: &Path) -> Layout {
+        let state = root.join(STATE_DIR);
+        let cache = match std::env::var_os(CACHE_DIR_ENV) {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir).join(STORE_VERSION),
+            _ => state.join(STORE_VERSION),
+        };
+        Layout {
+            root: root.to_path_buf(),
+            cache,
+        }
+    }
+
+    /// The workspace root: the folder holding pipeline.yaml.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(STATE_DIR)
+    }
+
+    /// Versioned, workspace-private state (records of the last build, stat cache).
+    pub fn local_dir(&self) -> PathBuf {
+        self.state_dir().join(STORE_VERSION)
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.state_dir().join("lock")
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.local_dir().join("state.json")
+    }
+
+    pub fn stat_cache_file(&self) -> PathBuf {
+        self.local_dir().join("statcache.json")
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.local_dir().join("logs")
+    }
+
+    /// Staging folders of running stages; anything here at the start of a build is garbage.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.local_dir().join("tmp")
+    }
+
+    /// Content-addressed blobs, shareable between workspaces.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.cache.join("blobs")
+    }
+
+    /// Run records by stage key, shareable between workspaces.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.cache.join("runs")
+    }
+
+    /// Temporary files of the shared cache (same filesystem, so renames are atomic).
+    pub fn cache_tmp_dir(&self) -> PathBuf {
+        self.cache.join("tmp")
+    }
+}

@@ -1,0 +1,47 @@
+//! Parse args, run the command, turn the error into an exit code.
+
+use clap::Parser;
+use std::io::IsTerminal;
+
+use tnsflow::cli::Cli;
+use tnsflow::Error;
+
+fn main() {
+    let cli = Cli::parse();
+    install_error_renderer();
+    let code = match tnsflow::commands::dispatch(cli) {
+        Ok(()) => 0,
+        Err(err) => {
+            let code = err.exit_code();
+            report(err);
+            code
+        }
+    };
+    std::process::exit(code);
+}
+
+fn report(err: Error) {
+    match err {
+        // Already reported stage by stage.
+        Error::StagesFailed { .. } => {}
+        Error::Config(config) => eprintln!("{:?}", miette::Report::new(config)),
+        other => eprintln!("error: {other}"),
+    }
+}
+
+/// Errors are drawn with unicode, without colour off a terminal or under
+/// NO_COLOR, and never wrapped, so scripts can grep them.
+fn install_error_renderer() {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(color)
+                .unicode(true)
+                .force_graphical(true)
+                .wrap_lines(false)
+                .width(200)
+                .build(),
+        )
+    }));
+}

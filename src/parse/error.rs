@@ -1,0 +1,267 @@
+//! `ConfigError`: everything wrong with pipeline.yaml or the command line.
+//!
+//! Each variant that comes from the file carries its source and a labelled span,
+//! so miette renders `pipeline.yaml:LINE:COL` with a caret under the culprit.
+//! All of them exit with code 2.
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum ConfigError {
+    #[error("cannot read pipeline file `{path}`: {source}")]
+    #[diagnostic(
+        code(tnsflow::no_pipeline),
+        help("run tnsflow in a folder with a pipeline.yaml, or pass one with -f FILE")
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("{file} is not valid YAML: {message}")]
+    #[diagnostic(code(tnsflow::yaml_syntax))]
+    Syntax {
+        file: String,
+        message: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("here")]
+        span: SourceSpan,
+    },
+
+    #[error("unknown key `{key}` in {context}; expected one of: {expected}")]
+    #[diagnostic(code(tnsflow::unknown_key))]
+    UnknownKey {
+        key: String,
+        context: String,
+        expected: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("unknown key")]
+        span: SourceSpan,
+        #[help]
+        hint: Option<String>,
+    },
+
+    #[error("{what} has the wrong type: expected {expected}")]
+    #[diagnostic(code(tnsflow::wrong_type))]
+    WrongType {
+        what: String,
+        expected: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("{found}")]
+        span: SourceSpan,
+        found: String,
+    },
+
+    #[error("stage `{stage}` must say what it runs: one of `builtin`, `sql` or `cmd`")]
+    #[diagnostic(code(tnsflow::no_runner))]
+    NoRunner {
+        stage: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("this stage")]
+        span: SourceSpan,
+    },
+
+    #[error("stage `{stage}` has both `{first}` and `{second}`; a stage runs exactly one of `builtin`, `sql` or `cmd`")]
+    #[diagnostic(code(tnsflow::two_runners))]
+    TwoRunners {
+        stage: String,
+        first: &'static str,
+        second: &'static str,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("second runner")]
+        span: SourceSpan,
+    },
+
+    #[error("stage `{stage}`: {message}")]
+    #[diagnostic(code(tnsflow::bad_stage))]
+    BadStage {
+        stage: String,
+        message: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("here")]
+        span: SourceSpan,
+        #[help]
+        hint: Option<String>,
+    },
+
+    #[error("stage name `{name}` is not valid: expected letters, digits, `_`, `-` or `.`")]
+    #[diagnostic(code(tnsflow::bad_stage_name))]
+    BadStageName {
+        name: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("stage name")]
+        span: SourceSpan,
+    },
+
+    #[error("stage `{stage}` runs unknown builtin `{builtin}`; builtins are: {known}")]
+    #[diagnostic(code(tnsflow::unknown_builtin))]
+    UnknownBuiltin {
+        stage: String,
+        builtin: String,
+        known: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("unknown builtin")]
+        span: SourceSpan,
+        #[help]
+        hint: Option<String>,
+    },
+
+    #[error("stage `{stage}` writes `{out}`, but builtin `{builtin}` writes only: {allowed}")]
+    #[diagnostic(code(tnsflow::builtin_out))]
+    BuiltinOut {
+        stage: String,
+        out: String,
+        builtin: String,
+        allowed: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("not written by `{builtin}`")]
+        span: SourceSpan,
+    },
+
+    #[error("stage `{stage}` reads param `{param}`, which the params block does not define")]
+    #[diagnostic(code(tnsflow::unknown_param))]
+    UnknownParam {
+        stage: String,
+        param: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("unknown param")]
+        span: SourceSpan,
+        #[help]
+        hint: Option<String>,
+    },
+
+    #[error("stage `{stage}` uses `${{{param}}}` in its cmd but does not list `{param}` in its params")]
+    #[diagnostic(
+        code(tnsflow::unlisted_param),
+        help("add `{param}` to the stage's `params:` so that changing it reruns the stage")
+    )]
+    UnlistedParam {
+        stage: String,
+        param: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("uses `{param}`")]
+        span: SourceSpan,
+    },
+
+    #[error("stage `{stage}` writes `{out}`, which is outside the workspace")]
+    #[diagnostic(
+        code(tnsflow::out_outside_workspace),
+        help("outs are paths relative to the folder holding the pipeline file, without `..`")
+    )]
+    OutsideWorkspace {
+        stage: String,
+        out: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("outside the workspace")]
+        span: SourceSpan,
+    },
+
+    #[error("stage `{stage}`: foreach pattern `{pattern}` matches no files")]
+    #[diagnostic(code(tnsflow::foreach_no_match))]
+    ForeachNoMatch {
+        stage: String,
+        pattern: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("matches nothing")]
+        span: SourceSpan,
+    },
+
+    #[error("stages `{first}` and `{second}` both write `{out}`")]
+    #[diagnostic(
+        code(tnsflow::duplicate_out),
+        help("every out has exactly one producer; rename one of them")
+    )]
+    DuplicateOut {
+        out: String,
+        first: String,
+        second: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("first written here")]
+        first_span: SourceSpan,
+        #[label("and again here")]
+        second_span: SourceSpan,
+    },
+
+    #[error("stage `{stage}` reads `{dep}`, which no stage writes and no file provides")]
+    #[diagnostic(code(tnsflow::missing_dep))]
+    MissingDep {
+        stage: String,
+        dep: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("read here")]
+        span: SourceSpan,
+        #[help]
+        hint: Option<String>,
+    },
+
+    #[error("dependency cycle: {cycle}")]
+    #[diagnostic(
+        code(tnsflow::cycle),
+        help("a stage cannot read, directly or through other stages, what it writes")
+    )]
+    Cycle {
+        cycle: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("`{first}` starts the cycle")]
+        span: SourceSpan,
+        first: String,
+    },
+
+    #[error("unknown stage `{name}`")]
+    #[diagnostic(code(tnsflow::unknown_stage))]
+    UnknownStage {
+        name: String,
+        #[help]
+        hint: Option<String>,
+    },
+
+    #[error("`--set {arg}` is not valid: expected KEY=VALUE, such as `--set seed=17`")]
+    #[diagnostic(code(tnsflow::bad_set))]
+    BadSet { arg: String },
+
+    #[error("`--set {key}=...` names a param that the params block of {file} does not define")]
+    #[diagnostic(code(tnsflow::unknown_set))]
+    UnknownSetParam {
+        key: String,
+        file: String,
+        #[help]
+        hint: Option<String>,
+    },
+
+    #[error("param `{key}` = {value} ({origin}) has the wrong type: expected {expected}")]
+    #[diagnostic(code(tnsflow::param_type))]
+    ParamType {
+        key: String,
+        value: String,
+        origin: String,
+        expected: String,
+    },
+
+    #[error("param `{key}` = {value} ({origin}) is out of range for stage `{stage}`: expected {expected}")]
+    #[diagnostic(code(tnsflow::param_range))]
+    ParamRange {
+        key: String,
+        value: String,
+        origin: String,
+        stage: String,
+        expected: String,
+    },
+}

@@ -1,0 +1,23 @@
+//! pipeline.yaml -> `Pipeline`: typed, validated, with `foreach` expanded.
+//!
+//! Parsing keeps the source text so that every error can point at the line and
+//! column at fault. It reads the disk only to expand `foreach` globs; everything
+//! that depends on other stages (edges, cycles, missing deps) is `plan`'s job.
+
+mod error;
+mod foreach;
+mod overrides;
+mod params;
+mod pipeline;
+mod source;
+mod span;
+mod stage_decl;
+mod suggestion;
+
+pub use error::ConfigError;
+pub use overrides::Override;
+pub use params::{display_value, Params};
+pub use pipeline::{substitute_params, Pipeline};
+pub use source::Source;
+pub use stage_decl::{StageDecl, StageKind};
+pub use suggestion::{did_you_mean, suggest};

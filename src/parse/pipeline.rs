@@ -1,0 +1,474 @@
+//! `Pipeline`: what pipeline.yaml says, typed and validated.
+
+use serde_yaml::{Mapping, Value};
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use super::foreach::{self, Item};
+use super::stage_decl::normalize;
+use super::suggestion::did_you_mean;
+use super::{ConfigError, Override, Params, Source, StageDecl, StageKind};
+use crate::ConfigResult;
+
+const TOP_KEYS: &[&str] = &["params", "stages"];
+const STAGE_KEYS: &[&str] = &["builtin", "sql", "db", "cmd", "foreach", "deps", "outs", "params"];
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The folder holding the pipeline file; every relative path is relative to it.
+    pub root: PathBuf,
+    pub source: Source,
+    pub params: Params,
+    /// Params given with `--set` (for error messages that say where a value came from).
+    pub overridden: BTreeSet<String>,
+    pub stages: Vec<StageDecl>,
+}
+
+impl Pipeline {
+    /// Reads and validates a pipeline file.
+    pub fn load(file: &Path) -> ConfigResult<Pipeline> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            path: file.to_path_buf(),
+            source,
+        })?;
+        let absolute = std::path::absolute(file).map_err(|source| ConfigError::Read {
+            path: file.to_path_buf(),
+            source,
+        })?;
+        let root = absolute
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        Pipeline::parse(&file.display().to_string(), &root, text)
+    }
+
+    /// Parses pipeline text named `name` for a workspace at `root`.
+    pub fn parse(name: &str, root: &Path, text: String) -> ConfigResult<Pipeline> {
+        let source = Source::new(name.to_string(), text);
+        let doc: Value = serde_yaml::from_str(&source.text).map_err(|e| syntax(&source, &e))?;
+        let empty = Mapping::new();
+        let top = match &doc {
+            Value::Mapping(m) => m,
+            Value::Null => &empty,
+            other => return Err(wrong_type(&source, "the pipeline file", "a map with `params` and `stages`", "", other)),
+        };
+        check_keys(&source, top, "", TOP_KEYS, "the pipeline file")?;
+
+        let params = match top.get("params") {
+            None | Some(Value::Null) => Params::default(),
+            Some(Value::Mapping(m)) => Params::new(m.clone()),
+            Some(other) => return Err(wrong_type(&source, "`params`", "a map of param names to values", "params", other)),
+        };
+
+        let mut stages = Vec::new();
+        match top.get("stages") {
+            None | Some(Value::Null) => {}
+            Some(Value::Mapping(m)) => {
+                for (name, decl) in m {
+                    let name = match name.as_str() {
+                        Some(n) => n.to_string(),
+                        None => return Err(wrong_type(&source, "a stage name", "a string", "stages", name)),
+                    };
+                    stages.extend(parse_stage(&source, root, &params, &name, decl)?);
+                }
+            }
+            Some(other) => return Err(wrong_type(&source, "`stages`", "a map of stage names to declarations", "stages", other)),
+        }
+
+        let mut seen = HashSet::new();
+        for stage in &stages {
+            if !seen.insert(stage.name.as_str()) {
+                return Err(ConfigError::BadStage {
+                    stage: stage.name.clone(),
+                    message: "two stages have this name (foreach gives one per file stem)".into(),
+                    src: source.named(),
+                    span: source.span(&stage.yaml_path),
+                    hint: None,
+                });
+            }
+        }
+
+        Ok(Pipeline {
+            root: root.to_path_buf(),
+            source,
+            params,
+            overridden: BTreeSet::new(),
+            stages,
+        })
+    }
+
+    /// Applies `--set` overrides in order.
+    pub fn apply_overrides(&mut self, overrides: &[Override]) -> ConfigResult<()> {
+        for o in overrides {
+            o.apply(&mut self.params, &self.source.name)?;
+            self.overridden.insert(o.key.clone());
+        }
+        Ok(())
+    }
+
+    /// Where a param's value came from, for messages.
+    pub fn origin(&self, key: &str) -> String {
+        if self.overridden.iter().any(|k| key == k || key.starts_with(&format!("{k}."))) {
+            "from --set".into()
+        } else {
+            format!("from {}", self.source.name)
+        }
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.name == name)
+    }
+
+    /// Stage indices for names given on the command line; `NAME` means every `NAME@*`.
+    pub fn select(&self, names: &[String]) -> ConfigResult<Vec<usize>> {
+        let mut selected = Vec::new();
+        for name in names {
+            let matches: Vec<usize> = (0..self.stages.len())
+                .filter(|&i| self.stages[i].name == *name || self.stages[i].group == *name && self.stages[i].name.contains('@'))
+                .collect();
+            if matches.is_empty() {
+                let mut candidates: Vec<&str> = self.stages.iter().map(|s| s.name.as_str()).collect();
+                candidates.extend(self.stages.iter().map(|s| s.group.as_str()));
+                return Err(ConfigError::UnknownStage {
+                    name: name.clone(),
+                    hint: did_you_mean(name, candidates),
+                });
+            }
+            selected.extend(matches);
+        }
+        selected.sort_unstable();
+        selected.dedup();
+        Ok(selected)
+    }
+}
+
+fn syntax(source: &Source, e: &serde_yaml::Error) -> ConfigError {
+    let offset = e.location().map(|l| l.index()).unwrap_or(0);
+    let mut message = e.to_string();
+    // serde_yaml appends " at line L column C"; the label shows that already.
+    if let Some(cut) = message.find(" at line ") {
+        message.truncate(cut);
+    }
+    ConfigError::Syntax {
+        file: source.name.clone(),
+        message,
+        src: source.named(),
+        span: (offset.min(source.text.len()), 1).into(),
+    }
+}
+
+fn wrong_type(source: &Source, what: &str, expected: &str, path: &str, found: &Value) -> ConfigError {
+    ConfigError::WrongType {
+        what: what.into(),
+        expected: expected.into(),
+        src: source.named(),
+        span: source.span(path),
+        found: format!("found {}", super::overrides::type_name(found)),
+    }
+}
+
+fn check_keys(source: &Source, map: &Mapping, path: &str, allowed: &[&str], context: &str) -> ConfigResult<()> {
+    for key in map.keys() {
+        let key = key.as_str().unwrap_or("?");
+        if !allowed.contains(&key) {
+            let key_path = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+            return Err(ConfigError::UnknownKey {
+                key: key.into(),
+                context: context.into(),
+                expected: allowed.join(", "),
+                src: source.named(),
+                span: source.key_span(&key_path),
+                hint: did_you_mean(key, allowed.iter().copied()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads one stage declaration; a foreach gives one `StageDecl` per match.
+fn parse_stage(source: &Source, root: &Path, params: &Params, name: &str, decl: &Value) -> ConfigResult<Vec<StageDecl>> {
+    let path = format!("stages.{name}");
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+        return Err(ConfigError::BadStageName {
+            name: name.into(),
+            src: source.named(),
+            span: source.key_span(&path),
+        });
+    }
+    let map = decl
+        .as_mapping()
+        .ok_or_else(|| wrong_type(source, &format!("stage `{name}`"), "a map with `cmd`, `sql` or `builtin`, `deps`, `outs`, `params`", &path, decl))?;
+    check_keys(source, map, &path, STAGE_KEYS, &format!("stage `{name}`"))?;
+
+    let field = Fields { source, map, path: &path, stage: name };
+    let builtin = field.string("builtin")?;
+    let sql = field.string("sql")?;
+    let db = field.string("db")?;
+    let cmd = field.string("cmd")?;
+    let foreach = field.string("foreach")?;
+    let deps = field.list("deps")?;
+    let outs = field.list("outs")?;
+    let mut stage_params = field.list("params")?;
+
+    let runners = [("builtin", builtin.is_some()), ("sql", sql.is_some()), ("cmd", cmd.is_some())];
+    let present: Vec<&'static str> = runners.iter().filter(|r| r.1).map(|r| r.0).collect();
+    match present.as_slice() {
+        [] => {
+            return Err(ConfigError::NoRunner {
+                stage: name.into(),
+                src: source.named(),
+                span: source.key_span(&path),
+            })
+        }
+        [_] => {}
+        [first, second, ..] => {
+            return Err(ConfigError::TwoRunners {
+                stage: name.into(),
+                first,
+                second,
+                src: source.named(),
+                span: source.key_span(&format!("{path}.{second}")),
+            })
+        }
+    }
+    if sql.is_some() != db.is_some() {
+        let (key, message) = if sql.is_some() {
+            ("sql", "an `sql` stage needs `db`: the SQLite database the query runs against")
+        } else {
+            ("db", "`db` is only meaningful with `sql`")
+        };
+        return Err(field.bad(key, message, None));
+    }
+    if outs.is_empty() {
+        return Err(field.bad("outs", "a stage must declare at least one out in `outs`", None));
+    }
+    if sql.is_some() && outs.len() != 1 {
+        return Err(field.bad("outs", "an `sql` stage writes exactly one out: its result set as CSV", None));
+    }
+    for (i, param) in stage_params.iter().enumerate() {
+        if params.get(param).is_none() {
+            let keys = params.keys();
+            return Err(ConfigError::UnknownParam {
+                stage: name.into(),
+                param: param.clone(),
+                src: source.named(),
+                span: source.span(&format!("{path}.params[{i}]")),
+                hint: did_you_mean(param, keys.iter().map(String::as_str)),
+            });
+        }
+    }
+    stage_params.sort();
+    stage_params.dedup();
+
+    let items: Vec<Option<Item>> = match &foreach {
+        None => vec![None],
+        Some(pattern) => {
+            let items = foreach::expand(root, pattern).map_err(|e| field.bad("foreach", &format!("bad glob `{pattern}`: {e}"), None))?;
+            if items.is_empty() {
+                return Err(ConfigError::ForeachNoMatch {
+                    stage: name.into(),
+                    pattern: pattern.clone(),
+                    src: source.named(),
+                    span: source.span(&format!("{path}.foreach")),
+                });
+            }
+            items.into_iter().map(Some).collect()
+        }
+    };
+
+    let mut stages = Vec::new();
+    for item in items {
+        let sub = |s: &str| match &item {
+            Some(item) => foreach::substitute(s, item),
+            None => s.to_string(),
+        };
+        let kind = if let Some(b) = &builtin {
+            StageKind::Builtin { builtin: b.clone() }
+        } else if let Some(s) = &sql {
+            let sql = field.path(&sub(s), "sql", false)?;
+            let db = field.path(&sub(db.as_deref().unwrap_or_default()), "db", false)?;
+            StageKind::Sql { sql, db }
+        } else {
+            let cmd = sub(cmd.as_deref().unwrap_or_default());
+            check_cmd_refs(&field, params, &stage_params, &cmd)?;
+            StageKind::Cmd { cmd }
+        };
+        let deps = deps
+            .iter()
+            .enumerate()
+            .map(|(i, d)| field.path(&sub(d), &format!("deps[{i}]"), false))
+            .collect::<ConfigResult<Vec<_>>>()?;
+        let outs = outs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| field.path(&sub(o), &format!("outs[{i}]"), true))
+            .collect::<ConfigResult<Vec<_>>>()?;
+        let stage_name = match &item {
+            Some(item) => format!("{name}@{}", item.stem),
+            None => name.to_string(),
+        };
+        stages.push(StageDecl {
+            name: stage_name,
+            group: name.to_string(),
+            kind,
+            deps,
+            outs,
+            params: stage_params.clone(),
+            yaml_path: path.clone(),
+        });
+    }
+    Ok(stages)
+}
+
+/// Typed access to one stage's fields, with errors that point at them.
+struct Fields<'a> {
+    source: &'a Source,
+    map: &'a Mapping,
+    path: &'a str,
+    stage: &'a str,
+}
+
+impl Fields<'_> {
+    fn bad(&self, key: &str, message: &str, hint: Option<String>) -> ConfigError {
+        ConfigError::BadStage {
+            stage: self.stage.into(),
+            message: message.into(),
+            src: self.source.named(),
+            span: self.source.span(&format!("{}.{key}", self.path)),
+            hint,
+        }
+    }
+
+    fn string(&self, key: &str) -> ConfigResult<Option<String>> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(other) => Err(wrong_type(self.source, &format!("`{key}` of stage `{}`", self.stage), "a string", &format!("{}.{key}", self.path), other)),
+        }
+    }
+
+    fn list(&self, key: &str) -> ConfigResult<Vec<String>> {
+        let what = || format!("`{key}` of stage `{}`", self.stage);
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Sequence(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(wrong_type(self.source, &format!("item {i} of {}", what()), "a string", &format!("{}.{key}[{i}]", self.path), other)),
+                })
+                .collect(),
+            Some(other) => Err(wrong_type(self.source, &what(), "a list such as [a, b]", &format!("{}.{key}", self.path), other)),
+        }
+    }
+
+    /// A normalized path; outs must stay inside the workspace.
+    fn path(&self, raw: &str, key: &str, is_out: bool) -> ConfigResult<String> {
+        if let Some(start) = raw.find("${") {
+            let name: String = raw[start + 2..].chars().take_while(|c| *c != '}').collect();
+            return Err(self.bad(key, &format!("`${{{name}}}` in a path: only `${{item}}` and `${{stem}}` of a foreach can be used here"), None));
+        }
+        let outside = || ConfigError::OutsideWorkspace {
+            stage: self.stage.into(),
+            out: raw.into(),
+            src: self.source.named(),
+            span: self.source.span(&format!("{}.{key}", self.path)),
+        };
+        match normalize(raw) {
+            Some(p) if p.is_empty() => Err(self.bad(key, "empty path", None)),
+            Some(p) if is_out && (p.starts_with('/') || p.starts_with(crate::layout::STATE_DIR)) => Err(outside()),
+            Some(p) => Ok(p),
+            None if is_out => Err(outside()),
+            None => Ok(raw.to_string()),
+        }
+    }
+}
+
+/// Every `${name}` in a cmd must be a param the stage lists. `$${` is a literal `${`.
+fn check_cmd_refs(field: &Fields, params: &Params, listed: &[String], cmd: &str) -> ConfigResult<()> {
+    for name in cmd_refs(cmd) {
+        if listed.iter().any(|p| p == name) {
+            continue;
+        }
+        let span = field.source.span(&format!("{}.cmd", field.path));
+        if params.get(name).is_some() {
+            return Err(ConfigError::UnlistedParam {
+                stage: field.stage.into(),
+                param: name.into(),
+                src: field.source.named(),
+                span,
+            });
+        }
+        let keys = params.keys();
+        return Err(ConfigError::UnknownParam {
+            stage: field.stage.into(),
+            param: name.into(),
+            src: field.source.named(),
+            span,
+            hint: did_you_mean(name, keys.iter().map(String::as_str)),
+        });
+    }
+    Ok(())
+}
+
+/// The names inside `${...}` in a cmd, skipping `$${` escapes.
+pub(crate) fn cmd_refs(cmd: &str) -> Vec<&str> {
+    let mut refs = Vec::new();
+    let mut rest = cmd;
+    while let Some(at) = rest.find("${") {
+        let escaped = at > 0 && rest.as_bytes()[at - 1] == b'$';
+        let after = &rest[at + 2..];
+        let Some(end) = after.find('}') else { break };
+        if !escaped {
+            refs.push(&after[..end]);
+        }
+        rest = &after[end + 1..];
+    }
+    refs
+}
+
+/// Replaces `${param}` with values and `$${` with `${`.
+pub fn substitute_params(cmd: &str, value_of: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(cmd.len());
+    let mut rest = cmd;
+    while let Some(at) = rest.find("${") {
+        let after = &rest[at + 2..];
+        let Some(end) = after.find('}') else { break };
+        if at > 0 && rest.as_bytes()[at - 1] == b'$' {
+            out.push_str(&rest[..at - 1]);
+            out.push_str("${");
+            rest = after;
+            continue;
+        }
+        out.push_str(&rest[..at]);
+        out.push_str(&value_of(&after[..end]));
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `${name}` references are found and substituted; `$${` is an escape.
+    #[test]
+    fn cmd_references() {
+        assert_eq!(cmd_refs("echo ${a} $${HOME} ${b.c}"), ["a", "b.c"]);
+        let out = substitute_params("echo ${a} $${HOME}", |k| format!("<{k}>"));
+        assert_eq!(out, "echo <a> ${HOME}");
+    }
+
+    /// A minimal pipeline parses into typed stages with normalized paths.
+    #[test]
+    fn parses_stages() {
+        let text = "params:\n  seed: 1\nstages:\n  a:\n    cmd: echo ${seed} > out/a\n    params: [seed]\n    deps: [./in.txt]\n    outs: [out//a]\n";
+        let p = Pipeline::parse("pipeline.yaml", Path::new("/nonexistent"), text.into()).unwrap();
+        assert_eq!(p.stages.len(), 1);
+        assert_eq!(p.stages[0].deps, ["in.txt"]);
+        assert_eq!(p.stages[0].outs, ["out/a"]);
+    }
+}

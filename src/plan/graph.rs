@@ -1,0 +1,367 @@
+//! `Plan`: the pipeline's stages as a petgraph DAG, validated against each
+//! other and the disk.
+//!
+//! Node `i` is stage `i` of the pipeline, in file order; an edge A -> B means B
+//! reads something A writes. Building the plan reports, as `ConfigError`s, two
+//! stages writing one out, deps nobody provides, unknown builtins, builtin
+//! params out of range, and cycles.
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::Direction;
+use serde_yaml::Value;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use std::path::Path;
+
+use super::input::{is_glob, literal_separator, Input, InputKind};
+use super::{StageKey, StatCache};
+use crate::record::RunRecord;
+use crate::execute::{Builtin, StageParams};
+use crate::parse::{did_you_mean, display_value, substitute_params, ConfigError, Pipeline, StageDecl, StageKind};
+use crate::{stages, ConfigResult};
+
+pub struct PlannedStage {
+    pub decl: StageDecl,
+    pub inputs: Vec<Input>,
+    pub builtin: Option<&'static dyn Builtin>,
+    /// Values of the params the stage lists.
+    pub params: BTreeMap<String, Value>,
+    /// The shell command with params substituted (cmd stages).
+    pub cmd: Option<String>,
+    /// The declaration in canonical form, computed once.
+    pub canonical: String,
+}
+
+impl PlannedStage {
+    pub fn name(&self) -> &str {
+        &self.decl.name
+    }
+
+    /// What goes into the stage's key, as the disk is now: a run record
+    /// without outs. Hashes come from the stat cache, so unchanged files are
+    /// not read.
+    pub fn current(&self, root: &Path, stats: &StatCache) -> Result<RunRecord, String> {
+        let mut deps = BTreeMap::new();
+        for input in &self.inputs {
+            for (display, abs) in input.files(root) {
+                match stats.hash(&abs) {
+                    Ok(Some(hash)) => {
+                        deps.insert(display, hash);
+                    }
+                    Ok(None) => return Err(format!("dep `{display}` does not exist")),
+                    Err(e) => return Err(format!("cannot read dep `{display}`: {e}")),
+                }
+            }
+        }
+        let version = self.builtin.map(|b| b.version().to_string());
+        let key = StageKey::compute(&self.canonical, version.as_deref(), &self.params, &deps);
+        Ok(RunRecord {
+            stage: self.decl.name.clone(),
+            key: key.to_string(),
+            decl: self.canonical.clone(),
+            builtin_version: version,
+            params: self.params.clone(),
+            deps,
+            outs: BTreeMap::new(),
+            millis: 0,
+        })
+    }
+}
+
+pub struct Plan {
+    pub pipeline: Pipeline,
+    pub stages: Vec<PlannedStage>,
+    pub graph: DiGraph<usize, ()>,
+    /// Stage indices in a topological order (file order among independent stages).
+    pub order: Vec<usize>,
+}
+
+impl Plan {
+    pub fn build(pipeline: Pipeline) -> ConfigResult<Plan> {
+        let src = &pipeline.source;
+
+
+        // Every out has one producer.
+        let mut producer: BTreeMap<&str, (usize, String)> = BTreeMap::new();
+        for (i, stage) in pipeline.stages.iter().enumerate() {
+            for (j, out) in stage.outs.iter().enumerate() {
+                let at = format!("{}.outs[{j}]", stage.yaml_path);
+                if let Some((first, first_at)) = producer.get(out.as_str()) {
+                    let first_stage = &pipeline.stages[*first];
+                    return Err(ConfigError::DuplicateOut {
+                        out: out.clone(),
+                        first: first_stage.name.clone(),
+                        second: stage.name.clone(),
+                        src: src.named(),
+                        first_span: src.span(first_at),
+                        second_span: src.span(&at),
+                    });
+                }
+                producer.insert(out, (i, at));
+            }
+        }
+
+        let mut stages = Vec::with_capacity(pipeline.stages.len());
+        for decl in &pipeline.stages {
+            let builtin = resolve_builtin(&pipeline, decl)?;
+            let params: BTreeMap<String, Value> = decl
+                .params
+                .iter()
+                .map(|k| (k.clone(), pipeline.params.get(k).cloned().unwrap_or(Value::Null)))
+                .collect();
+            if let Some(b) = builtin {
+                b.validate(&StageParams::new(params.clone())).map_err(|p| ConfigError::ParamRange {
+                    origin: pipeline.origin(&p.key),
+                    key: p.key,
+                    value: p.value,
+                    stage: decl.name.clone(),
+                    expected: p.expected,
+                })?;
+            }
+            let cmd = match &decl.kind {
+                StageKind::Cmd { cmd } => Some(substitute_params(cmd, |k| params.get(k).map(display_value).unwrap_or_default())),
+                _ => None,
+            };
+            let mut inputs = Vec::new();
+            for (path, yaml_path) in decl.inputs() {
+                inputs.push(resolve_input(&pipeline, &producer, decl, path, yaml_path)?);
+            }
+            stages.push(PlannedStage {
+                canonical: decl.canonical(),
+                decl: decl.clone(),
+                inputs,
+                builtin,
+                params,
+                cmd,
+            });
+        }
+
+        let mut graph = DiGraph::with_capacity(stages.len(), stages.len());
+        for i in 0..stages.len() {
+            graph.add_node(i);
+        }
+        for (i, stage) in stages.iter().enumerate() {
+            let producers: HashSet<usize> = stage.inputs.iter().flat_map(|inp| inp.producers.iter().copied()).collect();
+            let mut producers: Vec<usize> = producers.into_iter().collect();
+            producers.sort_unstable();
+            for p in producers {
+                graph.add_edge(NodeIndex::new(p), NodeIndex::new(i), ());
+            }
+        }
+        let order = topological_order(&graph).map_err(|cycle| {
+            let first = stages[cycle[0]].decl.name.clone();
+            ConfigError::Cycle {
+                cycle: cycle.iter().chain(std::iter::once(&cycle[0])).map(|&i| stages[i].decl.name.as_str()).collect::<Vec<_>>().join(" -> "),
+                src: src.named(),
+                span: src.key_span(&stages[cycle[0]].decl.yaml_path),
+                first,
+            }
+        })?;
+        Ok(Plan {
+            pipeline,
+            stages,
+            graph,
+            order,
+        })
+    }
+
+    /// Stages whose outs stage `i` reads.
+    pub fn producers(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.graph.neighbors_directed(NodeIndex::new(i), Direction::Incoming).map(|n| n.index())
+    }
+
+    /// The selected stages and everything upstream of them, as a mask.
+    pub fn with_upstream(&self, selected: &[usize]) -> Vec<bool> {
+        let mut mask = vec![false; self.stages.len()];
+        let mut queue: VecDeque<usize> = selected.iter().copied().collect();
+        while let Some(i) = queue.pop_front() {
+            if !mask[i] {
+                mask[i] = true;
+                queue.extend(self.producers(i));
+            }
+        }
+        mask
+    }
+}
+
+fn resolve_builtin(pipeline: &Pipeline, decl: &StageDecl) -> ConfigResult<Option<&'static dyn Builtin>> {
+    let Some(name) = decl.builtin() else {
+        return Ok(None);
+    };
+    let src = &pipeline.source;
+    let builtin = stages::find(name).ok_or_else(|| ConfigError::UnknownBuiltin {
+        stage: decl.name.clone(),
+        builtin: name.into(),
+        known: stages::names().join(", "),
+        src: src.named(),
+        span: src.span(&format!("{}.builtin", decl.yaml_path)),
+        hint: did_you_mean(name, stages::names()),
+    })?;
+    for (j, out) in decl.outs.iter().enumerate() {
+        let file = out.rsplit('/').next().unwrap_or(out);
+        if !builtin.outs().contains(&file) {
+            return Err(ConfigError::BuiltinOut {
+                stage: decl.name.clone(),
+                out: out.clone(),
+                builtin: name.into(),
+                allowed: builtin.outs().join(", "),
+                src: src.named(),
+                span: src.span(&format!("{}.outs[{j}]", decl.yaml_path)),
+            });
+        }
+    }
+    Ok(Some(builtin))
+}
+
+fn resolve_input(
+    pipeline: &Pipeline,
+    producer: &BTreeMap<&str, (usize, String)>,
+    decl: &StageDecl,
+    path: &str,
+    yaml_path: String,
+) -> ConfigResult<Input> {
+    let on_disk = pipeline.root.join(path);
+    let (kind, producers): (InputKind, Vec<usize>) = if is_glob(path) {
+        let pattern = glob::Pattern::new(path).map_err(|e| ConfigError::BadStage {
+            stage: decl.name.clone(),
+            message: format!("bad glob `{path}`: {e}"),
+            src: pipeline.source.named(),
+            span: pipeline.source.span(&yaml_path),
+            hint: None,
+        })?;
+        let producers = producer
+            .iter()
+            .filter(|(out, _)| pattern.matches_with(out, literal_separator()))
+            .map(|(_, (i, _))| *i)
+            .collect();
+        (InputKind::Glob, producers)
+    } else if let Some((i, _)) = producer.get(path) {
+        (InputKind::File, vec![*i])
+    } else {
+        let prefix = if path.is_empty() || path == "." { String::new() } else { format!("{path}/") };
+        let under: Vec<usize> = producer.range(prefix.as_str()..).take_while(|(out, _)| out.starts_with(&prefix)).map(|(_, (i, _))| *i).collect();
+        if !under.is_empty() || on_disk.is_dir() {
+            (InputKind::Dir, under)
+        } else {
+            (InputKind::File, Vec::new())
+        }
+    };
+    let mut producers = producers;
+    producers.sort_unstable();
+    producers.dedup();
+    let input = Input {
+        path: path.to_string(),
+        kind,
+        yaml_path,
+        producers,
+    };
+    let provided = !input.producers.is_empty()
+        || match kind {
+            InputKind::File => on_disk.exists(),
+            InputKind::Dir => true,
+            InputKind::Glob => !input.files(&pipeline.root).is_empty(),
+        };
+    if !provided {
+        return Err(ConfigError::MissingDep {
+            stage: decl.name.clone(),
+            dep: path.into(),
+            src: pipeline.source.named(),
+            span: pipeline.source.span(&input.yaml_path),
+            hint: did_you_mean(path, producer.keys().copied()),
+        });
+    }
+    Ok(input)
+}
+
+/// A topological order preferring file order, or the stages of one cycle in
+/// data-flow order, starting from its first stage in the file.
+///
+/// For example, with `a` reading `c`'s out, `b` reading `a`'s and `c` reading
+/// `b`'s, every stage is in the cycle and the error reads `a -> b -> c -> a`:
+/// each stage writes what the next one reads.
+fn topological_order(graph: &DiGraph<usize, ()>) -> Result<Vec<usize>, Vec<usize>> {
+    let n = graph.node_count();
+    let mut indegree: Vec<usize> = (0..n).map(|i| graph.neighbors_directed(NodeIndex::new(i), Direction::Incoming).count()).collect();
+    let mut ready: std::collections::BTreeSet<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for next in graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing) {
+            let j = next.index();
+            indegree[j] -= 1;
+            if indegree[j] == 0 {
+                ready.insert(j);
+            }
+        }
+    }
+    if order.len() == n {
+        return Ok(order);
+    }
+    Err(find_cycle(graph, &indegree))
+}
+
+/// One cycle among the stages left with unmet deps, found by breadth-first
+/// search from the first of them back to itself (so the cycle is a shortest one).
+fn find_cycle(graph: &DiGraph<usize, ()>, indegree: &[usize]) -> Vec<usize> {
+    let sccs = petgraph::algo::tarjan_scc(graph);
+    let cyclic = sccs
+        .into_iter()
+        .filter(|c| c.len() > 1 || graph.contains_edge(c[0], c[0]))
+        .min_by_key(|c| c.iter().map(|n| n.index()).min())
+        .expect("a graph without a topological order has a cycle");
+    let members: HashSet<usize> = cyclic.iter().map(|n| n.index()).collect();
+    let start = *members.iter().min().expect("a cycle has members");
+    debug_assert!(indegree[start] > 0);
+    let mut parent: HashMap<usize, usize> = HashMap::new();
+    let mut queue = VecDeque::from([start]);
+    while let Some(i) = queue.pop_front() {
+        let mut nexts: Vec<usize> = graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing).map(|n| n.index()).filter(|j| members.contains(j)).collect();
+        nexts.sort_unstable();
+        for j in nexts {
+            if j == start {
+                let mut cycle = vec![i];
+                while let Some(&p) = parent.get(cycle.last().expect("non-empty")) {
+                    cycle.push(p);
+                }
+                cycle.reverse();
+                return cycle;
+            }
+            if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(j) {
+                if j != start {
+                    e.insert(i);
+                    queue.push_back(j);
+                }
+            }
+        }
+    }
+    vec![start]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(n: usize, edges: &[(usize, usize)]) -> DiGraph<usize, ()> {
+        let mut g = DiGraph::new();
+        for i in 0..n {
+            g.add_node(i);
+        }
+        for &(a, b) in edges {
+            g.add_edge(NodeIndex::new(a), NodeIndex::new(b), ());
+        }
+        g
+    }
+
+    /// Independent stages keep file order; deps come first.
+    #[test]
+    fn orders_topologically_in_file_order() {
+        assert_eq!(topological_order(&graph(4, &[(3, 0), (1, 2)])), Ok(vec![1, 2, 3, 0]));
+    }
+
+    /// A cycle is reported in data-flow order from its first stage.
+    #[test]
+    fn reports_cycles_in_order() {
+        assert_eq!(topological_order(&graph(4, &[(0, 1), (1, 2), (2, 0), (3, 0)])), Err(vec![0, 1, 2]));
+        assert_eq!(topological_order(&graph(2, &[(1, 1)])), Err(vec![1]));
+    }
+}

@@ -1,0 +1,20 @@
+//! `Pipeline` + disk -> `Plan`: a petgraph DAG of stages, each with its
+//! resolved inputs and params, and the staleness check that says, with
+//! reasons, whether a stage must run.
+//!
+//! Edges come from files: stage B depends on stage A when one of B's inputs is
+//! one of A's outs, or a folder or glob that takes in one of them.
+
+mod graph;
+mod input;
+mod reason;
+mod stage_key;
+mod staleness;
+mod stat_cache;
+
+pub use graph::{Plan, PlannedStage};
+pub use input::{Input, InputKind};
+pub use reason::Reason;
+pub use stage_key::StageKey;
+pub use staleness::{check, diff_reasons, Check};
+pub use stat_cache::StatCache;

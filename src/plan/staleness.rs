@@ -1,0 +1,98 @@
+//! The staleness check: given a stage's key, is there a run whose outputs are
+//! on disk (fresh), one whose outputs are in the store (restore), or none (run)?
+//!
+//! This is the hot path of a no-op build: one lookup of the last run, one stat
+//! per out. Run records in the store are read only when the key changed.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::{Reason, StatCache};
+use crate::record::{RunRecord, Store};
+
+#[derive(Debug)]
+pub enum Check {
+    /// Outputs on disk match a run with this key.
+    Fresh(RunRecord),
+    /// A run with this key exists and its outputs can be restored from the store.
+    Restore(RunRecord, Vec<Reason>),
+    /// The stage must run.
+    Run(Vec<Reason>),
+}
+
+/// Checks a stage whose key inputs are gathered in `current` (outs empty).
+pub fn check(root: &Path, current: &RunRecord, last: Option<&RunRecord>, store: &Store, stats: &StatCache) -> Check {
+    let candidate = match last {
+        Some(r) if r.key == current.key => Some(r.clone()),
+        _ => store.load_run(&current.key),
+    };
+    let Some(run) = candidate else {
+        return Check::Run(diff_reasons(last, current));
+    };
+    // Outs are reported only against the last run: after a change of key they
+    // are expected to differ from the cached run's.
+    let is_last = last.is_some_and(|r| r.key == current.key);
+    let mut reasons: Vec<Reason> = if is_last { Vec::new() } else { diff_reasons(last, current) };
+    let mut outs_ok = true;
+    for (out, hash) in &run.outs {
+        let reason = match stats.hash(&root.join(out)) {
+            Ok(Some(h)) if &h == hash => continue,
+            Ok(None) => Reason::OutMissing { path: out.clone() },
+            _ => Reason::OutModified { path: out.clone() },
+        };
+        outs_ok = false;
+        if is_last {
+            reasons.push(reason);
+        }
+    }
+    if outs_ok {
+        return Check::Fresh(run);
+    }
+    if run.outs.values().all(|h| store.has_blob(h)) {
+        reasons.push(Reason::InCache);
+        Check::Restore(run, reasons)
+    } else {
+        Check::Run(reasons)
+    }
+}
+
+/// What differs between the last run and the current inputs.
+pub fn diff_reasons(last: Option<&RunRecord>, current: &RunRecord) -> Vec<Reason> {
+    let Some(last) = last else {
+        return vec![Reason::NeverBuilt];
+    };
+    let mut reasons = Vec::new();
+    if last.decl != current.decl {
+        reasons.push(Reason::DeclarationChanged);
+    }
+    if last.builtin_version != current.builtin_version {
+        reasons.push(Reason::BuiltinVersion {
+            from: last.builtin_version.clone().unwrap_or_default(),
+            to: current.builtin_version.clone().unwrap_or_default(),
+        });
+    }
+    let keys: BTreeSet<&String> = last.params.keys().chain(current.params.keys()).collect();
+    for key in keys {
+        let (from, to) = (last.params.get(key), current.params.get(key));
+        if from != to {
+            reasons.push(Reason::ParamChanged {
+                key: key.clone(),
+                from: from.cloned(),
+                to: to.cloned(),
+            });
+        }
+    }
+    for (path, hash) in &current.deps {
+        match last.deps.get(path) {
+            None => reasons.push(Reason::DepAdded { path: path.clone() }),
+            Some(h) if h != hash => reasons.push(Reason::DepChanged { path: path.clone() }),
+            _ => {}
+        }
+    }
+    for path in last.deps.keys() {
+        if !current.deps.contains_key(path) {
+            reasons.push(Reason::DepRemoved { path: path.clone() });
+        }
+    }
+    reasons
+}

@@ -1,0 +1,170 @@
+//! `StatCache`: (size, mtime, inode) -> content hash, so that a no-op build
+//! never rehashes unchanged files, as git's index and DVC's state do.
+//!
+//! Racy entries: a file written within `RACY_WINDOW` before the cache was saved
+//! could be rewritten again in the same timestamp tick without its stat
+//! changing, so such entries are not trusted and are hashed again next time
+//! (git's "racy clean" rule). Hashing happens outside the lock, so workers hash
+//! big files in parallel.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::content_hash;
+use crate::record::write_atomic;
+
+const FORMAT: u32 = 1;
+const RACY_WINDOW_NS: i128 = 2_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Stat {
+    size: u64,
+    mtime_ns: i128,
+    ino: u64,
+}
+
+impl Stat {
+    fn of(meta: &std::fs::Metadata) -> Stat {
+        Stat {
+            size: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ino: meta.ino(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Entry {
+    stat: Stat,
+    hash: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct OnDisk {
+    format: u32,
+    saved_at_ns: i128,
+    entries: HashMap<PathBuf, Entry>,
+}
+
+#[derive(Debug, Default)]
+pub struct StatCache {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    disk: OnDisk,
+    dirty: bool,
+}
+
+impl StatCache {
+    pub fn load(path: &Path) -> StatCache {
+        let disk = std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<OnDisk>(&b).ok())
+            .filter(|d| d.format == FORMAT)
+            .unwrap_or_default();
+        StatCache {
+            inner: Mutex::new(Inner { disk, dirty: false }),
+        }
+    }
+
+    /// Saves when anything changed since load.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let mut inner = self.inner.lock().expect("stat cache lock");
+        if !inner.dirty {
+            return Ok(());
+        }
+        inner.disk.format = FORMAT;
+        inner.disk.saved_at_ns = now_ns();
+        // Forget files that are gone, so the cache does not grow without bound.
+        inner.disk.entries.retain(|p, _| p.exists());
+        let bytes = serde_json::to_vec(&inner.disk).expect("stat cache serializes");
+        write_atomic(path, &bytes)?;
+        inner.dirty = false;
+        Ok(())
+    }
+
+    /// The content hash of a file, or None when it does not exist.
+    pub fn hash(&self, path: &Path) -> std::io::Result<Option<String>> {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let stat = Stat::of(&meta);
+        {
+            let inner = self.inner.lock().expect("stat cache lock");
+            if let Some(entry) = inner.disk.entries.get(path) {
+                let racy = stat.mtime_ns + RACY_WINDOW_NS >= inner.disk.saved_at_ns;
+                if entry.stat == stat && !racy {
+                    return Ok(Some(entry.hash.clone()));
+                }
+            }
+        }
+        let hash = content_hash::of_file(path)?;
+        self.remember(path, stat, &hash);
+        Ok(Some(hash))
+    }
+
+    /// Records the hash of a file tnsflow has just written (saves a rehash).
+    pub fn record(&self, path: &Path, hash: &str) {
+        if let Ok(meta) = std::fs::metadata(path) {
+            self.remember(path, Stat::of(&meta), hash);
+        }
+    }
+
+    fn remember(&self, path: &Path, stat: Stat, hash: &str) {
+        let mut inner = self.inner.lock().expect("stat cache lock");
+        let changed = inner
+            .disk
+            .entries
+            .get(path)
+            .is_none_or(|e| e.stat != stat || e.hash != hash);
+        // A racy entry is re-validated every time, so saving refreshes its window.
+        inner.dirty = true;
+        if changed {
+            inner.disk.entries.insert(
+                path.to_path_buf(),
+                Entry {
+                    stat,
+                    hash: hash.to_string(),
+                },
+            );
+        }
+    }
+}
+
+fn now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file rewritten with new bytes but the same size and mtime is still
+    /// rehashed while its entry is racy; stale entries never return old hashes.
+    #[test]
+    fn detects_changes_and_racy_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a");
+        std::fs::write(&file, b"one").unwrap();
+        let cache = StatCache::load(&dir.path().join("c.json"));
+        let first = cache.hash(&file).unwrap().unwrap();
+        std::fs::write(&file, b"two").unwrap();
+        let second = cache.hash(&file).unwrap().unwrap();
+        assert_ne!(first, second);
+        cache.save(&dir.path().join("c.json")).unwrap();
+        let reloaded = StatCache::load(&dir.path().join("c.json"));
+        assert_eq!(reloaded.hash(&file).unwrap().unwrap(), second);
+        assert_eq!(cache.hash(&dir.path().join("missing")).unwrap(), None);
+    }
+}

@@ -1,0 +1,42 @@
+//! `tnsflow gc`: drop run records and blobs that the workspace no longer uses.
+//!
+//! Kept: the run record of each stage's last successful run, and the blobs its
+//! outs point to. Everything else goes, including the entries that would let a
+//! build return to an older parameter set without recomputing. Runs only on
+//! request, so it does not have to be fast.
+
+use std::collections::HashSet;
+
+use super::{BuildState, Store};
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub runs_removed: usize,
+    pub blobs_removed: usize,
+    pub bytes_freed: u64,
+}
+
+pub fn gc(store: &Store, state: &BuildState) -> GcReport {
+    let keys: HashSet<&str> = state.records().map(|r| r.key.as_str()).collect();
+    let blobs: HashSet<&str> = state
+        .records()
+        .flat_map(|r| r.outs.values().map(String::as_str))
+        .collect();
+    let mut report = GcReport::default();
+    for (key, path) in store.run_files() {
+        if !keys.contains(key.as_str()) && std::fs::remove_file(&path).is_ok() {
+            report.runs_removed += 1;
+        }
+    }
+    for (hash, path) in store.blob_files() {
+        if blobs.contains(hash.as_str()) {
+            continue;
+        }
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if std::fs::remove_file(&path).is_ok() {
+            report.blobs_removed += 1;
+            report.bytes_freed += size;
+        }
+    }
+    report
+}

@@ -1,0 +1,22 @@
+//! `.tnsflow/`: what earlier builds did and what they produced.
+//!
+//! - `Store`: content-addressed blobs plus run records by stage key (the action
+//!   cache), possibly shared between workspaces;
+//! - `BuildState`: the last successful run of each stage in this workspace;
+//! - `gc`: drops what the current state no longer references.
+//!
+//! Everything is written to a temporary name and renamed into place, so a
+//! killed build leaves either the old file or the new one. Knows nothing about
+//! YAML or the scheduler.
+
+mod build_state;
+mod error;
+mod gc;
+mod run_record;
+mod store;
+
+pub use build_state::BuildState;
+pub use error::RecordError;
+pub use gc::{gc, GcReport};
+pub use run_record::RunRecord;
+pub use store::{write_atomic, Store};

@@ -1,0 +1,193 @@
+//! The ready-queue scheduler.
+//!
+//! A stage starts as soon as all of its selected producers have finished
+//! without failure (not level by level). `jobs` worker threads take stages from
+//! a shared queue; the calling thread owns the bookkeeping and the progress
+//! display, so workers share nothing but two channels. A failed stage's
+//! consumers never become ready; without `keep_going`, no new stage starts
+//! after a failure and the running ones are allowed to finish.
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::Direction;
+use std::collections::BTreeSet;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    UpToDate,
+    Restored,
+    Ran,
+    Failed,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    /// The executor decided stage `i` must actually run (not just be checked).
+    Started(usize),
+    Finished(usize, Outcome),
+}
+
+/// Checks and, where needed, runs one stage. Called from worker threads.
+pub trait Executor: Sync {
+    fn execute(&self, stage: usize, events: &Sender<Event>) -> Outcome;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub jobs: usize,
+    pub keep_going: bool,
+}
+
+/// Runs every selected stage whose producers succeed. Returns each stage's
+/// outcome; `None` for stages not selected or never started.
+pub fn run<E: Executor>(
+    graph: &DiGraph<usize, ()>,
+    selected: &[bool],
+    options: Options,
+    executor: &E,
+    mut observe: impl FnMut(&Event),
+) -> Vec<Option<Outcome>> {
+    let n = graph.node_count();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
+    let mut pending: Vec<usize> = (0..n)
+        .map(|i| {
+            graph
+                .neighbors_directed(NodeIndex::new(i), Direction::Incoming)
+                .filter(|p| selected[p.index()])
+                .count()
+        })
+        .collect();
+    // Lowest index first: stages start in file order when nothing else decides.
+    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| selected[i] && pending[i] == 0).collect();
+    let total = selected.iter().filter(|s| **s).count();
+    let workers = options.jobs.max(1).min(total.max(1));
+
+    let (job_tx, job_rx) = channel::<usize>();
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    let (event_tx, event_rx) = channel::<Event>();
+
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let job_rx: Arc<Mutex<Receiver<usize>>> = Arc::clone(&job_rx);
+            let events = event_tx.clone();
+            scope.spawn(move || loop {
+                let next = job_rx.lock().expect("job queue lock").recv();
+                let Ok(stage) = next else { break };
+                let outcome = executor.execute(stage, &events);
+                if events.send(Event::Finished(stage, outcome)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(event_tx);
+
+        let mut in_flight = 0usize;
+        let mut stopping = false;
+        loop {
+            while in_flight < workers && !stopping {
+                let Some(stage) = ready.pop_first() else { break };
+                job_tx.send(stage).expect("workers outlive the dispatcher");
+                in_flight += 1;
+            }
+            if in_flight == 0 {
+                break;
+            }
+            let event = event_rx.recv().expect("workers outlive the dispatcher");
+            observe(&event);
+            if let Event::Finished(stage, outcome) = event {
+                in_flight -= 1;
+                outcomes[stage] = Some(outcome);
+                if outcome == Outcome::Failed {
+                    stopping |= !options.keep_going;
+                    continue;
+                }
+                for next in graph.neighbors_directed(NodeIndex::new(stage), Direction::Outgoing) {
+                    let j = next.index();
+                    if selected[j] {
+                        pending[j] -= 1;
+                        if pending[j] == 0 {
+                            ready.insert(j);
+                        }
+                    }
+                }
+            }
+        }
+        drop(job_tx);
+    });
+    outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Fake {
+        fail: Vec<usize>,
+        running: AtomicUsize,
+        peak: AtomicUsize,
+        log: Mutex<Vec<usize>>,
+    }
+
+    impl Executor for Fake {
+        fn execute(&self, stage: usize, _: &Sender<Event>) -> Outcome {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            self.log.lock().unwrap().push(stage);
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            if self.fail.contains(&stage) {
+                Outcome::Failed
+            } else {
+                Outcome::Ran
+            }
+        }
+    }
+
+    fn fake(fail: Vec<usize>) -> Fake {
+        Fake {
+            fail,
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// 0 -> 1 -> 3, 0 -> 2 -> 3, 4 alone.
+    fn diamond() -> DiGraph<usize, ()> {
+        let mut g = DiGraph::new();
+        for i in 0..5 {
+            g.add_node(i);
+        }
+        for (a, b) in [(0, 1), (0, 2), (1, 3), (2, 3)] {
+            g.add_edge(NodeIndex::new(a), NodeIndex::new(b), ());
+        }
+        g
+    }
+
+    /// Deps finish before consumers start, and -j bounds concurrency.
+    #[test]
+    fn respects_deps_and_jobs() {
+        let exec = fake(vec![]);
+        let opts = Options { jobs: 2, keep_going: false };
+        let out = run(&diamond(), &[true; 5], opts, &exec, |_| {});
+        assert!(out.iter().all(|o| *o == Some(Outcome::Ran)));
+        let log = exec.log.lock().unwrap().clone();
+        let pos = |s| log.iter().position(|&x| x == s).unwrap();
+        assert!(pos(0) < pos(1) && pos(0) < pos(2) && pos(1) < pos(3) && pos(2) < pos(3));
+        assert!(exec.peak.load(Ordering::SeqCst) <= 2);
+    }
+
+    /// A failure stops its consumers; keep-going still runs independent stages.
+    #[test]
+    fn failure_stops_consumers() {
+        let exec = fake(vec![1]);
+        let opts = Options { jobs: 1, keep_going: true };
+        let out = run(&diamond(), &[true; 5], opts, &exec, |_| {});
+        assert_eq!(out[1], Some(Outcome::Failed));
+        assert_eq!(out[3], None);
+        assert_eq!(out[2], Some(Outcome::Ran));
+        assert_eq!(out[4], Some(Outcome::Ran));
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests: analytics.
+
+#[allow(unused_imports)]
+use crate::common::*;

@@ -1,0 +1,4 @@
+//! Integration tests: build.
+
+#[allow(unused_imports)]
+use crate::common::*;

@@ -1,0 +1,126 @@
+//! `Workspace`: a temporary folder with a pipeline, and the real binary to drive.
+//!
+//! In the spirit of just's `Test` and ripgrep's `Dir`: each test writes the
+//! files it needs, runs `tnsflow`, and checks stdout, stderr and the exit code.
+
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+pub struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Workspace::new()
+    }
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// A workspace holding a copy of the repository's pipeline.yaml and sql/.
+    pub fn from_repo() -> Workspace {
+        let ws = Workspace::new();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::fs::copy(repo.join("pipeline.yaml"), ws.path().join("pipeline.yaml")).expect("copy pipeline.yaml");
+        copy_dir(&repo.join("sql"), &ws.path().join("sql"));
+        ws
+    }
+
+    pub fn pipeline(self, yaml: &str) -> Workspace {
+        self.write("pipeline.yaml", yaml);
+        self
+    }
+
+    pub fn file(self, path: &str, contents: &str) -> Workspace {
+        self.write(path, contents);
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, path: &str) -> PathBuf {
+        self.dir.path().join(path)
+    }
+
+    pub fn write(&self, path: &str, contents: &str) {
+        let full = self.join(path);
+        std::fs::create_dir_all(full.parent().expect("has a parent")).expect("mkdir");
+        std::fs::write(full, contents).expect("write");
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.join(path)).unwrap_or_else(|e| panic!("read {path}: {e}"))
+    }
+
+    pub fn exists(&self, path: &str) -> bool {
+        self.join(path).exists()
+    }
+
+    /// `tnsflow ARGS` in the workspace, with colour off and no shared cache.
+    pub fn tnsflow<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = Command::cargo_bin("tnsflow").expect("binary built");
+        cmd.current_dir(self.path()).env("NO_COLOR", "1").env_remove("TNSFLOW_CACHE_DIR").args(args);
+        cmd
+    }
+
+    /// Runs a successful `tnsflow build ARGS` and returns its summary line.
+    pub fn build(&self, args: &[&str]) -> String {
+        let output = self.tnsflow(std::iter::once("build").chain(args.iter().copied())).output().expect("run");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "build {args:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        summary(&stdout)
+    }
+
+    /// `status --json` as (stage, state) pairs.
+    pub fn states(&self) -> Vec<(String, String)> {
+        let output = self.tnsflow(["status", "--json"]).output().expect("run");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("status --json is JSON");
+        json.as_array()
+            .expect("an array")
+            .iter()
+            .map(|s| (s["stage"].as_str().unwrap().to_string(), s["state"].as_str().unwrap().to_string()))
+            .collect()
+    }
+}
+
+/// The last line of a build's stdout: `N ran, M up to date, K restored from cache, F failed`.
+pub fn summary(stdout: &str) -> String {
+    stdout.lines().last().unwrap_or_default().to_string()
+}
+
+/// `"N ran, M up to date, K restored from cache, F failed"`.
+pub fn counts(ran: usize, up_to_date: usize, restored: usize, failed: usize) -> String {
+    format!("{ran} ran, {up_to_date} up to date, {restored} restored from cache, {failed} failed")
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from).sort_by_file_name() {
+        let entry = entry.expect("walk");
+        let rel = entry.path().strip_prefix(from).expect("under from");
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &dest).expect("copy");
+        }
+    }
+}

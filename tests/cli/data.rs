@@ -1,0 +1,4 @@
+//! Integration tests: data.
+
+#[allow(unused_imports)]
+use crate::common::*;

@@ -1,0 +1,4 @@
+//! Integration tests: errors.
+
+#[allow(unused_imports)]
+use crate::common::*;

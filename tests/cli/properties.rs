@@ -1,0 +1,4 @@
+//! Integration tests: properties.
+
+#[allow(unused_imports)]
+use crate::common::*;

@@ -1,0 +1,4 @@
+//! Integration tests: regression.
+
+#[allow(unused_imports)]
+use crate::common::*;

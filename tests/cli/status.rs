@@ -1,0 +1,4 @@
+//! Integration tests: status.
+
+#[allow(unused_imports)]
+use crate::common::*;
