@@ -4,6 +4,10 @@
 //! (`Builtin`, `StageContext`, `StageParams`). To add one, write the file and
 //! list it in `REGISTRY`.
 
+mod number;
+
+pub use number::fmt_f64;
+
 use crate::execute::Builtin;
 
 /// Every builtin, by name.
