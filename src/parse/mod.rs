@@ -8,6 +8,7 @@ mod error;
 mod foreach;
 mod overrides;
 mod params;
+mod placeholder;
 mod pipeline;
 mod source;
 mod span;

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::foreach::{self, Item};
+use super::placeholder;
 use super::stage_decl::normalize;
 use super::suggestion::did_you_mean;
 use super::{ConfigError, Override, Params, Source, StageDecl, StageKind};
@@ -45,7 +46,8 @@ impl Pipeline {
     /// Parses pipeline text named `name` for a workspace at `root`.
     pub fn parse(name: &str, root: &Path, text: String) -> ConfigResult<Pipeline> {
         let source = Source::new(name.to_string(), text);
-        let doc: Value = serde_yaml::from_str(&source.text).map_err(|e| syntax(&source, &e))?;
+        let mut doc: Value = serde_yaml::from_str(&placeholder::escape(&source.text)).map_err(|e| syntax(&source, &e))?;
+        placeholder::restore(&mut doc);
         let empty = Mapping::new();
         let top = match &doc {
             Value::Mapping(m) => m,

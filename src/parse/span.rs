@@ -115,7 +115,8 @@ impl SpanIndex {
             index: SpanIndex::default(),
         };
         // A syntax error was already reported by serde_yaml; keep what was indexed.
-        let _ = Parser::new_from_str(text).load(&mut collector, false);
+        let escaped = super::placeholder::escape(text);
+        let _ = Parser::new_from_str(&escaped).load(&mut collector, false);
         collector.index
     }
 
