@@ -76,17 +76,15 @@ pub fn assess(
                     stage: plan.stages[p].name().to_string(),
                 })
                 .collect();
-            if let Ok(current) = stage.current(root, stats) {
-                reasons.extend(diff_reasons(last, &current).into_iter().filter(|r| {
-                    !matches!(r, Reason::DepChanged { .. } | Reason::DepAdded { .. } | Reason::DepRemoved { .. })
-                }));
-            }
+            reasons.extend(diff_reasons(last, &stage.declared()).into_iter().filter(|r| {
+                !matches!(r, Reason::DepChanged { .. } | Reason::DepAdded { .. } | Reason::DepRemoved { .. })
+            }));
             reasons
         } else if forced.contains(&i) {
             vec![Reason::Forced]
         } else {
             match stage.current(root, stats) {
-                Err(problem) => vec![Reason::DepChanged { path: problem }],
+                Err(problem) => vec![Reason::DepUnreadable { problem }],
                 Ok(current) => match check(root, &current, last, &store, stats) {
                     Check::Fresh(_) => Vec::new(),
                     Check::Restore(_, reasons) | Check::Run(reasons) => reasons,

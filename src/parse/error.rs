@@ -10,7 +10,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum ConfigError {
-    #[error("cannot read pipeline file `{path}`: {source}")]
+    #[error("cannot read pipeline file `{path}`")]
     #[diagnostic(
         code(tnsflow::no_pipeline),
         help("run tnsflow in a folder with a pipeline.yaml, or pass one with -f FILE")

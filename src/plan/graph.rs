@@ -53,18 +53,25 @@ impl PlannedStage {
                 }
             }
         }
-        let version = self.builtin.map(|b| b.version().to_string());
-        let key = StageKey::compute(&self.canonical, version.as_deref(), &self.params, &deps);
-        Ok(RunRecord {
+        let mut record = self.declared();
+        record.key = StageKey::compute(&self.canonical, record.builtin_version.as_deref(), &self.params, &deps).to_string();
+        record.deps = deps;
+        Ok(record)
+    }
+
+    /// What the declaration alone puts into the key (no deps, no key yet): enough
+    /// to explain a stage whose deps are not built.
+    pub fn declared(&self) -> RunRecord {
+        RunRecord {
             stage: self.decl.name.clone(),
-            key: key.to_string(),
+            key: String::new(),
             decl: self.canonical.clone(),
-            builtin_version: version,
+            builtin_version: self.builtin.map(|b| b.version().to_string()),
             params: self.params.clone(),
-            deps,
+            deps: BTreeMap::new(),
             outs: BTreeMap::new(),
             millis: 0,
-        })
+        }
     }
 }
 

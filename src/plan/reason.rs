@@ -18,6 +18,8 @@ pub enum Reason {
     OutMissing { path: String },
     OutModified { path: String },
     UpstreamStale { stage: String },
+    /// A dep cannot be hashed (missing or unreadable); the message says which.
+    DepUnreadable { problem: String },
     /// Not a cause but a consequence: the run can be restored, not recomputed.
     InCache,
 }
@@ -43,6 +45,7 @@ impl std::fmt::Display for Reason {
             Reason::OutMissing { path } => write!(f, "out `{path}` is missing"),
             Reason::OutModified { path } => write!(f, "out `{path}` was modified"),
             Reason::UpstreamStale { stage } => write!(f, "upstream stage `{stage}` is stale"),
+            Reason::DepUnreadable { problem } => f.write_str(problem),
             Reason::InCache => write!(f, "outputs for these inputs are in the cache and will be restored"),
         }
     }
