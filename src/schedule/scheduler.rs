@@ -190,4 +190,92 @@ mod tests {
         assert_eq!(out[2], Some(Outcome::Ran));
         assert_eq!(out[4], Some(Outcome::Ran));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::HashSet;
+
+        /// Records start and finish order for every stage.
+        struct Recorder {
+            fail: HashSet<usize>,
+            running: AtomicUsize,
+            peak: AtomicUsize,
+            events: Mutex<Vec<(usize, bool)>>,
+        }
+
+        impl Executor for Recorder {
+            fn execute(&self, stage: usize, _: &Sender<Event>) -> Outcome {
+                let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+                self.peak.fetch_max(now, Ordering::SeqCst);
+                self.events.lock().unwrap().push((stage, true));
+                std::thread::yield_now();
+                self.events.lock().unwrap().push((stage, false));
+                self.running.fetch_sub(1, Ordering::SeqCst);
+                if self.fail.contains(&stage) {
+                    Outcome::Failed
+                } else {
+                    Outcome::Ran
+                }
+            }
+        }
+
+        fn dag() -> impl Strategy<Value = (usize, Vec<(usize, usize)>)> {
+            (1usize..12).prop_flat_map(|n| {
+                let edges = proptest::collection::vec((0..n, 0..n), 0..(n * 2));
+                (Just(n), edges.prop_map(|e| e.into_iter().filter(|(a, b)| a < b).collect()))
+            })
+        }
+
+        fn descendants(g: &DiGraph<usize, ()>, roots: &HashSet<usize>) -> HashSet<usize> {
+            let mut seen = HashSet::new();
+            let mut stack: Vec<usize> = roots.iter().copied().collect();
+            while let Some(i) = stack.pop() {
+                for next in g.neighbors_directed(NodeIndex::new(i), Direction::Outgoing) {
+                    if seen.insert(next.index()) {
+                        stack.push(next.index());
+                    }
+                }
+            }
+            seen
+        }
+
+        proptest! {
+            /// Deps finish before consumers start, at most -j run at once, each
+            /// stage runs at most once, a failure's descendants never run, and
+            /// with keep-going everything else does.
+            #[test]
+            fn schedules_correctly((n, edges) in dag(), jobs in 1usize..5, fail in proptest::collection::hash_set(0usize..12, 0..3), keep_going in any::<bool>()) {
+                let mut g = DiGraph::new();
+                for i in 0..n {
+                    g.add_node(i);
+                }
+                for &(a, b) in &edges {
+                    g.add_edge(NodeIndex::new(a), NodeIndex::new(b), ());
+                }
+                let exec = Recorder { fail: fail.clone(), running: AtomicUsize::new(0), peak: AtomicUsize::new(0), events: Mutex::new(Vec::new()) };
+                let out = run(&g, &vec![true; n], Options { jobs, keep_going }, &exec, |_| {});
+                let events = exec.events.lock().unwrap().clone();
+                prop_assert!(exec.peak.load(Ordering::SeqCst) <= jobs);
+                let starts: Vec<usize> = events.iter().filter(|e| e.1).map(|e| e.0).collect();
+                let unique: HashSet<usize> = starts.iter().copied().collect();
+                prop_assert_eq!(unique.len(), starts.len(), "a stage ran twice");
+                for &(a, b) in &edges {
+                    if let Some(start_b) = events.iter().position(|e| *e == (b, true)) {
+                        let end_a = events.iter().position(|e| *e == (a, false));
+                        prop_assert!(end_a.is_some_and(|end| end < start_b), "{} started before {} finished", b, a);
+                    }
+                }
+                let failed: HashSet<usize> = fail.iter().copied().filter(|f| unique.contains(f)).collect();
+                let doomed = descendants(&g, &failed);
+                for i in 0..n {
+                    if doomed.contains(&i) {
+                        prop_assert_eq!(out[i], None);
+                    } else if keep_going {
+                        prop_assert!(out[i].is_some(), "stage {} should have run", i);
+                    }
+                }
+            }
+        }
+    }
 }
