@@ -64,10 +64,11 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
         records: Mutex::new(BTreeMap::new()),
         errors: Mutex::new(BTreeMap::new()),
     };
-    let jobs = args
-        .jobs
-        .map(|j| j as usize)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let jobs = args.jobs.map(|j| j as usize).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let names: Vec<&str> = plan.stages.iter().map(|s| s.name()).collect();
     let mut progress = Progress::new(mask.iter().filter(|m| **m).count(), quiet);
     let outcomes = schedule::run(
@@ -85,7 +86,9 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     );
     progress.finish();
 
-    let Runner { records, errors, .. } = runner;
+    let Runner {
+        records, errors, ..
+    } = runner;
     let changed = !records.lock().expect("records lock").is_empty();
     for record in records.into_inner().expect("records lock").into_values() {
         state.insert(record);
@@ -99,7 +102,10 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     for (i, message) in errors.into_inner().expect("errors lock") {
         eprintln!("error: stage `{}` failed: {message}", names[i]);
     }
-    let skipped: Vec<&str> = (0..plan.stages.len()).filter(|&i| mask[i] && outcomes[i].is_none()).map(|i| names[i]).collect();
+    let skipped: Vec<&str> = (0..plan.stages.len())
+        .filter(|&i| mask[i] && outcomes[i].is_none())
+        .map(|i| names[i])
+        .collect();
     if !skipped.is_empty() && !quiet {
         eprintln!("not run because of a failure: {}", skipped.join(", "));
     }
@@ -203,16 +209,23 @@ impl Runner<'_> {
     }
 
     /// Runs a stage and publishes its outs; returns their hashes.
-    fn run(&self, stage: &PlannedStage, last: Option<&RunRecord>) -> StageResult<BTreeMap<String, String>> {
+    fn run(
+        &self,
+        stage: &PlannedStage,
+        last: Option<&RunRecord>,
+    ) -> StageResult<BTreeMap<String, String>> {
         let root = self.layout.root();
         let decl = &stage.decl;
         if let StageKind::Cmd { .. } = decl.kind {
             return self.run_cmd(stage, last);
         }
-        let staging = Staging::create(&self.layout.tmp_dir(), decl.name.as_str()).map_err(|source| StageError::Write {
-            path: self.layout.tmp_dir(),
-            source,
-        })?;
+        let staging =
+            Staging::create(&self.layout.tmp_dir(), decl.name.as_str()).map_err(|source| {
+                StageError::Write {
+                    path: self.layout.tmp_dir(),
+                    source,
+                }
+            })?;
         match &decl.kind {
             StageKind::Builtin { .. } => {
                 let builtin = stage.builtin.expect("planning resolved every builtin");
@@ -243,10 +256,12 @@ impl Runner<'_> {
                 source,
             })?;
             let dest = root.join(out);
-            self.store.publish(&staged, &hash, &dest).map_err(|source| StageError::Write {
-                path: dest.clone(),
-                source,
-            })?;
+            self.store
+                .publish(&staged, &hash, &dest)
+                .map_err(|source| StageError::Write {
+                    path: dest.clone(),
+                    source,
+                })?;
             self.stats.record(&dest, &hash);
             outs.insert(out.clone(), hash);
         }
@@ -256,7 +271,11 @@ impl Runner<'_> {
     /// A command writes its outs in place. Old outs are unlinked first (their
     /// bytes stay in the store), and put back if the command fails, so a failed
     /// or half-written out is never left where the last good one was.
-    fn run_cmd(&self, stage: &PlannedStage, last: Option<&RunRecord>) -> StageResult<BTreeMap<String, String>> {
+    fn run_cmd(
+        &self,
+        stage: &PlannedStage,
+        last: Option<&RunRecord>,
+    ) -> StageResult<BTreeMap<String, String>> {
         let root = self.layout.root();
         let decl = &stage.decl;
         let write_err = |path: &Path, source| StageError::Write {
@@ -295,7 +314,9 @@ impl Runner<'_> {
                 path: path.clone(),
                 source,
             })?;
-            self.store.adopt(&path, &hash).map_err(|e| write_err(&path, e))?;
+            self.store
+                .adopt(&path, &hash)
+                .map_err(|e| write_err(&path, e))?;
             self.stats.record(&path, &hash);
             outs.insert(out.clone(), hash);
         }

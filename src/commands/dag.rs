@@ -10,7 +10,11 @@ use crate::Error;
 pub fn dag(file: &Path, args: DagArgs) -> Result<(), Error> {
     let (plan, _) = load_plan(file, &[])?;
     let names: Vec<&str> = plan.stages.iter().map(|s| s.name()).collect();
-    let mut edges: Vec<(usize, usize)> = plan.graph.edge_references().map(|e| (e.source().index(), e.target().index())).collect();
+    let mut edges: Vec<(usize, usize)> = plan
+        .graph
+        .edge_references()
+        .map(|e| (e.source().index(), e.target().index()))
+        .collect();
     edges.sort_unstable();
     let mut text = String::new();
     match args.format {

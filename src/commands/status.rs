@@ -76,9 +76,18 @@ pub fn assess(
                     stage: plan.stages[p].name().to_string(),
                 })
                 .collect();
-            reasons.extend(diff_reasons(last, &stage.declared()).into_iter().filter(|r| {
-                !matches!(r, Reason::DepChanged { .. } | Reason::DepAdded { .. } | Reason::DepRemoved { .. })
-            }));
+            reasons.extend(
+                diff_reasons(last, &stage.declared())
+                    .into_iter()
+                    .filter(|r| {
+                        !matches!(
+                            r,
+                            Reason::DepChanged { .. }
+                                | Reason::DepAdded { .. }
+                                | Reason::DepRemoved { .. }
+                        )
+                    }),
+            );
             reasons
         } else if forced.contains(&i) {
             vec![Reason::Forced]

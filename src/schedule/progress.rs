@@ -28,7 +28,8 @@ impl Progress {
         let mode = if quiet {
             Mode::Quiet
         } else if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg} {elapsed}")
                     .expect("the template is valid"),
@@ -77,7 +78,11 @@ impl Progress {
     }
 
     fn running(&self, names: &[&str]) -> String {
-        self.started.keys().map(|&i| names[i]).collect::<Vec<_>>().join(", ")
+        self.started
+            .keys()
+            .map(|&i| names[i])
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub fn finish(self) {

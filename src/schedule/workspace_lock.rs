@@ -48,7 +48,11 @@ impl WorkspaceLock {
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
                 return Err(LockError::Held {
-                    holder: if holder.is_empty() { "holder unknown".into() } else { holder.to_string() },
+                    holder: if holder.is_empty() {
+                        "holder unknown".into()
+                    } else {
+                        holder.to_string()
+                    },
                     path: path.to_path_buf(),
                 });
             }
