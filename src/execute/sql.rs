@@ -16,7 +16,9 @@ pub fn open_read_only(db: &Path) -> rusqlite::Result<Connection> {
     let uri = format!("file:{}?immutable=1", db.display());
     Connection::open_with_flags(
         uri,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
 }
 
@@ -110,7 +112,12 @@ mod tests {
     fn writes_result_sets() {
         let conn = Connection::open_in_memory().unwrap();
         let mut buf = Vec::new();
-        query_to_csv(&conn, "select 1 as a, 0.5 as b, 'x,y' as c, null as d", &mut buf).unwrap();
+        query_to_csv(
+            &conn,
+            "select 1 as a, 0.5 as b, 'x,y' as c, null as d",
+            &mut buf,
+        )
+        .unwrap();
         assert_eq!(String::from_utf8(buf).unwrap(), "a,b,c,d\n1,0.5,\"x,y\",\n");
     }
 }

@@ -70,7 +70,12 @@ impl StageParams {
         }
     }
 
-    pub fn int(&self, key: &str, default: i64, range: RangeInclusive<i64>) -> Result<i64, ParamProblem> {
+    pub fn int(
+        &self,
+        key: &str,
+        default: i64,
+        range: RangeInclusive<i64>,
+    ) -> Result<i64, ParamProblem> {
         let Some(value) = self.get(key) else {
             return Ok(default);
         };
@@ -84,7 +89,12 @@ impl StageParams {
         }
     }
 
-    pub fn float(&self, key: &str, default: f64, range: RangeInclusive<f64>) -> Result<f64, ParamProblem> {
+    pub fn float(
+        &self,
+        key: &str,
+        default: f64,
+        range: RangeInclusive<f64>,
+    ) -> Result<f64, ParamProblem> {
         let Some(value) = self.get(key) else {
             return Ok(default);
         };

@@ -15,7 +15,13 @@ impl Staging {
     pub fn create(tmp_root: &Path, stage: &str) -> std::io::Result<Staging> {
         let safe: String = stage
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         std::fs::create_dir_all(tmp_root)?;
         let dir = tempfile::Builder::new()

@@ -142,7 +142,9 @@ pub enum ConfigError {
         hint: Option<String>,
     },
 
-    #[error("stage `{stage}` uses `${{{param}}}` in its cmd but does not list `{param}` in its params")]
+    #[error(
+        "stage `{stage}` uses `${{{param}}}` in its cmd but does not list `{param}` in its params"
+    )]
     #[diagnostic(
         code(tnsflow::unlisted_param),
         help("add `{param}` to the stage's `params:` so that changing it reruns the stage")

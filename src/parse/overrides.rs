@@ -97,8 +97,10 @@ mod tests {
 
     fn params() -> Params {
         Params::new(
-            serde_yaml::from_str("seed: 42\nrate: 0.5\nstart: x\nenforcement:\n  block_risk: 0.9\n")
-                .unwrap(),
+            serde_yaml::from_str(
+                "seed: 42\nrate: 0.5\nstart: x\nenforcement:\n  block_risk: 0.9\n",
+            )
+            .unwrap(),
         )
     }
 
@@ -111,8 +113,14 @@ mod tests {
             .apply(&mut p, "pipeline.yaml")
             .unwrap();
         assert_eq!(p.get("enforcement.block_risk"), Some(&Value::from(0.95)));
-        Override::parse("rate=1").unwrap().apply(&mut p, "p").unwrap();
-        Override::parse("start=2026").unwrap().apply(&mut p, "p").unwrap();
+        Override::parse("rate=1")
+            .unwrap()
+            .apply(&mut p, "p")
+            .unwrap();
+        Override::parse("start=2026")
+            .unwrap()
+            .apply(&mut p, "p")
+            .unwrap();
         assert_eq!(p.get("start"), Some(&Value::from("2026")));
     }
 
@@ -125,7 +133,10 @@ mod tests {
         let err = Override::parse("seed=1.5").unwrap().apply(&mut p, "p");
         assert!(matches!(err, Err(ConfigError::ParamType { .. })));
         let err = Override::parse("sede=1").unwrap().apply(&mut p, "p");
-        assert!(matches!(err, Err(ConfigError::UnknownSetParam { hint: Some(_), .. })));
+        assert!(matches!(
+            err,
+            Err(ConfigError::UnknownSetParam { hint: Some(_), .. })
+        ));
         assert!(Override::parse("seed").is_err());
         assert!(Override::parse("=1").is_err());
     }

@@ -12,7 +12,9 @@ use super::{ConfigError, Override, Params, Source, StageDecl, StageKind};
 use crate::ConfigResult;
 
 const TOP_KEYS: &[&str] = &["params", "stages"];
-const STAGE_KEYS: &[&str] = &["builtin", "sql", "db", "cmd", "foreach", "deps", "outs", "params"];
+const STAGE_KEYS: &[&str] = &[
+    "builtin", "sql", "db", "cmd", "foreach", "deps", "outs", "params",
+];
 
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -46,20 +48,37 @@ impl Pipeline {
     /// Parses pipeline text named `name` for a workspace at `root`.
     pub fn parse(name: &str, root: &Path, text: String) -> ConfigResult<Pipeline> {
         let source = Source::new(name.to_string(), text);
-        let mut doc: Value = serde_yaml::from_str(&placeholder::escape(&source.text)).map_err(|e| syntax(&source, &e))?;
+        let mut doc: Value = serde_yaml::from_str(&placeholder::escape(&source.text))
+            .map_err(|e| syntax(&source, &e))?;
         placeholder::restore(&mut doc);
         let empty = Mapping::new();
         let top = match &doc {
             Value::Mapping(m) => m,
             Value::Null => &empty,
-            other => return Err(wrong_type(&source, "the pipeline file", "a map with `params` and `stages`", "", other)),
+            other => {
+                return Err(wrong_type(
+                    &source,
+                    "the pipeline file",
+                    "a map with `params` and `stages`",
+                    "",
+                    other,
+                ))
+            }
         };
         check_keys(&source, top, "", TOP_KEYS, "the pipeline file")?;
 
         let params = match top.get("params") {
             None | Some(Value::Null) => Params::default(),
             Some(Value::Mapping(m)) => Params::new(m.clone()),
-            Some(other) => return Err(wrong_type(&source, "`params`", "a map of param names to values", "params", other)),
+            Some(other) => {
+                return Err(wrong_type(
+                    &source,
+                    "`params`",
+                    "a map of param names to values",
+                    "params",
+                    other,
+                ))
+            }
         };
 
         let mut stages = Vec::new();
@@ -69,12 +88,28 @@ impl Pipeline {
                 for (name, decl) in m {
                     let name = match name.as_str() {
                         Some(n) => n.to_string(),
-                        None => return Err(wrong_type(&source, "a stage name", "a string", "stages", name)),
+                        None => {
+                            return Err(wrong_type(
+                                &source,
+                                "a stage name",
+                                "a string",
+                                "stages",
+                                name,
+                            ))
+                        }
                     };
                     stages.extend(parse_stage(&source, root, &params, &name, decl)?);
                 }
             }
-            Some(other) => return Err(wrong_type(&source, "`stages`", "a map of stage names to declarations", "stages", other)),
+            Some(other) => {
+                return Err(wrong_type(
+                    &source,
+                    "`stages`",
+                    "a map of stage names to declarations",
+                    "stages",
+                    other,
+                ))
+            }
         }
 
         let mut seen = HashSet::new();
@@ -110,7 +145,11 @@ impl Pipeline {
 
     /// Where a param's value came from, for messages.
     pub fn origin(&self, key: &str) -> String {
-        if self.overridden.iter().any(|k| key == k || key.starts_with(&format!("{k}."))) {
+        if self
+            .overridden
+            .iter()
+            .any(|k| key == k || key.starts_with(&format!("{k}.")))
+        {
             "from --set".into()
         } else {
             format!("from {}", self.source.name)
@@ -126,10 +165,14 @@ impl Pipeline {
         let mut selected = Vec::new();
         for name in names {
             let matches: Vec<usize> = (0..self.stages.len())
-                .filter(|&i| self.stages[i].name == *name || self.stages[i].group == *name && self.stages[i].name.contains('@'))
+                .filter(|&i| {
+                    self.stages[i].name == *name
+                        || self.stages[i].group == *name && self.stages[i].name.contains('@')
+                })
                 .collect();
             if matches.is_empty() {
-                let mut candidates: Vec<&str> = self.stages.iter().map(|s| s.name.as_str()).collect();
+                let mut candidates: Vec<&str> =
+                    self.stages.iter().map(|s| s.name.as_str()).collect();
                 candidates.extend(self.stages.iter().map(|s| s.group.as_str()));
                 return Err(ConfigError::UnknownStage {
                     name: name.clone(),
@@ -159,7 +202,13 @@ fn syntax(source: &Source, e: &serde_yaml::Error) -> ConfigError {
     }
 }
 
-fn wrong_type(source: &Source, what: &str, expected: &str, path: &str, found: &Value) -> ConfigError {
+fn wrong_type(
+    source: &Source,
+    what: &str,
+    expected: &str,
+    path: &str,
+    found: &Value,
+) -> ConfigError {
     ConfigError::WrongType {
         what: what.into(),
         expected: expected.into(),
@@ -169,11 +218,21 @@ fn wrong_type(source: &Source, what: &str, expected: &str, path: &str, found: &V
     }
 }
 
-fn check_keys(source: &Source, map: &Mapping, path: &str, allowed: &[&str], context: &str) -> ConfigResult<()> {
+fn check_keys(
+    source: &Source,
+    map: &Mapping,
+    path: &str,
+    allowed: &[&str],
+    context: &str,
+) -> ConfigResult<()> {
     for key in map.keys() {
         let key = key.as_str().unwrap_or("?");
         if !allowed.contains(&key) {
-            let key_path = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+            let key_path = if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            };
             return Err(ConfigError::UnknownKey {
                 key: key.into(),
                 context: context.into(),
@@ -188,21 +247,42 @@ fn check_keys(source: &Source, map: &Mapping, path: &str, allowed: &[&str], cont
 }
 
 /// Reads one stage declaration; a foreach gives one `StageDecl` per match.
-fn parse_stage(source: &Source, root: &Path, params: &Params, name: &str, decl: &Value) -> ConfigResult<Vec<StageDecl>> {
+fn parse_stage(
+    source: &Source,
+    root: &Path,
+    params: &Params,
+    name: &str,
+    decl: &Value,
+) -> ConfigResult<Vec<StageDecl>> {
     let path = format!("stages.{name}");
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
         return Err(ConfigError::BadStageName {
             name: name.into(),
             src: source.named(),
             span: source.key_span(&path),
         });
     }
-    let map = decl
-        .as_mapping()
-        .ok_or_else(|| wrong_type(source, &format!("stage `{name}`"), "a map with `cmd`, `sql` or `builtin`, `deps`, `outs`, `params`", &path, decl))?;
+    let map = decl.as_mapping().ok_or_else(|| {
+        wrong_type(
+            source,
+            &format!("stage `{name}`"),
+            "a map with `cmd`, `sql` or `builtin`, `deps`, `outs`, `params`",
+            &path,
+            decl,
+        )
+    })?;
     check_keys(source, map, &path, STAGE_KEYS, &format!("stage `{name}`"))?;
 
-    let field = Fields { source, map, path: &path, stage: name };
+    let field = Fields {
+        source,
+        map,
+        path: &path,
+        stage: name,
+    };
     let builtin = field.string("builtin")?;
     let sql = field.string("sql")?;
     let db = field.string("db")?;
@@ -212,7 +292,11 @@ fn parse_stage(source: &Source, root: &Path, params: &Params, name: &str, decl: 
     let outs = field.list("outs")?;
     let mut stage_params = field.list("params")?;
 
-    let runners = [("builtin", builtin.is_some()), ("sql", sql.is_some()), ("cmd", cmd.is_some())];
+    let runners = [
+        ("builtin", builtin.is_some()),
+        ("sql", sql.is_some()),
+        ("cmd", cmd.is_some()),
+    ];
     let present: Vec<&'static str> = runners.iter().filter(|r| r.1).map(|r| r.0).collect();
     match present.as_slice() {
         [] => {
@@ -235,17 +319,28 @@ fn parse_stage(source: &Source, root: &Path, params: &Params, name: &str, decl: 
     }
     if sql.is_some() != db.is_some() {
         let (key, message) = if sql.is_some() {
-            ("sql", "an `sql` stage needs `db`: the SQLite database the query runs against")
+            (
+                "sql",
+                "an `sql` stage needs `db`: the SQLite database the query runs against",
+            )
         } else {
             ("db", "`db` is only meaningful with `sql`")
         };
         return Err(field.bad(key, message, None));
     }
     if outs.is_empty() {
-        return Err(field.bad("outs", "a stage must declare at least one out in `outs`", None));
+        return Err(field.bad(
+            "outs",
+            "a stage must declare at least one out in `outs`",
+            None,
+        ));
     }
     if sql.is_some() && outs.len() != 1 {
-        return Err(field.bad("outs", "an `sql` stage writes exactly one out: its result set as CSV", None));
+        return Err(field.bad(
+            "outs",
+            "an `sql` stage writes exactly one out: its result set as CSV",
+            None,
+        ));
     }
     for (i, param) in stage_params.iter().enumerate() {
         if params.get(param).is_none() {
@@ -265,7 +360,8 @@ fn parse_stage(source: &Source, root: &Path, params: &Params, name: &str, decl: 
     let items: Vec<Option<Item>> = match &foreach {
         None => vec![None],
         Some(pattern) => {
-            let items = foreach::expand(root, pattern).map_err(|e| field.bad("foreach", &format!("bad glob `{pattern}`: {e}"), None))?;
+            let items = foreach::expand(root, pattern)
+                .map_err(|e| field.bad("foreach", &format!("bad glob `{pattern}`: {e}"), None))?;
             if items.is_empty() {
                 return Err(ConfigError::ForeachNoMatch {
                     stage: name.into(),
@@ -346,7 +442,13 @@ impl Fields<'_> {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(wrong_type(self.source, &format!("`{key}` of stage `{}`", self.stage), "a string", &format!("{}.{key}", self.path), other)),
+            Some(other) => Err(wrong_type(
+                self.source,
+                &format!("`{key}` of stage `{}`", self.stage),
+                "a string",
+                &format!("{}.{key}", self.path),
+                other,
+            )),
         }
     }
 
@@ -359,10 +461,22 @@ impl Fields<'_> {
                 .enumerate()
                 .map(|(i, v)| match v {
                     Value::String(s) => Ok(s.clone()),
-                    other => Err(wrong_type(self.source, &format!("item {i} of {}", what()), "a string", &format!("{}.{key}[{i}]", self.path), other)),
+                    other => Err(wrong_type(
+                        self.source,
+                        &format!("item {i} of {}", what()),
+                        "a string",
+                        &format!("{}.{key}[{i}]", self.path),
+                        other,
+                    )),
                 })
                 .collect(),
-            Some(other) => Err(wrong_type(self.source, &what(), "a list such as [a, b]", &format!("{}.{key}", self.path), other)),
+            Some(other) => Err(wrong_type(
+                self.source,
+                &what(),
+                "a list such as [a, b]",
+                &format!("{}.{key}", self.path),
+                other,
+            )),
         }
     }
 
@@ -380,7 +494,11 @@ impl Fields<'_> {
         };
         match normalize(raw) {
             Some(p) if p.is_empty() => Err(self.bad(key, "empty path", None)),
-            Some(p) if is_out && (p.starts_with('/') || p.starts_with(crate::layout::STATE_DIR)) => Err(outside()),
+            Some(p)
+                if is_out && (p.starts_with('/') || p.starts_with(crate::layout::STATE_DIR)) =>
+            {
+                Err(outside())
+            }
             Some(p) => Ok(p),
             None if is_out => Err(outside()),
             None => Ok(raw.to_string()),
@@ -389,7 +507,12 @@ impl Fields<'_> {
 }
 
 /// Every `${name}` in a cmd must be a param the stage lists. `$${` is a literal `${`.
-fn check_cmd_refs(field: &Fields, params: &Params, listed: &[String], cmd: &str) -> ConfigResult<()> {
+fn check_cmd_refs(
+    field: &Fields,
+    params: &Params,
+    listed: &[String],
+    cmd: &str,
+) -> ConfigResult<()> {
     for name in cmd_refs(cmd) {
         if listed.iter().any(|p| p == name) {
             continue;

@@ -171,6 +171,9 @@ mod tests {
     #[test]
     fn falls_back_to_parent() {
         let index = SpanIndex::build(YAML);
-        assert_eq!(index.value("stages.a.outs[7]"), index.value("stages.a.outs"));
+        assert_eq!(
+            index.value("stages.a.outs[7]"),
+            index.value("stages.a.outs")
+        );
     }
 }

@@ -81,7 +81,11 @@ pub fn normalize(path: &str) -> Option<String> {
         }
     }
     let joined = parts.join("/");
-    Some(if absolute { format!("/{joined}") } else { joined })
+    Some(if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    })
 }
 
 #[cfg(test)]

@@ -15,9 +15,11 @@ use std::path::Path;
 
 use super::input::{is_glob, literal_separator, Input, InputKind};
 use super::{StageKey, StatCache};
-use crate::record::RunRecord;
 use crate::execute::{Builtin, StageParams};
-use crate::parse::{did_you_mean, display_value, substitute_params, ConfigError, Pipeline, StageDecl, StageKind};
+use crate::parse::{
+    did_you_mean, display_value, substitute_params, ConfigError, Pipeline, StageDecl, StageKind,
+};
+use crate::record::RunRecord;
 use crate::{stages, ConfigResult};
 
 pub struct PlannedStage {
@@ -54,7 +56,13 @@ impl PlannedStage {
             }
         }
         let mut record = self.declared();
-        record.key = StageKey::compute(&self.canonical, record.builtin_version.as_deref(), &self.params, &deps).to_string();
+        record.key = StageKey::compute(
+            &self.canonical,
+            record.builtin_version.as_deref(),
+            &self.params,
+            &deps,
+        )
+        .to_string();
         record.deps = deps;
         Ok(record)
     }
@@ -87,7 +95,6 @@ impl Plan {
     pub fn build(pipeline: Pipeline) -> ConfigResult<Plan> {
         let src = &pipeline.source;
 
-
         // Every out has one producer.
         let mut producer: BTreeMap<&str, (usize, String)> = BTreeMap::new();
         for (i, stage) in pipeline.stages.iter().enumerate() {
@@ -114,19 +121,28 @@ impl Plan {
             let params: BTreeMap<String, Value> = decl
                 .params
                 .iter()
-                .map(|k| (k.clone(), pipeline.params.get(k).cloned().unwrap_or(Value::Null)))
+                .map(|k| {
+                    (
+                        k.clone(),
+                        pipeline.params.get(k).cloned().unwrap_or(Value::Null),
+                    )
+                })
                 .collect();
             if let Some(b) = builtin {
-                b.validate(&StageParams::new(params.clone())).map_err(|p| ConfigError::ParamRange {
-                    origin: pipeline.origin(&p.key),
-                    key: p.key,
-                    value: p.value,
-                    stage: decl.name.clone(),
-                    expected: p.expected,
+                b.validate(&StageParams::new(params.clone())).map_err(|p| {
+                    ConfigError::ParamRange {
+                        origin: pipeline.origin(&p.key),
+                        key: p.key,
+                        value: p.value,
+                        stage: decl.name.clone(),
+                        expected: p.expected,
+                    }
                 })?;
             }
             let cmd = match &decl.kind {
-                StageKind::Cmd { cmd } => Some(substitute_params(cmd, |k| params.get(k).map(display_value).unwrap_or_default())),
+                StageKind::Cmd { cmd } => Some(substitute_params(cmd, |k| {
+                    params.get(k).map(display_value).unwrap_or_default()
+                })),
                 _ => None,
             };
             let mut inputs = Vec::new();
@@ -148,7 +164,11 @@ impl Plan {
             graph.add_node(i);
         }
         for (i, stage) in stages.iter().enumerate() {
-            let producers: HashSet<usize> = stage.inputs.iter().flat_map(|inp| inp.producers.iter().copied()).collect();
+            let producers: HashSet<usize> = stage
+                .inputs
+                .iter()
+                .flat_map(|inp| inp.producers.iter().copied())
+                .collect();
             let mut producers: Vec<usize> = producers.into_iter().collect();
             producers.sort_unstable();
             for p in producers {
@@ -158,7 +178,12 @@ impl Plan {
         let order = topological_order(&graph).map_err(|cycle| {
             let first = stages[cycle[0]].decl.name.clone();
             ConfigError::Cycle {
-                cycle: cycle.iter().chain(std::iter::once(&cycle[0])).map(|&i| stages[i].decl.name.as_str()).collect::<Vec<_>>().join(" -> "),
+                cycle: cycle
+                    .iter()
+                    .chain(std::iter::once(&cycle[0]))
+                    .map(|&i| stages[i].decl.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" -> "),
                 src: src.named(),
                 span: src.key_span(&stages[cycle[0]].decl.yaml_path),
                 first,
@@ -174,7 +199,9 @@ impl Plan {
 
     /// Stages whose outs stage `i` reads.
     pub fn producers(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
-        self.graph.neighbors_directed(NodeIndex::new(i), Direction::Incoming).map(|n| n.index())
+        self.graph
+            .neighbors_directed(NodeIndex::new(i), Direction::Incoming)
+            .map(|n| n.index())
     }
 
     /// The selected stages and everything upstream of them, as a mask.
@@ -191,7 +218,10 @@ impl Plan {
     }
 }
 
-fn resolve_builtin(pipeline: &Pipeline, decl: &StageDecl) -> ConfigResult<Option<&'static dyn Builtin>> {
+fn resolve_builtin(
+    pipeline: &Pipeline,
+    decl: &StageDecl,
+) -> ConfigResult<Option<&'static dyn Builtin>> {
     let Some(name) = decl.builtin() else {
         return Ok(None);
     };
@@ -245,8 +275,16 @@ fn resolve_input(
     } else if let Some((i, _)) = producer.get(path) {
         (InputKind::File, vec![*i])
     } else {
-        let prefix = if path.is_empty() || path == "." { String::new() } else { format!("{path}/") };
-        let under: Vec<usize> = producer.range(prefix.as_str()..).take_while(|(out, _)| out.starts_with(&prefix)).map(|(_, (i, _))| *i).collect();
+        let prefix = if path.is_empty() || path == "." {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
+        let under: Vec<usize> = producer
+            .range(prefix.as_str()..)
+            .take_while(|(out, _)| out.starts_with(&prefix))
+            .map(|(_, (i, _))| *i)
+            .collect();
         if !under.is_empty() || on_disk.is_dir() {
             (InputKind::Dir, under)
         } else {
@@ -288,8 +326,15 @@ fn resolve_input(
 /// each stage writes what the next one reads.
 fn topological_order(graph: &DiGraph<usize, ()>) -> Result<Vec<usize>, Vec<usize>> {
     let n = graph.node_count();
-    let mut indegree: Vec<usize> = (0..n).map(|i| graph.neighbors_directed(NodeIndex::new(i), Direction::Incoming).count()).collect();
-    let mut ready: std::collections::BTreeSet<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut indegree: Vec<usize> = (0..n)
+        .map(|i| {
+            graph
+                .neighbors_directed(NodeIndex::new(i), Direction::Incoming)
+                .count()
+        })
+        .collect();
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|&i| indegree[i] == 0).collect();
     let mut order = Vec::with_capacity(n);
     while let Some(i) = ready.pop_first() {
         order.push(i);
@@ -322,7 +367,11 @@ fn find_cycle(graph: &DiGraph<usize, ()>, indegree: &[usize]) -> Vec<usize> {
     let mut parent: HashMap<usize, usize> = HashMap::new();
     let mut queue = VecDeque::from([start]);
     while let Some(i) = queue.pop_front() {
-        let mut nexts: Vec<usize> = graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing).map(|n| n.index()).filter(|j| members.contains(j)).collect();
+        let mut nexts: Vec<usize> = graph
+            .neighbors_directed(NodeIndex::new(i), Direction::Outgoing)
+            .map(|n| n.index())
+            .filter(|j| members.contains(j))
+            .collect();
         nexts.sort_unstable();
         for j in nexts {
             if j == start {
@@ -362,13 +411,19 @@ mod tests {
     /// Independent stages keep file order; deps come first.
     #[test]
     fn orders_topologically_in_file_order() {
-        assert_eq!(topological_order(&graph(4, &[(3, 0), (1, 2)])), Ok(vec![1, 2, 3, 0]));
+        assert_eq!(
+            topological_order(&graph(4, &[(3, 0), (1, 2)])),
+            Ok(vec![1, 2, 3, 0])
+        );
     }
 
     /// A cycle is reported in data-flow order from its first stage.
     #[test]
     fn reports_cycles_in_order() {
-        assert_eq!(topological_order(&graph(4, &[(0, 1), (1, 2), (2, 0), (3, 0)])), Err(vec![0, 1, 2]));
+        assert_eq!(
+            topological_order(&graph(4, &[(0, 1), (1, 2), (2, 0), (3, 0)])),
+            Err(vec![0, 1, 2])
+        );
         assert_eq!(topological_order(&graph(2, &[(1, 1)])), Err(vec![1]));
     }
 }

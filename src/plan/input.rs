@@ -51,7 +51,13 @@ impl Input {
             InputKind::Glob => {
                 let pattern = self.absolute(root);
                 glob::glob_with(&pattern.to_string_lossy(), literal_separator())
-                    .map(|paths| paths.filter_map(Result::ok).filter(|p| p.is_file()).map(|p| (display(&p), p)).collect())
+                    .map(|paths| {
+                        paths
+                            .filter_map(Result::ok)
+                            .filter(|p| p.is_file())
+                            .map(|p| (display(&p), p))
+                            .collect()
+                    })
                     .unwrap_or_default()
             }
         };

@@ -10,16 +10,37 @@ pub enum Reason {
     NeverBuilt,
     Forced,
     DeclarationChanged,
-    BuiltinVersion { from: String, to: String },
-    ParamChanged { key: String, from: Option<Value>, to: Option<Value> },
-    DepChanged { path: String },
-    DepAdded { path: String },
-    DepRemoved { path: String },
-    OutMissing { path: String },
-    OutModified { path: String },
-    UpstreamStale { stage: String },
+    BuiltinVersion {
+        from: String,
+        to: String,
+    },
+    ParamChanged {
+        key: String,
+        from: Option<Value>,
+        to: Option<Value>,
+    },
+    DepChanged {
+        path: String,
+    },
+    DepAdded {
+        path: String,
+    },
+    DepRemoved {
+        path: String,
+    },
+    OutMissing {
+        path: String,
+    },
+    OutModified {
+        path: String,
+    },
+    UpstreamStale {
+        stage: String,
+    },
     /// A dep cannot be hashed (missing or unreadable); the message says which.
-    DepUnreadable { problem: String },
+    DepUnreadable {
+        problem: String,
+    },
     /// Not a cause but a consequence: the run can be restored, not recomputed.
     InCache,
 }
@@ -37,8 +58,15 @@ impl std::fmt::Display for Reason {
             Reason::NeverBuilt => write!(f, "never built"),
             Reason::Forced => write!(f, "forced with --force"),
             Reason::DeclarationChanged => write!(f, "its declaration in the pipeline file changed"),
-            Reason::BuiltinVersion { from, to } => write!(f, "its builtin changed version from {from} to {to}"),
-            Reason::ParamChanged { key, from, to } => write!(f, "param `{key}` changed from {} to {}", show(from), show(to)),
+            Reason::BuiltinVersion { from, to } => {
+                write!(f, "its builtin changed version from {from} to {to}")
+            }
+            Reason::ParamChanged { key, from, to } => write!(
+                f,
+                "param `{key}` changed from {} to {}",
+                show(from),
+                show(to)
+            ),
             Reason::DepChanged { path } => write!(f, "dep `{path}` changed"),
             Reason::DepAdded { path } => write!(f, "dep `{path}` is new"),
             Reason::DepRemoved { path } => write!(f, "dep `{path}` is gone"),
@@ -46,7 +74,10 @@ impl std::fmt::Display for Reason {
             Reason::OutModified { path } => write!(f, "out `{path}` was modified"),
             Reason::UpstreamStale { stage } => write!(f, "upstream stage `{stage}` is stale"),
             Reason::DepUnreadable { problem } => f.write_str(problem),
-            Reason::InCache => write!(f, "outputs for these inputs are in the cache and will be restored"),
+            Reason::InCache => write!(
+                f,
+                "outputs for these inputs are in the cache and will be restored"
+            ),
         }
     }
 }

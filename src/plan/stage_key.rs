@@ -35,7 +35,11 @@ impl StageKey {
         h.update(b"\nbuiltin\0");
         h.update(builtin_version.unwrap_or("").as_bytes());
         h.update(b"\nparams\0");
-        h.update(serde_json::to_string(params).expect("params serialize").as_bytes());
+        h.update(
+            serde_json::to_string(params)
+                .expect("params serialize")
+                .as_bytes(),
+        );
         h.update(b"\ndeps\0");
         for (path, hash) in deps {
             h.update(path.as_bytes());

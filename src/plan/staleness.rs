@@ -21,7 +21,13 @@ pub enum Check {
 }
 
 /// Checks a stage whose key inputs are gathered in `current` (outs empty).
-pub fn check(root: &Path, current: &RunRecord, last: Option<&RunRecord>, store: &Store, stats: &StatCache) -> Check {
+pub fn check(
+    root: &Path,
+    current: &RunRecord,
+    last: Option<&RunRecord>,
+    store: &Store,
+    stats: &StatCache,
+) -> Check {
     let candidate = match last {
         Some(r) if r.key == current.key => Some(r.clone()),
         _ => store.load_run(&current.key),
@@ -32,7 +38,11 @@ pub fn check(root: &Path, current: &RunRecord, last: Option<&RunRecord>, store: 
     // Outs are reported only against the last run: after a change of key they
     // are expected to differ from the cached run's.
     let is_last = last.is_some_and(|r| r.key == current.key);
-    let mut reasons: Vec<Reason> = if is_last { Vec::new() } else { diff_reasons(last, current) };
+    let mut reasons: Vec<Reason> = if is_last {
+        Vec::new()
+    } else {
+        diff_reasons(last, current)
+    };
     let mut outs_ok = true;
     for (out, hash) in &run.outs {
         let reason = match stats.hash(&root.join(out)) {

@@ -50,7 +50,9 @@ impl Store {
     }
 
     fn run_path(&self, key: &str) -> PathBuf {
-        self.runs.join(&key[..2]).join(format!("{}.json", &key[2..]))
+        self.runs
+            .join(&key[..2])
+            .join(format!("{}.json", &key[2..]))
     }
 
     pub fn has_blob(&self, hash: &str) -> bool {

@@ -28,7 +28,9 @@ stages:
 "#;
 
 fn chain() -> Workspace {
-    Workspace::new().pipeline(CHAIN).file("in.txt", "one\ntwo\n")
+    Workspace::new()
+        .pipeline(CHAIN)
+        .file("in.txt", "one\ntwo\n")
 }
 
 /// Names of the stages a build ran, from its plain progress lines on stderr.
@@ -43,9 +45,19 @@ fn ran(stderr: &[u8]) -> Vec<String> {
 }
 
 fn build_ran(ws: &Workspace, args: &[&str]) -> (String, Vec<String>) {
-    let out = ws.tnsflow(std::iter::once("build").chain(args.iter().copied())).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    (summary(&String::from_utf8_lossy(&out.stdout)), ran(&out.stderr))
+    let out = ws
+        .tnsflow(std::iter::once("build").chain(args.iter().copied()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        summary(&String::from_utf8_lossy(&out.stdout)),
+        ran(&out.stderr),
+    )
 }
 
 /// A cold build runs every stage; the next one runs nothing.
@@ -97,7 +109,10 @@ fn param_round_trip_restores_from_cache() {
     let ws = chain();
     ws.build(&[]);
     let (line, names) = build_ran(&ws, &["--set", "seed=17"]);
-    assert_eq!((line.as_str(), names), (counts(1, 3, 0, 0).as_str(), vec!["d".to_string()]));
+    assert_eq!(
+        (line.as_str(), names),
+        (counts(1, 3, 0, 0).as_str(), vec!["d".to_string()])
+    );
     assert_eq!(ws.read("out/d.txt"), "17 x\n");
     assert_eq!(ws.build(&[]), counts(0, 3, 1, 0));
     assert_eq!(ws.read("out/d.txt"), "42 x\n");
@@ -147,9 +162,8 @@ fn corrupt_cache_entry_is_recomputed() {
 /// next build does not trust anything it wrote.
 #[test]
 fn half_written_output_is_not_trusted() {
-    let ws = Workspace::new()
-        .pipeline(
-            r#"
+    let ws = Workspace::new().pipeline(
+        r#"
 params:
   fail: 0
 stages:
@@ -162,13 +176,20 @@ stages:
     deps: [out/w.txt]
     outs: [out/r.txt]
 "#,
-        );
+    );
     ws.build(&[]);
     assert_eq!(ws.read("out/w.txt"), "complete\n");
     let failed = ws.tnsflow(["build", "--set", "fail=1"]).output().unwrap();
     assert_eq!(failed.status.code(), Some(1));
-    assert_eq!(summary(&String::from_utf8_lossy(&failed.stdout)), counts(0, 0, 0, 1));
-    assert_eq!(ws.read("out/w.txt"), "complete\n", "the last good out is kept");
+    assert_eq!(
+        summary(&String::from_utf8_lossy(&failed.stdout)),
+        counts(0, 0, 0, 1)
+    );
+    assert_eq!(
+        ws.read("out/w.txt"),
+        "complete\n",
+        "the last good out is kept"
+    );
     // The next build with the failing value still fails: nothing was trusted.
     let again = ws.tnsflow(["build", "--set", "fail=1"]).output().unwrap();
     assert_eq!(again.status.code(), Some(1));
@@ -201,9 +222,15 @@ stages:
     assert!(stderr.contains("something went wrong"), "{stderr}");
     assert!(!ws.exists("out/after.txt"));
 
-    let kept = ws.tnsflow(["build", "-j", "1", "--keep-going"]).output().unwrap();
+    let kept = ws
+        .tnsflow(["build", "-j", "1", "--keep-going"])
+        .output()
+        .unwrap();
     assert_eq!(kept.status.code(), Some(1));
-    assert_eq!(summary(&String::from_utf8_lossy(&kept.stdout)), counts(1, 0, 0, 1));
+    assert_eq!(
+        summary(&String::from_utf8_lossy(&kept.stdout)),
+        counts(1, 0, 0, 1)
+    );
     assert!(ws.exists("out/other.txt"));
 }
 
@@ -223,7 +250,10 @@ stages:
     );
     let out = ws.tnsflow(["build", "-j", "1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(summary(&String::from_utf8_lossy(&out.stdout)), counts(0, 0, 0, 1));
+    assert_eq!(
+        summary(&String::from_utf8_lossy(&out.stdout)),
+        counts(0, 0, 0, 1)
+    );
     assert!(!ws.exists("out/later.txt"));
 }
 
@@ -236,7 +266,10 @@ fn dry_run_lists_without_running() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "a\nb\nc\nd\n");
     assert!(!ws.exists("out/a.txt"));
     ws.build(&[]);
-    let out = ws.tnsflow(["build", "--dry-run", "--set", "seed=1"]).output().unwrap();
+    let out = ws
+        .tnsflow(["build", "--dry-run", "--set", "seed=1"])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "d\n");
 }
 
@@ -307,7 +340,10 @@ stages:
     let out = ws.tnsflow(["build"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("stage `q` failed: SQL in `bad.sql` failed: no such column: nope"), "{stderr}");
+    assert!(
+        stderr.contains("stage `q` failed: SQL in `bad.sql` failed: no such column: nope"),
+        "{stderr}"
+    );
 }
 
 /// A folder dep counts by content: adding a file under it reruns its reader.
@@ -348,11 +384,17 @@ stages:
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(|| ws.join(".tnsflow/lock").exists() && std::fs::read_to_string(ws.join(".tnsflow/lock")).is_ok_and(|s| s.contains("pid")));
+    wait_for(|| {
+        ws.join(".tnsflow/lock").exists()
+            && std::fs::read_to_string(ws.join(".tnsflow/lock")).is_ok_and(|s| s.contains("pid"))
+    });
     let second = ws.tnsflow(["build"]).output().unwrap();
     assert_eq!(second.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(stderr.contains("another tnsflow command is running in this workspace (pid "), "{stderr}");
+    assert!(
+        stderr.contains("another tnsflow command is running in this workspace (pid "),
+        "{stderr}"
+    );
     let mut first = first;
     assert!(first.wait().unwrap().success());
     assert_eq!(ws.build(&[]), counts(0, 1, 0, 0));

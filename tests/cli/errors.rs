@@ -21,7 +21,9 @@ fn pipeline(yaml: &str) -> Workspace {
 /// A misspelt stage key is named, with the keys allowed and a suggestion.
 #[test]
 fn unknown_key() {
-    let ws = pipeline("stages:\n  a:\n    cmd: \"cat in.txt > out/a\"\n    dpes: [in.txt]\n    outs: [out/a]\n");
+    let ws = pipeline(
+        "stages:\n  a:\n    cmd: \"cat in.txt > out/a\"\n    dpes: [in.txt]\n    outs: [out/a]\n",
+    );
     assert_snapshot!("unknown_key", config_error(&ws, &["build"]));
 }
 
@@ -51,7 +53,9 @@ fn cycle() {
 /// A stage reading its own out is a cycle of one.
 #[test]
 fn self_cycle() {
-    let ws = pipeline("stages:\n  a:\n    cmd: \"cat out/a > out/a\"\n    deps: [out/a]\n    outs: [out/a]\n");
+    let ws = pipeline(
+        "stages:\n  a:\n    cmd: \"cat out/a > out/a\"\n    deps: [out/a]\n    outs: [out/a]\n",
+    );
     let stderr = config_error(&ws, &["build"]);
     assert!(stderr.contains("dependency cycle: a -> a"), "{stderr}");
 }
@@ -79,7 +83,10 @@ fn out_outside_workspace() {
     assert_snapshot!("out_outside_workspace", config_error(&ws, &["build"]));
     let ws = pipeline("stages:\n  a:\n    cmd: \"echo > /tmp/x\"\n    outs: [/tmp/x]\n");
     let stderr = config_error(&ws, &["build"]);
-    assert!(stderr.contains("writes `/tmp/x`, which is outside the workspace"), "{stderr}");
+    assert!(
+        stderr.contains("writes `/tmp/x`, which is outside the workspace"),
+        "{stderr}"
+    );
 }
 
 /// A cmd may use only the params its stage lists.
@@ -100,9 +107,18 @@ fn unknown_param() {
 #[test]
 fn set_errors() {
     let ws = pipeline("params:\n  seed: 42\n  enforcement:\n    block_risk: 0.9\nstages:\n  a:\n    cmd: \"echo ${seed} > out/a\"\n    params: [seed]\n    outs: [out/a]\n");
-    assert_snapshot!("set_wrong_type", config_error(&ws, &["build", "--set", "seed=abc"]));
-    assert_snapshot!("set_unknown_param", config_error(&ws, &["build", "--set", "enforcement.block_rsk=0.95"]));
-    assert_snapshot!("set_malformed", config_error(&ws, &["build", "--set", "seed"]));
+    assert_snapshot!(
+        "set_wrong_type",
+        config_error(&ws, &["build", "--set", "seed=abc"])
+    );
+    assert_snapshot!(
+        "set_unknown_param",
+        config_error(&ws, &["build", "--set", "enforcement.block_rsk=0.95"])
+    );
+    assert_snapshot!(
+        "set_malformed",
+        config_error(&ws, &["build", "--set", "seed"])
+    );
 }
 
 /// Malformed YAML points at the line and column.
@@ -110,7 +126,10 @@ fn set_errors() {
 fn malformed_yaml() {
     let ws = pipeline("stages:\n  a:\n    cmd: \"echo\n    outs: [out/a\n");
     let stderr = config_error(&ws, &["build"]);
-    assert!(stderr.contains("pipeline.yaml is not valid YAML"), "{stderr}");
+    assert!(
+        stderr.contains("pipeline.yaml is not valid YAML"),
+        "{stderr}"
+    );
     assert!(stderr.contains("[pipeline.yaml:"), "{stderr}");
 }
 
@@ -126,7 +145,9 @@ fn wrong_type() {
 fn runners() {
     let ws = pipeline("stages:\n  a:\n    outs: [out/a]\n");
     assert_snapshot!("no_runner", config_error(&ws, &["build"]));
-    let ws = pipeline("stages:\n  a:\n    cmd: \"echo\"\n    sql: q.sql\n    db: x.db\n    outs: [out/a]\n");
+    let ws = pipeline(
+        "stages:\n  a:\n    cmd: \"echo\"\n    sql: q.sql\n    db: x.db\n    outs: [out/a]\n",
+    );
     assert_snapshot!("two_runners", config_error(&ws, &["build"]));
 }
 
@@ -142,7 +163,10 @@ fn foreach_without_matches() {
 fn unknown_builtin() {
     let ws = pipeline("stages:\n  a:\n    builtin: nonexistent_builtin\n    outs: [out/a]\n");
     let stderr = config_error(&ws, &["build"]);
-    assert!(stderr.contains("stage `a` runs unknown builtin `nonexistent_builtin`; builtins are:"), "{stderr}");
+    assert!(
+        stderr.contains("stage `a` runs unknown builtin `nonexistent_builtin`; builtins are:"),
+        "{stderr}"
+    );
     assert!(stderr.contains("[pipeline.yaml:3:14]"), "{stderr}");
 }
 

@@ -2,9 +2,9 @@
 
 mod common;
 
+mod analytics;
 mod build;
 mod data;
-mod analytics;
 mod errors;
 mod properties;
 mod regression;

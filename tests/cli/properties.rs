@@ -92,7 +92,8 @@ impl Model {
         }
         yaml.push_str("stages:\n");
         for (i, spec) in self.stages.iter().enumerate() {
-            let mut files: Vec<String> = spec.deps.iter().map(|d| format!("out/s{d}.txt")).collect();
+            let mut files: Vec<String> =
+                spec.deps.iter().map(|d| format!("out/s{d}.txt")).collect();
             if spec.source {
                 files.push(format!("src/{i}.txt"));
             }
@@ -115,7 +116,9 @@ impl Model {
         for (i, spec) in self.stages.iter().enumerate() {
             let path = format!("src/{i}.txt");
             let wanted = SOURCES[self.sources[i]];
-            if spec.source && std::fs::read_to_string(ws.join(&path)).ok().as_deref() != Some(wanted) {
+            if spec.source
+                && std::fs::read_to_string(ws.join(&path)).ok().as_deref() != Some(wanted)
+            {
                 ws.write(&path, wanted);
             }
         }
@@ -126,11 +129,21 @@ fn dag() -> impl Strategy<Value = Vec<StageSpec>> {
     (2usize..=7).prop_flat_map(|n| {
         (0..n)
             .map(|i| {
-                (proptest::collection::vec(any::<bool>(), i), any::<bool>(), any::<bool>()).prop_map(|(mask, source, count)| StageSpec {
-                    deps: mask.iter().enumerate().filter(|(_, m)| **m).map(|(d, _)| d).collect(),
-                    source,
-                    count,
-                })
+                (
+                    proptest::collection::vec(any::<bool>(), i),
+                    any::<bool>(),
+                    any::<bool>(),
+                )
+                    .prop_map(|(mask, source, count)| StageSpec {
+                        deps: mask
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, m)| **m)
+                            .map(|(d, _)| d)
+                            .collect(),
+                        source,
+                        count,
+                    })
             })
             .collect::<Vec<_>>()
     })
@@ -147,8 +160,15 @@ fn edits() -> impl Strategy<Value = Vec<Edit>> {
 }
 
 fn run_build(ws: &Workspace, jobs: usize) -> (BTreeSet<String>, String) {
-    let out = ws.tnsflow(["build", "-j", &jobs.to_string()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ws
+        .tnsflow(["build", "-j", &jobs.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ran = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| l.starts_with("ran "))
@@ -158,7 +178,9 @@ fn run_build(ws: &Workspace, jobs: usize) -> (BTreeSet<String>, String) {
 }
 
 fn outs(ws: &Workspace, n: usize) -> Vec<Vec<u8>> {
-    (0..n).map(|i| std::fs::read(ws.join(&format!("out/s{i}.txt"))).unwrap()).collect()
+    (0..n)
+        .map(|i| std::fs::read(ws.join(&format!("out/s{i}.txt"))).unwrap())
+        .collect()
 }
 
 proptest! {

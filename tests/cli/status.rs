@@ -31,8 +31,19 @@ fn workspace() -> Workspace {
 }
 
 fn status_json(ws: &Workspace, args: &[&str]) -> serde_json::Value {
-    let out = ws.tnsflow(std::iter::once("status").chain(args.iter().copied()).chain(["--json"])).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ws
+        .tnsflow(
+            std::iter::once("status")
+                .chain(args.iter().copied())
+                .chain(["--json"]),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -54,14 +65,30 @@ fn reasons_of(json: &serde_json::Value, stage: &str) -> Vec<String> {
 fn json_shape() {
     let ws = workspace();
     let json = status_json(&ws, &[]);
-    let stages: Vec<&str> = json.as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    let stages: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
     assert_eq!(stages, ["a", "b", "detect@one", "detect@two"]);
-    assert!(json.as_array().unwrap().iter().all(|s| s["state"] == "stale"));
+    assert!(json
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["state"] == "stale"));
     assert_eq!(reasons_of(&json, "a"), ["never built"]);
-    assert_eq!(reasons_of(&json, "b"), ["upstream stage `a` is stale", "never built"]);
+    assert_eq!(
+        reasons_of(&json, "b"),
+        ["upstream stage `a` is stale", "never built"]
+    );
     ws.build(&[]);
     let json = status_json(&ws, &[]);
-    assert!(json.as_array().unwrap().iter().all(|s| s["state"] == "fresh" && s["reasons"].as_array().unwrap().is_empty()));
+    assert!(json
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["state"] == "fresh" && s["reasons"].as_array().unwrap().is_empty()));
 }
 
 /// A changed param is reported from what to what; `--set` previews a build.
@@ -70,7 +97,10 @@ fn param_change_reasons() {
     let ws = workspace();
     ws.build(&[]);
     let json = status_json(&ws, &["--set", "seed=17"]);
-    assert_eq!(reasons_of(&json, "b"), ["param `seed` changed from 42 to 17"]);
+    assert_eq!(
+        reasons_of(&json, "b"),
+        ["param `seed` changed from 42 to 17"]
+    );
     assert_eq!(reasons_of(&json, "a"), Vec::<String>::new());
     ws.build(&["--set", "seed=17"]);
     let json = status_json(&ws, &[]);
@@ -97,11 +127,17 @@ fn file_reasons() {
     assert_eq!(reasons_of(&json, "b"), ["upstream stage `a` is stale"]);
     assert_eq!(
         reasons_of(&json, "detect@one"),
-        ["out `out/d/one.txt` is missing", "outputs for these inputs are in the cache and will be restored"]
+        [
+            "out `out/d/one.txt` is missing",
+            "outputs for these inputs are in the cache and will be restored"
+        ]
     );
     assert_eq!(
         reasons_of(&json, "detect@two"),
-        ["out `out/d/two.txt` was modified", "outputs for these inputs are in the cache and will be restored"]
+        [
+            "out `out/d/two.txt` was modified",
+            "outputs for these inputs are in the cache and will be restored"
+        ]
     );
 }
 
@@ -136,7 +172,10 @@ fn gc_drops_unreferenced_entries() {
     ws.build(&[]);
     let out = ws.tnsflow(["gc"]).output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "removed 1 run records and 1 blobs (0.0 MiB)\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "removed 1 run records and 1 blobs (0.0 MiB)\n"
+    );
     // The seed=1 run is gone: going back recomputes instead of restoring.
     assert_eq!(ws.build(&["--set", "seed=1"]), counts(1, 3, 0, 0));
     // The current outputs are still restorable.

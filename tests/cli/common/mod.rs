@@ -29,7 +29,8 @@ impl Workspace {
     pub fn from_repo() -> Workspace {
         let ws = Workspace::new();
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        std::fs::copy(repo.join("pipeline.yaml"), ws.path().join("pipeline.yaml")).expect("copy pipeline.yaml");
+        std::fs::copy(repo.join("pipeline.yaml"), ws.path().join("pipeline.yaml"))
+            .expect("copy pipeline.yaml");
         copy_dir(&repo.join("sql"), &ws.path().join("sql"));
         ws
     }
@@ -73,13 +74,19 @@ impl Workspace {
         S: AsRef<std::ffi::OsStr>,
     {
         let mut cmd = Command::cargo_bin("tnsflow").expect("binary built");
-        cmd.current_dir(self.path()).env("NO_COLOR", "1").env_remove("TNSFLOW_CACHE_DIR").args(args);
+        cmd.current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env_remove("TNSFLOW_CACHE_DIR")
+            .args(args);
         cmd
     }
 
     /// Runs a successful `tnsflow build ARGS` and returns its summary line.
     pub fn build(&self, args: &[&str]) -> String {
-        let output = self.tnsflow(std::iter::once("build").chain(args.iter().copied())).output().expect("run");
+        let output = self
+            .tnsflow(std::iter::once("build").chain(args.iter().copied()))
+            .output()
+            .expect("run");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(
             output.status.success(),
@@ -92,12 +99,22 @@ impl Workspace {
     /// `status --json` as (stage, state) pairs.
     pub fn states(&self) -> Vec<(String, String)> {
         let output = self.tnsflow(["status", "--json"]).output().expect("run");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("status --json is JSON");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("status --json is JSON");
         json.as_array()
             .expect("an array")
             .iter()
-            .map(|s| (s["stage"].as_str().unwrap().to_string(), s["state"].as_str().unwrap().to_string()))
+            .map(|s| {
+                (
+                    s["stage"].as_str().unwrap().to_string(),
+                    s["state"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     }
 }
