@@ -139,6 +139,23 @@ struct Runner<'a> {
 }
 
 impl Executor for Runner<'_> {
+    fn check(&self, i: usize) -> Option<Outcome> {
+        if self.forced.contains(&i) {
+            return None;
+        }
+        let stage = &self.plan.stages[i];
+        let root = self.layout.root();
+        let current = stage.current(root, self.stats).ok()?;
+        let last = self.state.get(stage.name());
+        match check(root, &current, last, self.store, self.stats) {
+            Check::Fresh(run) => {
+                self.keep(i, run, last);
+                Some(Outcome::UpToDate)
+            }
+            _ => None,
+        }
+    }
+
     fn execute(&self, i: usize, events: &Sender<Event>) -> Outcome {
         match self.bring_up_to_date(i, events) {
             Ok(outcome) => outcome,

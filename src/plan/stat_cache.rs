@@ -59,6 +59,10 @@ pub struct StatCache {
 struct Inner {
     disk: OnDisk,
     dirty: bool,
+    /// Files already checked by this process: a stage's out is checked again
+    /// as its consumers' dep, and one stat is enough. Files tnsflow writes
+    /// update this through `record`.
+    verified: HashMap<PathBuf, String>,
 }
 
 impl StatCache {
@@ -69,7 +73,10 @@ impl StatCache {
             .filter(|d| d.format == FORMAT)
             .unwrap_or_default();
         StatCache {
-            inner: Mutex::new(Inner { disk, dirty: false }),
+            inner: Mutex::new(Inner {
+                disk,
+                ..Inner::default()
+            }),
         }
     }
 
@@ -91,6 +98,9 @@ impl StatCache {
 
     /// The content hash of a file, or None when it does not exist.
     pub fn hash(&self, path: &Path) -> std::io::Result<Option<String>> {
+        if let Some(hash) = self.inner.lock().expect("stat cache lock").verified.get(path) {
+            return Ok(Some(hash.clone()));
+        }
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -102,7 +112,10 @@ impl StatCache {
             if let Some(entry) = inner.disk.entries.get(path) {
                 let racy = stat.mtime_ns + RACY_WINDOW_NS >= inner.disk.saved_at_ns;
                 if entry.stat == stat && !racy {
-                    return Ok(Some(entry.hash.clone()));
+                    let hash = entry.hash.clone();
+                    drop(inner);
+                    self.inner.lock().expect("stat cache lock").verified.insert(path.to_path_buf(), hash.clone());
+                    return Ok(Some(hash));
                 }
             }
         }
@@ -120,6 +133,7 @@ impl StatCache {
 
     fn remember(&self, path: &Path, stat: Stat, hash: &str) {
         let mut inner = self.inner.lock().expect("stat cache lock");
+        inner.verified.insert(path.to_path_buf(), hash.to_string());
         let changed = inner
             .disk
             .entries

@@ -28,8 +28,16 @@ pub enum Event {
     Finished(usize, Outcome),
 }
 
-/// Checks and, where needed, runs one stage. Called from worker threads.
+/// Checks and, where needed, runs one stage.
 pub trait Executor: Sync {
+    /// A cheap check on the scheduling thread: `Some` settles the stage without
+    /// a worker (a fresh stage in a no-op build), `None` sends it to a worker.
+    /// Keeps a 1000-stage no-op build free of thread hand-offs.
+    fn check(&self, _stage: usize) -> Option<Outcome> {
+        None
+    }
+
+    /// Brings one stage up to date. Called from worker threads.
     fn execute(&self, stage: usize, events: &Sender<Event>) -> Outcome;
 }
 
@@ -82,15 +90,47 @@ pub fn run<E: Executor>(
         }
         drop(event_tx);
 
+        // Checked stages that need a worker, waiting for a free one.
+        let mut queued: BTreeSet<usize> = BTreeSet::new();
         let mut in_flight = 0usize;
         let mut stopping = false;
+        let mut settle = |stage: usize, outcome: Outcome, ready: &mut BTreeSet<usize>| {
+            outcomes[stage] = Some(outcome);
+            if outcome == Outcome::Failed {
+                return true;
+            }
+            for next in graph.neighbors_directed(NodeIndex::new(stage), Direction::Outgoing) {
+                let j = next.index();
+                if selected[j] {
+                    pending[j] -= 1;
+                    if pending[j] == 0 {
+                        ready.insert(j);
+                    }
+                }
+            }
+            false
+        };
         loop {
-            while in_flight < workers && !stopping {
-                let Some(stage) = ready.pop_first() else {
+            while !stopping {
+                if let Some(stage) = ready.pop_first() {
+                    match executor.check(stage) {
+                        Some(outcome) => {
+                            observe(&Event::Finished(stage, outcome));
+                            stopping |= settle(stage, outcome, &mut ready) && !options.keep_going;
+                        }
+                        None => {
+                            queued.insert(stage);
+                        }
+                    }
+                } else if in_flight < workers {
+                    let Some(stage) = queued.pop_first() else {
+                        break;
+                    };
+                    job_tx.send(stage).expect("workers outlive the dispatcher");
+                    in_flight += 1;
+                } else {
                     break;
-                };
-                job_tx.send(stage).expect("workers outlive the dispatcher");
-                in_flight += 1;
+                }
             }
             if in_flight == 0 {
                 break;
@@ -99,20 +139,7 @@ pub fn run<E: Executor>(
             observe(&event);
             if let Event::Finished(stage, outcome) = event {
                 in_flight -= 1;
-                outcomes[stage] = Some(outcome);
-                if outcome == Outcome::Failed {
-                    stopping |= !options.keep_going;
-                    continue;
-                }
-                for next in graph.neighbors_directed(NodeIndex::new(stage), Direction::Outgoing) {
-                    let j = next.index();
-                    if selected[j] {
-                        pending[j] -= 1;
-                        if pending[j] == 0 {
-                            ready.insert(j);
-                        }
-                    }
-                }
+                stopping |= settle(stage, outcome, &mut ready) && !options.keep_going;
             }
         }
         drop(job_tx);
