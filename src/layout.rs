@@ -15,6 +15,15 @@ pub const STORE_VERSION: &str = "v1";
 /// Points the content-addressed store and run records somewhere shared (sweeps, CI caches).
 pub const CACHE_DIR_ENV: &str = "TNSFLOW_CACHE_DIR";
 
+/// The workspace of a pipeline file: the folder that holds it, absolute.
+pub fn workspace_root(pipeline_file: &Path) -> std::io::Result<PathBuf> {
+    let absolute = std::path::absolute(pipeline_file)?;
+    Ok(absolute
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/")))
+}
+
 /// Paths of one workspace's state.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -59,6 +68,10 @@ impl Layout {
 
     pub fn stat_cache_file(&self) -> PathBuf {
         self.local_dir().join("statcache.json")
+    }
+
+    pub fn snapshot_file(&self) -> PathBuf {
+        self.local_dir().join("snapshot.json")
     }
 
     pub fn logs_dir(&self) -> PathBuf {

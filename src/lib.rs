@@ -13,6 +13,7 @@ pub mod commands;
 pub mod content_hash;
 pub mod error;
 pub mod execute;
+pub mod file_stat;
 pub mod layout;
 pub mod parse;
 pub mod plan;

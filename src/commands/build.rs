@@ -16,14 +16,30 @@ use super::{emit, load_plan};
 use crate::cli::BuildArgs;
 use crate::content_hash;
 use crate::execute::{run_cmd, run_sql, StageContext, StageError, StageParams, Staging};
-use crate::layout::Layout;
+use crate::layout::{workspace_root, Layout};
 use crate::parse::StageKind;
-use crate::plan::{check, Check, Plan, PlannedStage, StatCache};
-use crate::record::{BuildState, RunRecord, Store};
+use crate::plan::{check, Check, InputKind, Plan, PlannedStage, StatCache};
+use crate::record::{BuildSnapshot, BuildState, RunRecord, Store};
 use crate::schedule::{self, Event, Executor, Options, Outcome, Progress, WorkspaceLock};
 use crate::{Error, StageResult};
 
 pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
+    let request = (!args.dry_run && args.force.is_empty())
+        .then(|| request_key(file, &args))
+        .flatten();
+    if let Some(request) = &request {
+        let layout = Layout::new(&workspace_root(file)?);
+        if layout.snapshot_file().is_file() {
+            let _lock = WorkspaceLock::acquire(&layout.lock_file(), &command_line())?;
+            if let Some(stages) = BuildSnapshot::up_to_date(&layout.snapshot_file(), request) {
+                emit(&format!(
+                    "0 ran, {stages} up to date, 0 restored from cache, 0 failed\n"
+                ));
+                return Ok(());
+            }
+        }
+    }
+
     let (plan, layout) = load_plan(file, &args.set)?;
     let mut selected = if args.stages.is_empty() {
         (0..plan.stages.len()).collect()
@@ -46,8 +62,8 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
         return Ok(());
     }
 
-    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
-    let _lock = WorkspaceLock::acquire(&layout.lock_file(), &command_line)?;
+    let _lock = WorkspaceLock::acquire(&layout.lock_file(), &command_line())?;
+    BuildSnapshot::remove(&layout.snapshot_file());
     // Staging folders left by a killed build; nobody else can be using them now.
     let _ = std::fs::remove_dir_all(layout.tmp_dir());
 
@@ -111,6 +127,16 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     }
     let count = |o: Outcome| outcomes.iter().filter(|x| **x == Some(o)).count();
     let failed = count(Outcome::Failed);
+    if let (Some(request), 0, true) = (&request, failed, skipped.is_empty()) {
+        if let Some(paths) = snapshot_paths(&plan, &mask) {
+            BuildSnapshot::save(
+                &layout.snapshot_file(),
+                request,
+                mask.iter().filter(|m| **m).count(),
+                paths,
+            );
+        }
+    }
     emit(&format!(
         "{} ran, {} up to date, {} restored from cache, {} failed\n",
         count(Outcome::Ran),
@@ -339,6 +365,77 @@ impl Runner<'_> {
         }
         Ok(outs)
     }
+}
+
+fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+/// What a build's result depends on besides the files: the tool, the pipeline
+/// file's bytes, the overrides and the targets. None when the file is unreadable
+/// (the full path then reports it).
+fn request_key(file: &Path, args: &BuildArgs) -> Option<String> {
+    let bytes = std::fs::read(file).ok()?;
+    let mut h = blake3::Hasher::new();
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(b"\0");
+    h.update(
+        workspace_root(file)
+            .ok()?
+            .join(file.file_name()?)
+            .as_os_str()
+            .as_encoded_bytes(),
+    );
+    h.update(b"\0");
+    h.update(&bytes);
+    for part in args
+        .set
+        .iter()
+        .chain([&"--".to_string()])
+        .chain(&args.stages)
+    {
+        h.update(b"\0");
+        h.update(part.as_bytes());
+    }
+    Some(h.finalize().to_hex().to_string())
+}
+
+/// Every file and folder the selected stages read or wrote, for the no-op
+/// snapshot; None when a glob has wildcards above its last component (a new
+/// match could then appear without any recorded folder changing).
+fn snapshot_paths(plan: &Plan, mask: &[bool]) -> Option<Vec<std::path::PathBuf>> {
+    let root = plan.pipeline.root.as_path();
+    let mut paths = Vec::new();
+    let glob_folder = |pattern: &str| -> Option<std::path::PathBuf> {
+        let folder = Path::new(pattern).parent().unwrap_or(Path::new(""));
+        if folder.to_string_lossy().contains(['*', '?', '[']) {
+            return None;
+        }
+        Some(root.join(folder))
+    };
+    for (i, stage) in plan.stages.iter().enumerate().filter(|(i, _)| mask[*i]) {
+        if let Some(pattern) = &stage.decl.foreach {
+            paths.push(glob_folder(pattern)?);
+        }
+        for input in &plan.stages[i].inputs {
+            match input.kind {
+                InputKind::File => paths.push(input.absolute(root)),
+                InputKind::Glob => {
+                    paths.push(glob_folder(&input.path)?);
+                    paths.extend(input.files(root).into_iter().map(|(_, abs)| abs));
+                }
+                InputKind::Dir => paths.extend(
+                    walkdir::WalkDir::new(input.absolute(root))
+                        .into_iter()
+                        .filter_entry(|e| e.file_name() != crate::layout::STATE_DIR)
+                        .filter_map(Result::ok)
+                        .map(|e| e.into_path()),
+                ),
+            }
+        }
+        paths.extend(stage.decl.outs.iter().map(|o| root.join(o)));
+    }
+    Some(paths)
 }
 
 fn file_name(path: &str) -> &str {

@@ -34,14 +34,10 @@ impl Pipeline {
             path: file.to_path_buf(),
             source,
         })?;
-        let absolute = std::path::absolute(file).map_err(|source| ConfigError::Read {
+        let root = crate::layout::workspace_root(file).map_err(|source| ConfigError::Read {
             path: file.to_path_buf(),
             source,
         })?;
-        let root = absolute
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("/"));
         Pipeline::parse(&file.display().to_string(), &root, text)
     }
 
@@ -412,6 +408,7 @@ fn parse_stage(
             deps,
             outs,
             params: stage_params.clone(),
+            foreach: foreach.clone(),
             yaml_path: path.clone(),
         });
     }

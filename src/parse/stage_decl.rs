@@ -30,6 +30,9 @@ pub struct StageDecl {
     pub outs: Vec<String>,
     /// Dotted param keys, sorted and unique.
     pub params: Vec<String>,
+    /// The `foreach` pattern this stage was expanded from, if any.
+    #[serde(skip)]
+    pub foreach: Option<String>,
     /// Where the declaration sits in the file, for error labels (`stages.detect`).
     #[serde(skip)]
     pub yaml_path: String,

@@ -9,37 +9,18 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::content_hash;
+use crate::file_stat::{now_ns, FileStat};
 use crate::record::write_atomic;
 
 const FORMAT: u32 = 1;
-const RACY_WINDOW_NS: i128 = 2_000_000_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct Stat {
-    size: u64,
-    mtime_ns: i128,
-    ino: u64,
-}
-
-impl Stat {
-    fn of(meta: &std::fs::Metadata) -> Stat {
-        Stat {
-            size: meta.len(),
-            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-            ino: meta.ino(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
-    stat: Stat,
+    stat: FileStat,
     hash: String,
 }
 
@@ -98,7 +79,13 @@ impl StatCache {
 
     /// The content hash of a file, or None when it does not exist.
     pub fn hash(&self, path: &Path) -> std::io::Result<Option<String>> {
-        if let Some(hash) = self.inner.lock().expect("stat cache lock").verified.get(path) {
+        if let Some(hash) = self
+            .inner
+            .lock()
+            .expect("stat cache lock")
+            .verified
+            .get(path)
+        {
             return Ok(Some(hash.clone()));
         }
         let meta = match std::fs::metadata(path) {
@@ -106,15 +93,19 @@ impl StatCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let stat = Stat::of(&meta);
+        let stat = FileStat::of(&meta);
         {
             let inner = self.inner.lock().expect("stat cache lock");
             if let Some(entry) = inner.disk.entries.get(path) {
-                let racy = stat.mtime_ns + RACY_WINDOW_NS >= inner.disk.saved_at_ns;
+                let racy = stat.is_racy(inner.disk.saved_at_ns);
                 if entry.stat == stat && !racy {
                     let hash = entry.hash.clone();
                     drop(inner);
-                    self.inner.lock().expect("stat cache lock").verified.insert(path.to_path_buf(), hash.clone());
+                    self.inner
+                        .lock()
+                        .expect("stat cache lock")
+                        .verified
+                        .insert(path.to_path_buf(), hash.clone());
                     return Ok(Some(hash));
                 }
             }
@@ -127,11 +118,11 @@ impl StatCache {
     /// Records the hash of a file tnsflow has just written (saves a rehash).
     pub fn record(&self, path: &Path, hash: &str) {
         if let Ok(meta) = std::fs::metadata(path) {
-            self.remember(path, Stat::of(&meta), hash);
+            self.remember(path, FileStat::of(&meta), hash);
         }
     }
 
-    fn remember(&self, path: &Path, stat: Stat, hash: &str) {
+    fn remember(&self, path: &Path, stat: FileStat, hash: &str) {
         let mut inner = self.inner.lock().expect("stat cache lock");
         inner.verified.insert(path.to_path_buf(), hash.to_string());
         let changed = inner
@@ -153,32 +144,27 @@ impl StatCache {
     }
 }
 
-fn now_ns() -> i128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i128)
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A file rewritten with new bytes but the same size and mtime is still
-    /// rehashed while its entry is racy; stale entries never return old hashes.
+    /// A rewritten file gets its new hash, also across a save and reload;
+    /// a missing file has none.
     #[test]
     fn detects_changes_and_racy_entries() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a");
+        let cache_file = dir.path().join("c.json");
         std::fs::write(&file, b"one").unwrap();
-        let cache = StatCache::load(&dir.path().join("c.json"));
+        let cache = StatCache::load(&cache_file);
         let first = cache.hash(&file).unwrap().unwrap();
+        cache.save(&cache_file).unwrap();
+        // Same size, written within the racy window: must still be rehashed.
         std::fs::write(&file, b"two").unwrap();
-        let second = cache.hash(&file).unwrap().unwrap();
+        let reloaded = StatCache::load(&cache_file);
+        let second = reloaded.hash(&file).unwrap().unwrap();
         assert_ne!(first, second);
-        cache.save(&dir.path().join("c.json")).unwrap();
-        let reloaded = StatCache::load(&dir.path().join("c.json"));
-        assert_eq!(reloaded.hash(&file).unwrap().unwrap(), second);
-        assert_eq!(cache.hash(&dir.path().join("missing")).unwrap(), None);
+        assert_eq!(second, crate::content_hash::of_bytes(b"two"));
+        assert_eq!(reloaded.hash(&dir.path().join("missing")).unwrap(), None);
     }
 }

@@ -3,18 +3,21 @@
 //! - `Store`: content-addressed blobs plus run records by stage key (the action
 //!   cache), possibly shared between workspaces;
 //! - `BuildState`: the last successful run of each stage in this workspace;
+//! - `BuildSnapshot`: the stats a fully successful build saw, for the no-op fast path;
 //! - `gc`: drops what the current state no longer references.
 //!
 //! Everything is written to a temporary name and renamed into place, so a
 //! killed build leaves either the old file or the new one. Knows nothing about
 //! YAML or the scheduler.
 
+mod build_snapshot;
 mod build_state;
 mod error;
 mod gc;
 mod run_record;
 mod store;
 
+pub use build_snapshot::BuildSnapshot;
 pub use build_state::BuildState;
 pub use error::RecordError;
 pub use gc::{gc, GcReport};

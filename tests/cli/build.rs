@@ -442,3 +442,54 @@ fn wait_for(mut ready: impl FnMut() -> bool) {
     }
     panic!("timed out waiting");
 }
+
+/// The no-op fast path (one stat per file, no planning) never hides a change:
+/// an edited file, a file added to a folder dep, a new foreach match, another
+/// param value.
+#[test]
+fn noop_snapshot_never_hides_changes() {
+    let ws = Workspace::new()
+        .pipeline(
+            r#"
+params:
+  n: 1
+stages:
+  all:
+    cmd: "cat data/* > out/all.txt"
+    deps: [data]
+    outs: [out/all.txt]
+  each:
+    foreach: parts/*.txt
+    cmd: "head -n ${n} ${item} > out/each/${stem}.txt"
+    deps: [${item}]
+    params: [n]
+    outs: [out/each/${stem}.txt]
+"#,
+        )
+        .file("data/a.txt", "a\n")
+        .file("parts/p.txt", "p1\np2\n");
+    let settle = || std::thread::sleep(Duration::from_millis(2100));
+    ws.build(&[]);
+    settle();
+    assert_eq!(ws.build(&[]), counts(0, 2, 0, 0));
+    assert!(
+        ws.exists(".tnsflow/v1/snapshot.json"),
+        "a settled no-op build records a snapshot"
+    );
+    assert_eq!(ws.build(&[]), counts(0, 2, 0, 0));
+
+    ws.write("data/a.txt", "b\n");
+    assert_eq!(ws.build(&[]), counts(1, 1, 0, 0));
+    settle();
+    ws.build(&[]);
+    ws.write("data/new.txt", "new\n");
+    assert_eq!(ws.build(&[]), counts(1, 1, 0, 0));
+    assert_eq!(ws.read("out/all.txt"), "b\nnew\n");
+
+    settle();
+    ws.build(&[]);
+    ws.write("parts/q.txt", "q1\n");
+    assert_eq!(ws.build(&[]), counts(1, 2, 0, 0));
+    assert_eq!(ws.build(&["--set", "n=2"]), counts(2, 1, 0, 0));
+    assert_eq!(ws.read("out/each/p.txt"), "p1\np2\n");
+}

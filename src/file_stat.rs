@@ -1,0 +1,47 @@
+//! `FileStat`: the (size, mtime, inode) triple that says a file has not changed
+//! since it was last looked at, without reading it.
+
+use serde::{Deserialize, Serialize};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Entries this close to the moment they were recorded are "racy": the file
+/// could be rewritten again within the same timestamp tick without its stat
+/// changing, so they are not trusted (git's racy-clean rule).
+pub const RACY_WINDOW_NS: i128 = 2_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStat {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ino: u64,
+}
+
+impl FileStat {
+    pub fn of(meta: &std::fs::Metadata) -> FileStat {
+        FileStat {
+            size: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ino: meta.ino(),
+        }
+    }
+
+    /// The stat of `path`, following symlinks; None when it cannot be read.
+    pub fn read(path: &Path) -> Option<FileStat> {
+        std::fs::metadata(path).ok().map(|m| FileStat::of(&m))
+    }
+
+    /// Whether this stat was taken too close to `recorded_at_ns` to be trusted.
+    pub fn is_racy(&self, recorded_at_ns: i128) -> bool {
+        self.mtime_ns + RACY_WINDOW_NS >= recorded_at_ns
+    }
+}
+
+/// Nanoseconds since the epoch (for racy checks only; never inside a stage).
+pub fn now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
