@@ -31,8 +31,11 @@ pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
     let mask = plan.with_upstream(&selected);
     let stats = StatCache::load(&layout.stat_cache_file());
     let statuses = assess(&plan, &layout, &stats, &mask, &[])?;
-    // Saving lets the next command skip the hashing this one did.
-    let _ = stats.save(&layout.stat_cache_file());
+    // Saving lets the next command skip the hashing this one did; a workspace
+    // that was never built is left untouched.
+    if layout.local_dir().is_dir() {
+        let _ = stats.save(&layout.stat_cache_file());
+    }
     if args.json {
         let json = serde_json::to_string_pretty(&statuses).expect("statuses serialize");
         emit(&format!("{json}\n"));
@@ -62,7 +65,7 @@ pub fn assess(
 ) -> Result<Vec<StageStatus>, Error> {
     let root = layout.root();
     let state = BuildState::load(&layout.state_file());
-    let store = Store::open(layout)?;
+    let store = Store::at(layout);
     let mut stale = vec![false; plan.stages.len()];
     let mut statuses = Vec::new();
     for &i in plan.order.iter().filter(|&&i| mask[i]) {

@@ -30,12 +30,18 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn open(layout: &Layout) -> RecordResult<Store> {
-        let store = Store {
+    /// The store of a workspace, for reading only: creates nothing.
+    pub fn at(layout: &Layout) -> Store {
+        Store {
             blobs: layout.blobs_dir(),
             runs: layout.runs_dir(),
             tmp: layout.cache_tmp_dir(),
-        };
+        }
+    }
+
+    /// The store of a workspace, created if needed, for building.
+    pub fn open(layout: &Layout) -> RecordResult<Store> {
+        let store = Store::at(layout);
         for dir in [&store.blobs, &store.runs, &store.tmp] {
             std::fs::create_dir_all(dir).map_err(|source| RecordError::Write {
                 path: dir.clone(),
