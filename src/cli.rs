@@ -31,8 +31,32 @@ pub enum Command {
     Status(StatusArgs),
     /// Print the stage graph
     Dag(DagArgs),
+    /// Build, then copy every export and a reproducible manifest.json into DIR
+    Publish(PublishArgs),
+    /// Check a published folder against its manifest.json
+    Verify(VerifyArgs),
     /// Drop cache entries that no stage's last run uses
     Gc,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The folder to publish into (created if missing)
+    pub dir: PathBuf,
+
+    /// How many stages run at once [default: number of cores]
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+
+    /// Override a param for this run, e.g. --set seed=17 (VALUE is YAML)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A folder written by `tnsflow publish`
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

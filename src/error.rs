@@ -24,6 +24,17 @@ pub enum Error {
     #[error("{failed} stage(s) failed")]
     StagesFailed { failed: usize },
 
+    /// Bad command-line input that clap cannot see (e.g. a folder that is not a publication).
+    #[error("{0}")]
+    Usage(String),
+
+    /// A published folder does not match its manifest (already reported file by file).
+    #[error("{problems} problem(s) found")]
+    VerifyFailed { problems: usize },
+
+    #[error("{0}")]
+    Publish(String),
+
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -31,8 +42,13 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) => 2,
-            Error::Lock(_) | Error::Record(_) | Error::StagesFailed { .. } | Error::Io(_) => 1,
+            Error::Config(_) | Error::Usage(_) => 2,
+            Error::Lock(_)
+            | Error::Record(_)
+            | Error::StagesFailed { .. }
+            | Error::VerifyFailed { .. }
+            | Error::Publish(_)
+            | Error::Io(_) => 1,
         }
     }
 }

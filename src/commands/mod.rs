@@ -1,9 +1,11 @@
 //! One file per subcommand; the only place where the layers meet.
 
-mod build;
+pub(crate) mod build;
 mod dag;
 mod gc;
+mod publish;
 mod status;
+mod verify;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,8 @@ pub fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Build(args) => build::build(&file, cli.quiet, args),
         Command::Status(args) => status::status(&file, args),
         Command::Dag(args) => dag::dag(&file, args),
+        Command::Publish(args) => publish::publish(&file, cli.quiet, args),
+        Command::Verify(args) => verify::verify(args),
         Command::Gc => gc::gc(&file, cli.quiet),
     }
 }

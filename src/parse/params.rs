@@ -12,6 +12,11 @@ impl Params {
         Params { root }
     }
 
+    /// The whole params block as a nested map.
+    pub fn to_value(&self) -> Value {
+        Value::Mapping(self.root.clone())
+    }
+
     /// The value at a dotted key; a parent key gives the whole sub-map.
     pub fn get(&self, dotted: &str) -> Option<&Value> {
         let mut parts = dotted.split('.');

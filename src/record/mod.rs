@@ -4,6 +4,7 @@
 //!   cache), possibly shared between workspaces;
 //! - `BuildState`: the last successful run of each stage in this workspace;
 //! - `BuildSnapshot`: the stats a fully successful build saw, for the no-op fast path;
+//! - `Manifest`: what a published folder holds, reproducibly;
 //! - `gc`: drops what the current state no longer references.
 //!
 //! Everything is written to a temporary name and renamed into place, so a
@@ -14,6 +15,7 @@ mod build_snapshot;
 mod build_state;
 mod error;
 mod gc;
+mod manifest;
 mod run_record;
 mod store;
 
@@ -21,5 +23,6 @@ pub use build_snapshot::BuildSnapshot;
 pub use build_state::BuildState;
 pub use error::RecordError;
 pub use gc::{gc, GcReport};
+pub use manifest::{Manifest, ManifestFile, MANIFEST_FILE};
 pub use run_record::RunRecord;
 pub use store::{write_atomic, Store};

@@ -7,5 +7,6 @@ mod build;
 mod data;
 mod errors;
 mod properties;
+mod publish;
 mod regression;
 mod status;

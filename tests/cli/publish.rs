@@ -1,0 +1,100 @@
+//! Integration tests: `tnsflow publish` and `tnsflow verify`.
+
+use crate::common::*;
+
+const PIPELINE: &str = r#"
+params:
+  seed: 42
+stages:
+  a:
+    cmd: "cat in.txt > out/a.txt && echo ${seed} >> out/a.txt"
+    deps: [in.txt]
+    params: [seed]
+    outs: [out/a.txt]
+  b:
+    cmd: "wc -l < out/a.txt > out/sub/b.txt"
+    deps: [out/a.txt]
+    outs: [out/sub/b.txt]
+"#;
+
+fn workspace() -> Workspace {
+    Workspace::new()
+        .pipeline(PIPELINE)
+        .file("in.txt", "hello\n")
+}
+
+/// Two clean workspaces publish identical manifests and files; verify passes.
+#[test]
+fn publish_is_reproducible_and_verifies() {
+    let (one, two) = (workspace(), workspace());
+    for ws in [&one, &two] {
+        let out = ws.tnsflow(["publish", "pub", "-j", "2"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let manifest = one.read("pub/manifest.json");
+    assert_eq!(manifest, two.read("pub/manifest.json"));
+    let json: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(json["params"]["seed"], 42);
+    assert_eq!(json["files"]["out/sub/b.txt"]["size"], 2);
+    assert!(json["stages"]["a"].as_str().unwrap().len() == 64);
+    assert_eq!(one.read("pub/out/a.txt"), "hello\n42\n");
+
+    let out = one.tnsflow(["verify", "pub"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "verified 2 files against {}\n",
+            std::path::Path::new("pub").join("manifest.json").display()
+        )
+    );
+}
+
+/// verify names every file that differs, is missing or is not listed, and exits 1.
+#[test]
+fn verify_reports_problems() {
+    let ws = workspace();
+    assert!(ws
+        .tnsflow(["publish", "pub"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    ws.write("pub/out/a.txt", "tampered\n");
+    std::fs::remove_file(ws.join("pub/out/sub/b.txt")).unwrap();
+    ws.write("pub/extra.txt", "x");
+    let out = ws.tnsflow(["verify", "pub"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("content differs: out/a.txt"), "{stderr}");
+    assert!(stderr.contains("missing: out/sub/b.txt"), "{stderr}");
+    assert!(
+        stderr.contains("not in the manifest: extra.txt"),
+        "{stderr}"
+    );
+}
+
+/// Publishing with other params records them; a folder that is not a publication is refused.
+#[test]
+fn publish_params_and_bad_folders() {
+    let ws = workspace();
+    assert!(ws
+        .tnsflow(["publish", "p17", "--set", "seed=17"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    assert!(ws.read("p17/manifest.json").contains("\"seed\": 17"));
+    ws.write("occupied/file.txt", "mine");
+    let out = ws.tnsflow(["publish", "occupied"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(ws.read("occupied/file.txt"), "mine");
+    let out = ws.tnsflow(["verify", "nowhere"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("is `nowhere` a folder written by `tnsflow publish`?"));
+}
