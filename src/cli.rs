@@ -31,12 +31,30 @@ pub enum Command {
     Status(StatusArgs),
     /// Print the stage graph
     Dag(DagArgs),
+    /// Build the pipeline at every point of a param grid, sharing one cache
+    Sweep(SweepArgs),
     /// Build, then copy every export and a reproducible manifest.json into DIR
     Publish(PublishArgs),
     /// Check a published folder against its manifest.json
     Verify(VerifyArgs),
     /// Drop cache entries that no stage's last run uses
     Gc,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// One grid axis: KEY=LO..HI (integers), KEY=A,B,C or KEY=VALUE (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUES", required = true)]
+    pub set: Vec<String>,
+
+    /// How many points build at once [default: number of cores]
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+
+    /// A CSV export whose figures become summary columns (repeatable)
+    /// [default: the pipeline's model_eval.csv and executive_summary.csv]
+    #[arg(long = "metrics", value_name = "FILE")]
+    pub metrics: Vec<String>,
 }
 
 #[derive(Debug, Args)]

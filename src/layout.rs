@@ -93,6 +93,19 @@ impl Layout {
         self.cache.join("runs")
     }
 
+    /// Per-key locks, so that concurrent builds sharing the cache compute a key once.
+    pub fn key_locks_dir(&self) -> PathBuf {
+        self.cache.join("locks")
+    }
+
+    /// The folder `TNSFLOW_CACHE_DIR` must name to share this workspace's cache.
+    pub fn cache_root(&self) -> PathBuf {
+        self.cache
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.cache.clone())
+    }
+
     /// Temporary files of the shared cache (same filesystem, so renames are atomic).
     pub fn cache_tmp_dir(&self) -> PathBuf {
         self.cache.join("tmp")

@@ -214,6 +214,19 @@ impl Runner<'_> {
                 Ok(Outcome::Restored)
             }
             Check::Restore(..) | Check::Run(_) => {
+                let _key_lock = self
+                    .store
+                    .lock_key(&current.key)
+                    .map_err(|e| format!("cannot lock the cache entry of this stage: {e}"))?;
+                // Another build sharing the cache may have run this key while we waited.
+                if !self.forced.contains(&i) {
+                    if let Some(run) = self.store.load_run(&current.key) {
+                        if self.restore(&run) {
+                            self.keep(i, run, last);
+                            return Ok(Outcome::Restored);
+                        }
+                    }
+                }
                 let _ = events.send(Event::Started(i));
                 let started = Instant::now();
                 let outs = self.run(stage, last).map_err(|e| e.to_string())?;

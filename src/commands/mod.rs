@@ -5,6 +5,7 @@ mod dag;
 mod gc;
 mod publish;
 mod status;
+mod sweep;
 mod verify;
 
 use std::io::Write;
@@ -22,6 +23,7 @@ pub fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Build(args) => build::build(&file, cli.quiet, args),
         Command::Status(args) => status::status(&file, args),
         Command::Dag(args) => dag::dag(&file, args),
+        Command::Sweep(args) => sweep::sweep(&file, cli.quiet, args),
         Command::Publish(args) => publish::publish(&file, cli.quiet, args),
         Command::Verify(args) => verify::verify(args),
         Command::Gc => gc::gc(&file, cli.quiet),

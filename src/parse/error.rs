@@ -239,6 +239,10 @@ pub enum ConfigError {
     #[diagnostic(code(tnsflow::bad_set))]
     BadSet { arg: String },
 
+    #[error("`--set {arg}` is not a valid sweep axis: expected KEY=LO..HI (integers), KEY=A,B,C or KEY=VALUE")]
+    #[diagnostic(code(tnsflow::bad_sweep))]
+    BadSweep { arg: String },
+
     #[error("`--set {key}=...` names a param that the params block of {file} does not define")]
     #[diagnostic(code(tnsflow::unknown_set))]
     UnknownSetParam {

@@ -14,6 +14,7 @@ mod source;
 mod span;
 mod stage_decl;
 mod suggestion;
+mod sweep_grid;
 
 pub use error::ConfigError;
 pub use overrides::Override;
@@ -22,3 +23,4 @@ pub use pipeline::{substitute_params, Pipeline};
 pub use source::Source;
 pub use stage_decl::{StageDecl, StageKind};
 pub use suggestion::{did_you_mean, suggest};
+pub use sweep_grid::SweepGrid;

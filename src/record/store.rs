@@ -27,6 +27,7 @@ pub struct Store {
     blobs: PathBuf,
     runs: PathBuf,
     tmp: PathBuf,
+    locks: PathBuf,
 }
 
 impl Store {
@@ -36,13 +37,14 @@ impl Store {
             blobs: layout.blobs_dir(),
             runs: layout.runs_dir(),
             tmp: layout.cache_tmp_dir(),
+            locks: layout.key_locks_dir(),
         }
     }
 
     /// The store of a workspace, created if needed, for building.
     pub fn open(layout: &Layout) -> RecordResult<Store> {
         let store = Store::at(layout);
-        for dir in [&store.blobs, &store.runs, &store.tmp] {
+        for dir in [&store.blobs, &store.runs, &store.tmp, &store.locks] {
             std::fs::create_dir_all(dir).map_err(|source| RecordError::Write {
                 path: dir.clone(),
                 source,
@@ -111,6 +113,19 @@ impl Store {
         }
         link_or_copy(&blob, dest)?;
         Ok(true)
+    }
+
+    /// Waits until no other process is computing `key`, then holds it until
+    /// the returned file is dropped. Builds sharing one cache (a sweep's points)
+    /// thereby compute each key once: the second finds the first's run record.
+    pub fn lock_key(&self, key: &str) -> io::Result<std::fs::File> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.locks.join(format!("{key}.lock")))?;
+        file.lock()?;
+        Ok(file)
     }
 
     pub fn load_run(&self, key: &str) -> Option<RunRecord> {

@@ -10,3 +10,4 @@ mod properties;
 mod publish;
 mod regression;
 mod status;
+mod sweep;

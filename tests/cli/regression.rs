@@ -38,6 +38,9 @@ fn issue_3_spans_survive_placeholders() {
     let out = ws.tnsflow(["build"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("stage `copy@a` reads `nope.txt`"), "{stderr}");
+    assert!(
+        stderr.contains("stage `copy@a` reads `nope.txt`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("[pipeline.yaml:5:21]"), "{stderr}");
 }

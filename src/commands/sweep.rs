@@ -1,0 +1,295 @@
+//! `tnsflow sweep`: build the pipeline at every point of a param grid.
+//!
+//! Each point gets its own workspace, `sweeps/point-NNN/`: a copy of the
+//! pipeline file and symlinks to everything else at the workspace root except
+//! the folders the pipeline writes into. Every point builds with this
+//! workspace's cache (`TNSFLOW_CACHE_DIR`), so points that agree on a stage's
+//! inputs compute it once: the others restore it, and per-key locks in the
+//! store make that hold even for points running at the same time. Running
+//! the same sweep again is a no-op per point.
+//!
+//! The result is `sweeps/summary.csv` (also printed): one row per point with
+//! its params, its status and the figures of the metrics exports.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::emit;
+use crate::cli::SweepArgs;
+use crate::layout::{Layout, CACHE_DIR_ENV, STATE_DIR};
+use crate::parse::{display_value, Override, Pipeline, SweepGrid};
+use crate::plan::Plan;
+use crate::record::write_atomic;
+use crate::Error;
+
+const SWEEPS_DIR: &str = "sweeps";
+const DEFAULT_METRICS: &[&str] = &["model_eval.csv", "executive_summary.csv"];
+
+pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
+    let grid = SweepGrid::parse(&args.set)?;
+    let pipeline = Pipeline::load(file)?;
+    // Every point must plan before any runs: a bad value fails the sweep with code 2.
+    for point in &grid.points {
+        let mut p = pipeline.clone();
+        p.apply_overrides(point)?;
+        Plan::build(p)?;
+    }
+    let root = pipeline.root.clone();
+    let layout = Layout::new(&root);
+    let file_name = file
+        .file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("pipeline.yaml"));
+    let out_tops: HashSet<String> = pipeline
+        .stages
+        .iter()
+        .flat_map(|s| s.outs.iter())
+        .filter_map(|o| o.split('/').next().map(str::to_string))
+        .collect();
+    let metrics: Vec<String> = if args.metrics.is_empty() {
+        let mut outs: Vec<String> = pipeline
+            .stages
+            .iter()
+            .flat_map(|s| s.outs.iter().cloned())
+            .collect();
+        outs.retain(|o| {
+            DEFAULT_METRICS
+                .iter()
+                .any(|m| o.rsplit('/').next() == Some(m))
+        });
+        outs.sort();
+        outs
+    } else {
+        args.metrics.clone()
+    };
+
+    let sweeps = root.join(SWEEPS_DIR);
+    let mut dirs = Vec::new();
+    for n in 0..grid.points.len() {
+        let dir = sweeps.join(format!("point-{n:03}"));
+        prepare_point(&root, &dir, &file_name, &pipeline.source.text, &out_tops)?;
+        dirs.push(dir);
+    }
+
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let parallel = args
+        .jobs
+        .map(|j| j as usize)
+        .unwrap_or(cores)
+        .min(grid.points.len())
+        .max(1);
+    let build_jobs = (cores / parallel).max(1);
+    let exe = std::env::current_exe()?;
+    let next = Mutex::new(0usize);
+    let results: Mutex<BTreeMap<usize, PointResult>> = Mutex::new(BTreeMap::new());
+    std::thread::scope(|scope| {
+        for _ in 0..parallel {
+            scope.spawn(|| loop {
+                let n = {
+                    let mut next = next.lock().expect("point counter");
+                    let n = *next;
+                    *next += 1;
+                    n
+                };
+                let Some(point) = grid.points.get(n) else {
+                    break;
+                };
+                let result = build_point(
+                    &exe,
+                    &dirs[n],
+                    &file_name,
+                    point,
+                    build_jobs,
+                    &layout.cache_root(),
+                );
+                if !quiet {
+                    eprintln!(
+                        "point-{n:03} {}: {} ({:.1}s)",
+                        describe(point),
+                        result.status,
+                        result.seconds
+                    );
+                }
+                results.lock().expect("results").insert(n, result);
+            });
+        }
+    });
+    let results = results.into_inner().expect("results");
+
+    let mut columns: Vec<String> = Vec::new();
+    let mut rows: Vec<BTreeMap<String, String>> = Vec::new();
+    for (n, point) in grid.points.iter().enumerate() {
+        let mut row = BTreeMap::new();
+        for metric in &metrics {
+            for (column, value) in read_metrics(&dirs[n].join(metric)) {
+                if !columns.contains(&column) {
+                    columns.push(column.clone());
+                }
+                row.insert(column, value);
+            }
+        }
+        for o in point {
+            row.insert(o.key.clone(), display_value(&o.value));
+        }
+        row.insert("status".into(), results[&n].status.clone());
+        rows.push(row);
+    }
+    let mut header = vec!["point".to_string()];
+    header.extend(grid.keys.iter().cloned());
+    header.push("status".into());
+    header.extend(columns);
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(&header).map_err(std::io::Error::from)?;
+    for (n, row) in rows.iter().enumerate() {
+        let record: Vec<String> = header
+            .iter()
+            .map(|h| {
+                if h == "point" {
+                    format!("point-{n:03}")
+                } else {
+                    row.get(h).cloned().unwrap_or_default()
+                }
+            })
+            .collect();
+        writer.write_record(&record).map_err(std::io::Error::from)?;
+    }
+    let table = writer
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    write_atomic(&sweeps.join("summary.csv"), &table)?;
+    emit(&String::from_utf8_lossy(&table));
+
+    let failed = results.values().filter(|r| r.status != "ok").count();
+    if failed > 0 {
+        eprintln!(
+            "{failed} of {} points failed; their logs are in {}/point-NNN.log",
+            grid.points.len(),
+            sweeps.display()
+        );
+        return Err(Error::StagesFailed { failed });
+    }
+    Ok(())
+}
+
+struct PointResult {
+    status: String,
+    seconds: f64,
+}
+
+fn describe(point: &[Override]) -> String {
+    point
+        .iter()
+        .map(|o| format!("{}={}", o.key, display_value(&o.value)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A point's workspace: the pipeline file, plus symlinks to every input at the root.
+fn prepare_point(
+    root: &Path,
+    dir: &Path,
+    file_name: &Path,
+    text: &str,
+    out_tops: &HashSet<String>,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let pipeline = dir.join(file_name);
+    if std::fs::read_to_string(&pipeline).ok().as_deref() != Some(text) {
+        write_atomic(&pipeline, text.as_bytes())?;
+    }
+    for entry in std::fs::read_dir(root)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name_str = name.to_string_lossy();
+        if name_str == STATE_DIR
+            || name_str == SWEEPS_DIR
+            || Path::new(&name) == file_name
+            || out_tops.contains(name_str.as_ref())
+        {
+            continue;
+        }
+        let link = dir.join(&name);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(entry.path(), &link)?;
+        }
+    }
+    Ok(())
+}
+
+fn build_point(
+    exe: &Path,
+    dir: &Path,
+    file_name: &Path,
+    point: &[Override],
+    jobs: usize,
+    cache: &Path,
+) -> PointResult {
+    let started = Instant::now();
+    let mut cmd = Command::new(exe);
+    cmd.arg("-f")
+        .arg(dir.join(file_name))
+        .arg("build")
+        .arg("-q")
+        .arg("-j")
+        .arg(jobs.to_string());
+    for o in point {
+        cmd.arg("--set")
+            .arg(format!("{}={}", o.key, display_value(&o.value)));
+    }
+    if std::env::var_os(CACHE_DIR_ENV).is_none() {
+        cmd.env(CACHE_DIR_ENV, cache);
+    }
+    let log = dir.with_extension("log");
+    let status = match cmd.output() {
+        Ok(out) => {
+            let mut text = out.stdout;
+            text.extend_from_slice(&out.stderr);
+            let _ = std::fs::write(&log, text);
+            if out.status.success() {
+                "ok".to_string()
+            } else {
+                format!("failed (exit code {})", out.status.code().unwrap_or(-1))
+            }
+        }
+        Err(e) => format!("failed to start: {e}"),
+    };
+    PointResult {
+        status,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Summary columns from one metrics export: `section.metric` for a
+/// (section, metric, value) table, else `stem.column` from its first row.
+fn read_metrics(path: &Path) -> Vec<(String, String)> {
+    let Ok(mut reader) = csv::Reader::from_path(path) else {
+        return Vec::new();
+    };
+    let Ok(header) = reader.headers().cloned() else {
+        return Vec::new();
+    };
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let records: Vec<csv::StringRecord> = reader.records().filter_map(Result::ok).collect();
+    if header.iter().collect::<Vec<_>>() == ["section", "metric", "value"] {
+        return records
+            .iter()
+            .map(|r| (format!("{}.{}", &r[0], &r[1]), r[2].to_string()))
+            .collect();
+    }
+    match records.first() {
+        Some(first) => header
+            .iter()
+            .zip(first.iter())
+            .map(|(h, v)| (format!("{stem}.{h}"), v.to_string()))
+            .collect(),
+        None => Vec::new(),
+    }
+}
