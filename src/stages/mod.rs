@@ -4,6 +4,9 @@
 //! (`Builtin`, `StageContext`, `StageParams`). To add one, write the file and
 //! list it in `REGISTRY`.
 
+mod generate;
+mod load;
+mod monitoring;
 mod number;
 
 pub use number::fmt_f64;
@@ -11,7 +14,7 @@ pub use number::fmt_f64;
 use crate::execute::Builtin;
 
 /// Every builtin, by name.
-static REGISTRY: &[&dyn Builtin] = &[];
+static REGISTRY: &[&dyn Builtin] = &[&generate::Generate, &load::Load, &monitoring::Monitoring];
 
 pub fn find(name: &str) -> Option<&'static dyn Builtin> {
     REGISTRY.iter().copied().find(|b| b.name() == name)
