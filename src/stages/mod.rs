@@ -4,17 +4,44 @@
 //! (`Builtin`, `StageContext`, `StageParams`). To add one, write the file and
 //! list it in `REGISTRY`.
 
+mod cases;
+mod clustering;
+mod dedup;
+mod drift;
+mod enforcement;
+mod entity_resolution;
 mod generate;
+mod incident_log;
 mod load;
+mod logistic;
 mod monitoring;
 mod number;
+mod report;
+mod review_queue;
+mod scoring;
+mod table;
+mod text;
 
 pub use number::fmt_f64;
 
 use crate::execute::Builtin;
 
 /// Every builtin, by name.
-static REGISTRY: &[&dyn Builtin] = &[&generate::Generate, &load::Load, &monitoring::Monitoring];
+static REGISTRY: &[&dyn Builtin] = &[
+    &generate::Generate,
+    &load::Load,
+    &monitoring::Monitoring,
+    &scoring::Scoring,
+    &review_queue::ReviewQueue,
+    &dedup::Dedup,
+    &clustering::Clustering,
+    &entity_resolution::EntityResolution,
+    &drift::Drift,
+    &enforcement::Enforcement,
+    &cases::Cases,
+    &incident_log::IncidentLog,
+    &report::Report,
+];
 
 pub fn find(name: &str) -> Option<&'static dyn Builtin> {
     REGISTRY.iter().copied().find(|b| b.name() == name)
