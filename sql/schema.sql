@@ -3,7 +3,7 @@
 -- and the UTC day of an event is substr(ts, 1, 10).
 
 CREATE TABLE raw_events (
-    event_id    TEXT PRIMARY KEY,
+    event_id    TEXT NOT NULL,
     ts          TEXT NOT NULL,
     user_id     TEXT NOT NULL,
     ip          TEXT NOT NULL,
@@ -19,7 +19,7 @@ CREATE TABLE raw_events (
     blocked     INTEGER NOT NULL,
     warned      INTEGER NOT NULL,
     is_abuse_gt INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 
 CREATE TABLE users (
     user_id        TEXT PRIMARY KEY,

@@ -5,9 +5,7 @@
 -- account reusing an enforced account's device or payment is the classic
 -- evasion pattern. A link to a ban is high severity, to a suspension medium.
 WITH identifiers AS MATERIALIZED (
-    SELECT DISTINCT user_id, 'device' AS kind, device_id AS value FROM raw_events
-    UNION
-    SELECT DISTINCT user_id, 'payment', payment_id FROM raw_events WHERE payment_id IS NOT NULL
+    SELECT user_id, kind, value FROM core_user_identifiers WHERE kind IN ('device', 'payment')
 ),
 links AS MATERIALIZED (
     SELECT DISTINCT n.user_id, e.user_id AS enforced_user, e.account_status, n.kind, n.value
@@ -29,10 +27,9 @@ per_user AS (
     GROUP BY user_id
 ),
 span AS (
-    SELECT user_id, MIN(ts) AS first_ts, MAX(ts) AS last_ts
-    FROM raw_events
+    SELECT user_id, first_seen_ts AS first_ts, last_seen_ts AS last_ts
+    FROM core_users
     WHERE user_id IN (SELECT user_id FROM per_user)
-    GROUP BY user_id
 )
 SELECT
     p.user_id,

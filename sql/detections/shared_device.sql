@@ -4,9 +4,9 @@
 -- emulators) say little about any one account and are left out. Three or more
 -- accounts on one device is high severity.
 WITH user_device AS MATERIALIZED (
-    SELECT device_id, user_id, MIN(ts) AS first_ts, MAX(ts) AS last_ts
-    FROM raw_events
-    GROUP BY device_id, user_id
+    SELECT value AS device_id, user_id, first_ts, last_ts
+    FROM core_user_identifiers
+    WHERE kind = 'device'
 ),
 shared AS (
     SELECT device_id, COUNT(*) AS n_users

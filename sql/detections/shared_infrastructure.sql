@@ -5,13 +5,13 @@
 -- NAT or a campus is not); a shared payment token on top makes the link
 -- strong. Either alone is common among benign users.
 WITH user_ip AS MATERIALIZED (
-    SELECT DISTINCT ip, user_id FROM raw_events
+    SELECT value AS ip, user_id FROM core_user_identifiers WHERE kind = 'ip'
 ),
 limited_ip AS (
     SELECT ip FROM user_ip GROUP BY ip HAVING COUNT(*) BETWEEN 2 AND 30
 ),
 user_payment AS MATERIALIZED (
-    SELECT DISTINCT payment_id, user_id FROM raw_events WHERE payment_id IS NOT NULL
+    SELECT value AS payment_id, user_id FROM core_user_identifiers WHERE kind = 'payment'
 ),
 pairs AS MATERIALIZED (
     SELECT DISTINCT a.user_id, b.user_id AS other, a.ip, pa.payment_id
@@ -31,10 +31,9 @@ linked AS (
     GROUP BY user_id
 ),
 span AS (
-    SELECT user_id, MIN(ts) AS first_ts, MAX(ts) AS last_ts
-    FROM raw_events
+    SELECT user_id, first_seen_ts AS first_ts, last_seen_ts AS last_ts
+    FROM core_users
     WHERE user_id IN (SELECT user_id FROM linked)
-    GROUP BY user_id
 )
 SELECT
     l.user_id,

@@ -271,8 +271,17 @@ impl Builtin for Cases {
                 e.n_reports = r.get::<_, i64>(1)? as usize;
             }
         }
-        let mut span_stmt =
-            conn.prepare("SELECT first_seen_ts, last_seen_ts FROM core_users WHERE user_id = ?1")?;
+        let mut spans: std::collections::HashMap<String, (String, String)> =
+            std::collections::HashMap::new();
+        let mut stmt =
+            conn.prepare("SELECT user_id, first_seen_ts, last_seen_ts FROM core_users")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let user: String = r.get(0)?;
+            if users.contains_key(&user) {
+                spans.insert(user, (r.get(1)?, r.get(2)?));
+            }
+        }
 
         let mut cases: Vec<(f64, &String, &Evidence)> = users
             .iter()
@@ -281,9 +290,7 @@ impl Builtin for Cases {
         cases.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
         let mut out = Vec::with_capacity(cases.len());
         for (score, user, e) in cases {
-            let (first, last): (String, String) = span_stmt
-                .query_row([user], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap_or_default();
+            let (first, last) = spans.get(user).cloned().unwrap_or_default();
             let p = priority(score, &weights);
             out.push(vec![
                 format!("case_{user}"),

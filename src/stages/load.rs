@@ -7,6 +7,7 @@
 //! in `sql/core/`. The database is built in the staging folder, so a failed
 //! load never leaves a half-built `sqlite.db` behind.
 
+use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 use std::path::{Path, PathBuf};
 
@@ -40,7 +41,7 @@ impl Builtin for Load {
         let mut conn = Connection::open(&db)?;
         conn.execute_batch(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -262144; PRAGMA locking_mode = EXCLUSIVE;",
+             PRAGMA cache_size = -262144; PRAGMA locking_mode = EXCLUSIVE; PRAGMA threads = 4;",
         )?;
         run_sql_file(&conn, &ctx.dep("schema.sql")?)?;
         let tx = conn.transaction()?;
@@ -105,19 +106,24 @@ fn load_csv(conn: &Connection, table: &str, csv_path: &Path) -> StageResult<()> 
         .iter()
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect();
-    let nullable: Vec<bool> = {
+    // (nullable, integer) per CSV column, from the table's declaration.
+    let kinds: Vec<(bool, bool)> = {
         let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
-        let info: Vec<(String, bool)> = stmt
+        let info: Vec<(String, String, bool)> = stmt
             .query_map([], |r| {
-                Ok((r.get::<_, String>(1)?, r.get::<_, i64>(3)? == 0))
+                Ok((
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)? == 0,
+                ))
             })?
             .collect::<Result<_, _>>()?;
         columns
             .iter()
             .map(|c| {
                 info.iter()
-                    .find(|(name, _)| name == c)
-                    .map(|(_, n)| *n)
+                    .find(|(name, _, _)| name == c)
+                    .map(|(_, ty, nullable)| (*nullable, ty.eq_ignore_ascii_case("INTEGER")))
                     .ok_or_else(|| {
                         StageError::Failed(format!(
                             "`{}` has column `{c}`, which table `{table}` lacks",
@@ -133,15 +139,21 @@ fn load_csv(conn: &Connection, table: &str, csv_path: &Path) -> StageResult<()> 
         columns.join(", ")
     ))?;
     let mut record = csv::ByteRecord::new();
+    // Integers are bound as integers: SQLite would otherwise convert each text.
+    let mut values: Vec<Value> = Vec::with_capacity(columns.len());
     while reader.read_byte_record(&mut record)? {
-        let values = record.iter().zip(&nullable).map(|(field, &nullable)| {
-            if field.is_empty() && nullable {
-                None
-            } else {
-                Some(std::str::from_utf8(field).unwrap_or_default())
-            }
-        });
-        insert.execute(params_from_iter(values))?;
+        values.clear();
+        for (field, &(nullable, integer)) in record.iter().zip(&kinds) {
+            let text = std::str::from_utf8(field).unwrap_or_default();
+            values.push(
+                match (text.is_empty() && nullable, integer, text.parse::<i64>()) {
+                    (true, _, _) => Value::Null,
+                    (false, true, Ok(n)) => Value::Integer(n),
+                    _ => Value::Text(text.to_string()),
+                },
+            );
+        }
+        insert.execute(params_from_iter(values.iter()))?;
     }
     Ok(())
 }

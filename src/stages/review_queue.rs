@@ -11,8 +11,6 @@
 //! last three non-empty normalized chat prompts of the user-day, in time
 //! order, joined by " | ".
 
-use std::collections::HashMap;
-
 use super::table::{write_csv, Table};
 use super::text::normalize;
 use crate::execute::{open_read_only, Builtin, ParamProblem, StageContext, StageParams};
@@ -103,34 +101,24 @@ impl Builtin for ReviewQueue {
         });
         queue.truncate(max_rows);
 
-        let wanted: HashMap<(String, String), usize> = queue
-            .iter()
-            .enumerate()
-            .map(|(k, r)| {
-                (
-                    (
-                        scored.rows[r.index][day].clone(),
-                        scored.rows[r.index][user].clone(),
-                    ),
-                    k,
-                )
-            })
-            .collect();
-        let mut prompts: Vec<Vec<String>> = vec![Vec::new(); queue.len()];
+        // A few thousand indexed lookups beat sorting every chat of the window.
         let conn = open_read_only(&ctx.dep("sqlite.db")?)?;
         let mut stmt = conn.prepare(
-            "SELECT substr(ts, 1, 10), user_id, prompt FROM raw_events
-             WHERE event_type = 'chat' AND prompt <> '' ORDER BY user_id, ts, event_id",
+            "SELECT prompt FROM raw_events
+             WHERE user_id = ?1 AND ts >= ?2 AND ts < ?2 || 'T99' AND event_type = 'chat' AND prompt <> ''
+             ORDER BY ts, event_id",
         )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let key = (r.get::<_, String>(0)?, r.get::<_, String>(1)?);
-            if let Some(&k) = wanted.get(&key) {
-                let text = normalize(&r.get::<_, String>(2)?);
-                if !text.is_empty() {
-                    prompts[k].push(text);
-                }
-            }
+        let mut prompts: Vec<Vec<String>> = Vec::with_capacity(queue.len());
+        for r in &queue {
+            let row = &scored.rows[r.index];
+            let texts: Vec<String> = stmt
+                .query_map([&row[user], &row[day]], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?
+                .iter()
+                .map(|p| normalize(p))
+                .filter(|p| !p.is_empty())
+                .collect();
+            prompts.push(texts);
         }
         let recent: Vec<String> = prompts
             .iter()
