@@ -5,7 +5,8 @@
 -- account reusing an enforced account's device or payment is the classic
 -- evasion pattern. A link to a ban is high severity, to a suspension medium.
 WITH identifiers AS MATERIALIZED (
-    SELECT user_id, kind, value FROM core_user_identifiers WHERE kind IN ('device', 'payment')
+    SELECT user_id, kind, value FROM core_user_identifiers
+    WHERE kind IN ('device', 'payment') AND value IS NOT NULL
 ),
 links AS MATERIALIZED (
     SELECT DISTINCT n.user_id, e.user_id AS enforced_user, e.account_status, n.kind, n.value

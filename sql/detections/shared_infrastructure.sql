@@ -11,7 +11,8 @@ limited_ip AS (
     SELECT ip FROM user_ip GROUP BY ip HAVING COUNT(*) BETWEEN 2 AND 30
 ),
 user_payment AS MATERIALIZED (
-    SELECT value AS payment_id, user_id FROM core_user_identifiers WHERE kind = 'payment'
+    SELECT value AS payment_id, user_id FROM core_user_identifiers
+    WHERE kind = 'payment' AND value IS NOT NULL
 ),
 pairs AS MATERIALIZED (
     SELECT DISTINCT a.user_id, b.user_id AS other, a.ip, pa.payment_id

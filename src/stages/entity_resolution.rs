@@ -152,11 +152,16 @@ impl Builtin for EntityResolution {
             }
             Ok(groups)
         };
-        let devices = groups(
-            "SELECT DISTINCT device_id, user_id FROM raw_events ORDER BY device_id, user_id",
-        )?;
-        let payments = groups("SELECT DISTINCT payment_id, user_id FROM raw_events WHERE payment_id IS NOT NULL ORDER BY payment_id, user_id")?;
-        let ips = groups("SELECT DISTINCT ip, user_id FROM raw_events ORDER BY ip, user_id")?;
+        // Identifiers per user were grouped once, in load; a NULL payment is no token.
+        let by_kind = |kind: &str| {
+            format!(
+                "SELECT value, user_id FROM core_user_identifiers
+                 WHERE kind = '{kind}' AND value IS NOT NULL ORDER BY value, user_id"
+            )
+        };
+        let devices = groups(&by_kind("device"))?;
+        let payments = groups(&by_kind("payment"))?;
+        let ips = groups(&by_kind("ip"))?;
         let mut edges = Vec::new();
         group_edges(
             &devices,
@@ -190,7 +195,7 @@ impl Builtin for EntityResolution {
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         users.extend(
-            groups("SELECT user_id, user_id FROM raw_events GROUP BY user_id")?.into_keys(),
+            groups("SELECT user_id, user_id FROM core_users")?.into_keys(),
         );
         users.sort();
         users.dedup();

@@ -74,7 +74,7 @@ impl Builtin for Report {
 
         let conn = open_read_only(&ctx.dep("sqlite.db")?)?;
         let scalar = |sql: &str| -> StageResult<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
-        let n_events = scalar("SELECT COUNT(*) FROM raw_events")?;
+        let n_events = scalar("SELECT COALESCE(SUM(n_events), 0) FROM core_day_metrics")?;
         let n_users = scalar("SELECT COUNT(*) FROM users")?;
         let n_abusers = scalar("SELECT COUNT(*) FROM users WHERE is_abuse_gt = 1")?;
         let n_reports = scalar("SELECT COUNT(*) FROM reports")?;
