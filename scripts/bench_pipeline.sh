@@ -15,7 +15,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
 cargo build --release --manifest-path "$repo/Cargo.toml" >&2
-bin="$repo/target/release/tnsflow"
+bin="${CARGO_TARGET_DIR:-$repo/target}/release/tnsflow"
 sizes=${SIZES:-"50000:1500 500000:15000 5000000:150000"}
 
 for size in $sizes; do
