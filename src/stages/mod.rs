@@ -6,14 +6,17 @@
 
 mod cases;
 mod clustering;
+mod csv_stream;
 mod dedup;
 mod drift;
 mod enforcement;
 mod entity_resolution;
+mod features;
 mod generate;
 mod incident_log;
 mod load;
 mod logistic;
+mod model_eval;
 mod monitoring;
 mod number;
 mod report;

@@ -1,23 +1,68 @@
 //! `review_queue`: the user-days an analyst should look at, in priority order,
 //! and an audit-log template for their decisions.
 //!
-//! heuristic_score = (0.35 clip(n_chat/50, 0, 3) + 0.35 clip(block_rate/0.10, 0, 3) +
-//! 0.15 clip(n_ips/3, 0, 3) + 0.15 clip(n_warned/5, 0, 3)) / 3, its maximum.
-//! Flags: flag_ml = risk >= the model's threshold; flag_heur = heuristic >=
-//! 0.75; flag_uncertain = uncertainty >= 0.75 and risk >= 0.35; needs_review
-//! = any flag. priority = 0.65 risk + 0.20 uncertainty + 0.15 clip(n_chat/50, 0, 1).
-//! The queue is the rows needing review by priority then risk, descending
-//! (ties by day and user), at most `queue.max_rows`. recent_prompts are the
-//! last three non-empty normalized chat prompts of the user-day, in time
-//! order, joined by " | ".
+//! For every scored user-day (the values as `user_day_scored.csv` wrote them):
+//!
+//! ```text
+//! heuristic_score = (0.35 clip(n_chat/50, 0, 3) + 0.35 clip(block_rate/0.10, 0, 3)
+//!                  + 0.15 clip(n_ips/3, 0, 3) + 0.15 clip(n_warned/5, 0, 3)) / 3
+//! flag_ml        = risk_score >= the threshold in model_eval.csv
+//! flag_heur      = heuristic_score >= 0.75
+//! flag_uncertain = uncertainty >= 0.75 and risk_score >= 0.35
+//! needs_review   = any flag
+//! priority       = 0.65 risk_score + 0.20 uncertainty + 0.15 clip(n_chat/50, 0, 1)
+//! ```
+//!
+//! (3 is the heuristic's maximum: every clip at 3 and weights summing to 1.)
+//! The queue is the rows needing review by priority, then risk, descending,
+//! ties by day and user_id so the order is total; at most `queue.max_rows`.
+//! recent_prompts = the last three non-empty normalized (`text.rs`) chat
+//! prompts of the user-day, in time order (ts, then event_id), joined by " | ".
+//!
+//! The scored export is streamed and only flagged rows are kept; prompts are
+//! looked up per queued row through the (user_id, ts) index, so the cost is
+//! linear in the user-days plus `max_rows` index probes.
 
+use std::cmp::Ordering;
+
+use super::csv_stream::CsvStream;
 use super::table::{write_csv, Table};
 use super::text::normalize;
-use crate::execute::{open_read_only, Builtin, ParamProblem, StageContext, StageParams};
+use crate::execute::{
+    open_read_only, Builtin, ParamProblem, StageContext, StageError, StageParams,
+};
 use crate::stages::fmt_f64;
 use crate::StageResult;
 
 pub struct ReviewQueue;
+
+const MAX_ROWS: i64 = 2000;
+const RECENT_PROMPTS: usize = 3;
+
+/// The columns the queue adds to the scored ones.
+pub const QUEUE_COLUMNS: [&str; 7] = [
+    "heuristic_score",
+    "flag_ml",
+    "flag_heur",
+    "flag_uncertain",
+    "needs_review",
+    "recent_prompts",
+    "priority",
+];
+
+pub const AUDIT_COLUMNS: [&str; 11] = [
+    "day",
+    "user_id",
+    "risk_score",
+    "uncertainty",
+    "recent_prompts",
+    "review_id",
+    "reviewer",
+    "decision",
+    "reason_code",
+    "notes",
+    "decision_ts",
+];
 
 fn clip(x: f64, lo: f64, hi: f64) -> f64 {
     x.clamp(lo, hi)
@@ -35,13 +80,156 @@ pub fn priority(risk: f64, uncertainty: f64, n_chat: f64) -> f64 {
     0.65 * risk + 0.20 * uncertainty + 0.15 * clip(n_chat / 50.0, 0.0, 1.0)
 }
 
-/// The flags of one row: (ml, heuristic, uncertain).
-pub fn flags(risk: f64, uncertainty: f64, heuristic: f64, threshold: f64) -> (bool, bool, bool) {
-    (
-        risk >= threshold,
-        heuristic >= 0.75,
-        uncertainty >= 0.75 && risk >= 0.35,
-    )
+/// The flags of one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flags {
+    pub ml: bool,
+    pub heuristic: bool,
+    pub uncertain: bool,
+}
+
+impl Flags {
+    pub fn new(risk: f64, uncertainty: f64, heuristic: f64, threshold: f64) -> Flags {
+        Flags {
+            ml: risk >= threshold,
+            heuristic: heuristic >= 0.75,
+            uncertain: uncertainty >= 0.75 && risk >= 0.35,
+        }
+    }
+
+    pub fn needs_review(&self) -> bool {
+        self.ml || self.heuristic || self.uncertain
+    }
+}
+
+/// One scored row that needs review.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub record: csv::ByteRecord,
+    pub day: String,
+    pub user_id: String,
+    pub risk: f64,
+    pub uncertainty: f64,
+    pub heuristic: f64,
+    pub flags: Flags,
+    pub priority: f64,
+}
+
+/// Queue order: priority, then risk, descending; then day and user ascending.
+pub fn queue_order(a: &Candidate, b: &Candidate) -> Ordering {
+    b.priority
+        .total_cmp(&a.priority)
+        .then(b.risk.total_cmp(&a.risk))
+        .then_with(|| a.day.cmp(&b.day))
+        .then_with(|| a.user_id.cmp(&b.user_id))
+}
+
+/// The first `max_rows` candidates in queue order, selecting before sorting
+/// so a large flagged set costs linear time.
+pub fn top(mut candidates: Vec<Candidate>, max_rows: usize) -> Vec<Candidate> {
+    if candidates.len() > max_rows && max_rows > 0 {
+        candidates.select_nth_unstable_by(max_rows - 1, queue_order);
+    }
+    candidates.truncate(max_rows);
+    candidates.sort_unstable_by(queue_order);
+    candidates
+}
+
+/// Streams the scored export; returns its header and the rows needing review.
+fn read_candidates(
+    path: &std::path::Path,
+    threshold: f64,
+) -> StageResult<(Vec<String>, Vec<Candidate>)> {
+    let mut s = CsvStream::open(path)?;
+    let [day, user, risk, unc, n_chat, block_rate, n_ips, n_warned] = [
+        "day",
+        "user_id",
+        "risk_score",
+        "uncertainty",
+        "n_chat",
+        "block_rate",
+        "n_ips",
+        "n_warned",
+    ]
+    .map(|c| s.col(c));
+    let (day, user, risk, unc) = (day?, user?, risk?, unc?);
+    let (n_chat, block_rate, n_ips, n_warned) = (n_chat?, block_rate?, n_ips?, n_warned?);
+    let mut out = Vec::new();
+    while s.advance()? {
+        let (r, u, chats) = (s.number(risk)?, s.number(unc)?, s.number(n_chat)?);
+        let heuristic = heuristic_score(
+            chats,
+            s.number(block_rate)?,
+            s.number(n_ips)?,
+            s.number(n_warned)?,
+        );
+        let flags = Flags::new(r, u, heuristic, threshold);
+        if flags.needs_review() {
+            out.push(Candidate {
+                record: s.record().clone(),
+                day: s.text(day)?.to_string(),
+                user_id: s.text(user)?.to_string(),
+                risk: r,
+                uncertainty: u,
+                heuristic,
+                flags,
+                priority: priority(r, u, chats),
+            });
+        }
+    }
+    Ok((s.header().to_vec(), out))
+}
+
+/// The last three non-empty normalized prompts, in time order, joined by " | ".
+pub fn recent_prompts<'a>(prompts: impl IntoIterator<Item = &'a str>) -> String {
+    let normalized: Vec<String> = prompts
+        .into_iter()
+        .map(normalize)
+        .filter(|p| !p.is_empty())
+        .collect();
+    normalized[normalized.len().saturating_sub(RECENT_PROMPTS)..].join(" | ")
+}
+
+/// recent_prompts for each queued row, one indexed range query each.
+fn lookup_prompts(db: &std::path::Path, queue: &[Candidate]) -> StageResult<Vec<String>> {
+    let conn = open_read_only(db)?;
+    // ts is ISO-8601 (`2026-01-01T00:03:12Z`), so one day is the text range
+    // ["2026-01-01T", "2026-01-01U"): a range scan of the (user_id, ts) index.
+    let mut stmt = conn.prepare(
+        "SELECT prompt FROM raw_events
+         WHERE user_id = ?1 AND ts >= ?2 AND ts < ?3 AND event_type = 'chat' AND prompt <> ''
+         ORDER BY ts, event_id",
+    )?;
+    queue
+        .iter()
+        .map(|c| {
+            let (from, to) = (format!("{}T", c.day), format!("{}U", c.day));
+            let prompts = stmt
+                .query_map([&c.user_id, &from, &to], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(recent_prompts(prompts.iter().map(String::as_str)))
+        })
+        .collect()
+}
+
+fn read_threshold(path: &std::path::Path) -> StageResult<f64> {
+    let eval = Table::read(path)?;
+    let col = eval.col("threshold")?;
+    let value = eval.rows.first().map(|r| r[col].as_str()).unwrap_or("");
+    value.parse().map_err(|_| {
+        StageError::Failed(format!(
+            "`{}`: expected a threshold in its first row, found `{value}`",
+            path.display()
+        ))
+    })
+}
+
+fn bit(b: bool) -> &'static str {
+    if b {
+        "1"
+    } else {
+        "0"
+    }
 }
 
 impl Builtin for ReviewQueue {
@@ -50,7 +238,7 @@ impl Builtin for ReviewQueue {
     }
 
     fn version(&self) -> &'static str {
-        "1"
+        "2"
     }
 
     fn outs(&self) -> &'static [&'static str] {
@@ -58,135 +246,60 @@ impl Builtin for ReviewQueue {
     }
 
     fn validate(&self, params: &StageParams) -> Result<(), ParamProblem> {
-        params.int("queue.max_rows", 2000, 0..=i64::MAX).map(|_| ())
+        params
+            .int("queue.max_rows", MAX_ROWS, 0..=i64::MAX)
+            .map(|_| ())
     }
 
     fn run(&self, ctx: &StageContext) -> StageResult<()> {
-        let max_rows = ctx.params.int("queue.max_rows", 2000, 0..=i64::MAX)? as usize;
-        let scored = Table::read(&ctx.dep("user_day_scored.csv")?)?;
-        let eval = Table::read(&ctx.dep("model_eval.csv")?)?;
-        let threshold = eval.floats("threshold")?.first().copied().unwrap_or(0.5);
-        let (day, user) = (scored.col("day")?, scored.col("user_id")?);
-        let risk = scored.floats("risk_score")?;
-        let uncertainty = scored.floats("uncertainty")?;
-        let n_chat = scored.floats("n_chat")?;
-        let block_rate = scored.floats("block_rate")?;
-        let n_ips = scored.floats("n_ips")?;
-        let n_warned = scored.floats("n_warned")?;
+        let max_rows = ctx.params.int("queue.max_rows", MAX_ROWS, 0..=i64::MAX)?;
+        let max_rows = usize::try_from(max_rows).unwrap_or(usize::MAX);
+        let threshold = read_threshold(&ctx.dep("model_eval.csv")?)?;
+        let (header, candidates) = read_candidates(&ctx.dep("user_day_scored.csv")?, threshold)?;
+        let queue = top(candidates, max_rows);
+        let prompts = lookup_prompts(&ctx.dep("sqlite.db")?, &queue)?;
 
-        struct Row {
-            index: usize,
-            heuristic: f64,
-            flags: (bool, bool, bool),
-            priority: f64,
-        }
-        let mut queue: Vec<Row> = (0..scored.rows.len())
-            .filter_map(|i| {
-                let heuristic = heuristic_score(n_chat[i], block_rate[i], n_ips[i], n_warned[i]);
-                let flags = flags(risk[i], uncertainty[i], heuristic, threshold);
-                (flags.0 || flags.1 || flags.2).then(|| Row {
-                    index: i,
-                    heuristic,
-                    flags,
-                    priority: priority(risk[i], uncertainty[i], n_chat[i]),
-                })
-            })
-            .collect();
-        queue.sort_by(|a, b| {
-            b.priority
-                .total_cmp(&a.priority)
-                .then(risk[b.index].total_cmp(&risk[a.index]))
-                .then_with(|| scored.rows[a.index][day].cmp(&scored.rows[b.index][day]))
-                .then_with(|| scored.rows[a.index][user].cmp(&scored.rows[b.index][user]))
-        });
-        queue.truncate(max_rows);
-
-        // A few thousand indexed lookups beat sorting every chat of the window.
-        let conn = open_read_only(&ctx.dep("sqlite.db")?)?;
-        let mut stmt = conn.prepare(
-            "SELECT prompt FROM raw_events
-             WHERE user_id = ?1 AND ts >= ?2 AND ts < ?2 || 'T99' AND event_type = 'chat' AND prompt <> ''
-             ORDER BY ts, event_id",
-        )?;
-        let mut prompts: Vec<Vec<String>> = Vec::with_capacity(queue.len());
-        for r in &queue {
-            let row = &scored.rows[r.index];
-            let texts: Vec<String> = stmt
-                .query_map([&row[user], &row[day]], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?
-                .iter()
-                .map(|p| normalize(p))
-                .filter(|p| !p.is_empty())
-                .collect();
-            prompts.push(texts);
-        }
-        let recent: Vec<String> = prompts
-            .iter()
-            .map(|p| p[p.len().saturating_sub(3)..].join(" | "))
-            .collect();
-
-        let mut header: Vec<&str> = scored.header.iter().map(String::as_str).collect();
-        header.extend([
-            "heuristic_score",
-            "flag_ml",
-            "flag_heur",
-            "flag_uncertain",
-            "needs_review",
-            "recent_prompts",
-            "priority",
-        ]);
+        let mut columns: Vec<&str> = header.iter().map(String::as_str).collect();
+        columns.extend(QUEUE_COLUMNS);
         write_csv(
             &ctx.out("review_queue.csv"),
-            &header,
-            queue.iter().zip(&recent).map(|(r, prompts)| {
-                let mut out = scored.rows[r.index].clone();
-                let (ml, heur, unc) = r.flags;
-                out.extend([
-                    fmt_f64(r.heuristic),
-                    (ml as u8).to_string(),
-                    (heur as u8).to_string(),
-                    (unc as u8).to_string(),
-                    "1".to_string(),
-                    prompts.clone(),
-                    fmt_f64(r.priority),
-                ]);
+            &columns,
+            queue.iter().zip(&prompts).map(|(c, prompts)| {
+                let mut out: Vec<Vec<u8>> = c.record.iter().map(<[u8]>::to_vec).collect();
+                out.extend(
+                    [
+                        fmt_f64(c.heuristic),
+                        bit(c.flags.ml).into(),
+                        bit(c.flags.heuristic).into(),
+                        bit(c.flags.uncertain).into(),
+                        "1".into(),
+                        prompts.clone(),
+                        fmt_f64(c.priority),
+                    ]
+                    .map(String::into_bytes),
+                );
                 out
             }),
         )?;
         write_csv(
             &ctx.out("audit_log_template.csv"),
-            &[
-                "day",
-                "user_id",
-                "risk_score",
-                "uncertainty",
-                "recent_prompts",
-                "review_id",
-                "reviewer",
-                "decision",
-                "reason_code",
-                "notes",
-                "decision_ts",
-            ],
+            &AUDIT_COLUMNS,
             queue
                 .iter()
-                .zip(&recent)
+                .zip(&prompts)
                 .enumerate()
-                .map(|(k, (r, prompts))| {
-                    let row = &scored.rows[r.index];
-                    vec![
-                        row[day].clone(),
-                        row[user].clone(),
-                        fmt_f64(risk[r.index]),
-                        fmt_f64(uncertainty[r.index]),
+                .map(|(k, (c, prompts))| {
+                    let mut row = vec![
+                        c.day.clone(),
+                        c.user_id.clone(),
+                        fmt_f64(c.risk),
+                        fmt_f64(c.uncertainty),
                         prompts.clone(),
                         format!("rev_{k:06}"),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                    ]
+                    ];
+                    // reviewer, decision, reason_code, notes, decision_ts: for the reviewer.
+                    row.resize(AUDIT_COLUMNS.len(), String::new());
+                    row
                 }),
         )
     }
@@ -196,22 +309,138 @@ impl Builtin for ReviewQueue {
 mod tests {
     use super::*;
 
+    fn candidate(day: &str, user: &str, risk: f64, priority: f64) -> Candidate {
+        Candidate {
+            record: csv::ByteRecord::from(vec![day, user]),
+            day: day.into(),
+            user_id: user.into(),
+            risk,
+            uncertainty: 0.0,
+            heuristic: 0.0,
+            flags: Flags::new(risk, 0.0, 0.0, 0.5),
+            priority,
+        }
+    }
+
     /// The heuristic is normalized by its maximum and clipped per term.
     #[test]
     fn heuristic_by_hand() {
         assert_eq!(heuristic_score(0.0, 0.0, 0.0, 0.0), 0.0);
         assert!((heuristic_score(1000.0, 1.0, 100.0, 100.0) - 1.0).abs() < 1e-12);
         // 0.35 * 1 + 0.35 * 1 + 0.15 * (1/3) + 0.15 * 0.2 = 0.78, over 3.
-        assert!((heuristic_score(50.0, 0.1, 1.0, 1.0) - 0.78 / 3.0).abs() < 1e-12);
+        assert!((heuristic_score(50.0, 0.1, 1.0, 1.0) - 0.26).abs() < 1e-12);
+        // 0.35 * 3 (clipped) + 0.35 * 2 + 0.15 * 1 + 0.15 * 3 (clipped) = 2.35, over 3.
+        assert!((heuristic_score(400.0, 0.2, 3.0, 40.0) - 2.35 / 3.0).abs() < 1e-12);
     }
 
     /// Each flag at its boundary; priority by its formula.
     #[test]
     fn flags_and_priority() {
-        assert_eq!(flags(0.5, 0.1, 0.1, 0.5), (true, false, false));
-        assert_eq!(flags(0.49, 0.1, 0.75, 0.5), (false, true, false));
-        assert_eq!(flags(0.35, 0.75, 0.0, 0.9), (false, false, true));
-        assert_eq!(flags(0.34, 0.9, 0.0, 0.9), (false, false, false));
+        let f = |r, u, h, t| {
+            let f = Flags::new(r, u, h, t);
+            (f.ml, f.heuristic, f.uncertain)
+        };
+        assert_eq!(f(0.5, 0.1, 0.1, 0.5), (true, false, false));
+        assert_eq!(f(0.49, 0.1, 0.75, 0.5), (false, true, false));
+        assert_eq!(f(0.35, 0.75, 0.0, 0.9), (false, false, true));
+        assert_eq!(f(0.34, 0.9, 0.0, 0.9), (false, false, false));
+        assert_eq!(f(0.6, 0.74, 0.0, 0.9), (false, false, false));
+        assert!(!Flags::new(0.1, 0.2, 0.74, 0.5).needs_review());
+        // 0.65 + 0 + 0.15 (n_chat clipped at 1).
         assert!((priority(1.0, 0.0, 100.0) - 0.8).abs() < 1e-12);
+        // 0.65 * 0.5 + 0.2 * 1 + 0.15 * 0.5 = 0.6.
+        assert!((priority(0.5, 1.0, 25.0) - 0.6).abs() < 1e-12);
+    }
+
+    /// Priority, then risk, descending; ties by day and user; capped.
+    #[test]
+    fn queue_order_and_cap() {
+        let rows = vec![
+            candidate("d2", "u_b", 0.7, 0.5),
+            candidate("d1", "u_a", 0.6, 0.9),
+            candidate("d2", "u_a", 0.7, 0.5),
+            candidate("d1", "u_c", 0.8, 0.5),
+            candidate("d1", "u_z", 0.7, 0.5),
+        ];
+        let keys = |q: &[Candidate]| -> Vec<String> {
+            q.iter()
+                .map(|c| format!("{}/{}", c.day, c.user_id))
+                .collect()
+        };
+        let all = top(rows.clone(), 10);
+        assert_eq!(
+            keys(&all),
+            ["d1/u_a", "d1/u_c", "d1/u_z", "d2/u_a", "d2/u_b"]
+        );
+        assert_eq!(keys(&top(rows.clone(), 3)), ["d1/u_a", "d1/u_c", "d1/u_z"]);
+        assert!(top(rows, 0).is_empty());
+    }
+
+    /// The last three non-empty normalized prompts, oldest first.
+    #[test]
+    fn recent_prompts_keep_the_last_three() {
+        let prompts = ["First!", "  ", "Second  one", "$$$", "THIRD", "fourth?"];
+        assert_eq!(recent_prompts(prompts), "second one | third | fourth?");
+        assert_eq!(recent_prompts(["only"]), "only");
+        assert_eq!(recent_prompts([]), "");
+    }
+
+    /// The stage end to end on a hand-made export and database: flags, order,
+    /// prompts of the right user-day only, and the audit template.
+    #[test]
+    fn builds_a_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |n: &str| dir.path().join(n);
+        // Three user-days: u_1 flagged by the model, u_2 by the heuristic
+        // (150 chats, block_rate 0.3, 9 ips, 15 warned => 1), u_3 by nothing.
+        std::fs::write(
+            path("user_day_scored.csv"),
+            "day,user_id,n_chat,block_rate,n_ips,n_warned,risk_score,uncertainty\n\
+             2026-01-01,u_1,10,0,1,0,0.9,0.2\n\
+             2026-01-01,u_2,150,0.3,9,15,0.2,0.4\n\
+             2026-01-01,u_3,1,0,1,0,0.1,0.2\n",
+        )
+        .unwrap();
+        std::fs::write(path("model_eval.csv"), "threshold,f1\n0.8,0.5\n").unwrap();
+        let conn = rusqlite::Connection::open(path("sqlite.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE raw_events (event_id TEXT, ts TEXT, user_id TEXT, event_type TEXT, prompt TEXT);
+             INSERT INTO raw_events VALUES
+               ('e3', '2026-01-01T10:00:00Z', 'u_1', 'chat', 'Third  prompt'),
+               ('e1', '2026-01-01T08:00:00Z', 'u_1', 'chat', 'first'),
+               ('e2', '2026-01-01T09:00:00Z', 'u_1', 'chat', 'Second'),
+               ('e4', '2026-01-01T11:00:00Z', 'u_1', 'login', ''),
+               ('e5', '2026-01-01T12:00:00Z', 'u_1', 'chat', 'FOURTH!'),
+               ('e6', '2026-01-02T00:00:00Z', 'u_1', 'chat', 'next day'),
+               ('e7', '2025-12-31T23:59:59Z', 'u_1', 'chat', 'day before');",
+        )
+        .unwrap();
+        drop(conn);
+        let out = tempfile::tempdir().unwrap();
+        let ctx = StageContext {
+            stage: "review_queue".into(),
+            root: dir.path().to_path_buf(),
+            params: StageParams::default(),
+            deps: ["user_day_scored.csv", "model_eval.csv", "sqlite.db"]
+                .map(path)
+                .to_vec(),
+            wanted: vec![],
+            out_dir: out.path().to_path_buf(),
+        };
+        ReviewQueue.run(&ctx).unwrap();
+        let queue = std::fs::read_to_string(out.path().join("review_queue.csv")).unwrap();
+        assert_eq!(
+            queue,
+            "day,user_id,n_chat,block_rate,n_ips,n_warned,risk_score,uncertainty,\
+             heuristic_score,flag_ml,flag_heur,flag_uncertain,needs_review,recent_prompts,priority\n\
+             2026-01-01,u_1,10,0,1,0,0.9,0.2,0.04,1,0,0,1,second | third prompt | fourth!,0.655\n\
+             2026-01-01,u_2,150,0.3,9,15,0.2,0.4,1,0,1,0,1,,0.36\n"
+        );
+        let audit = std::fs::read_to_string(out.path().join("audit_log_template.csv")).unwrap();
+        assert_eq!(
+            audit.lines().nth(1),
+            Some("2026-01-01,u_1,0.9,0.2,second | third prompt | fourth!,rev_000000,,,,,")
+        );
+        assert_eq!(audit.lines().count(), 3);
     }
 }

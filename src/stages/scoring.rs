@@ -1,132 +1,51 @@
-//! `scoring`: user-day features, a logistic-regression risk model, and its evaluation.
+//! `scoring`: a logistic-regression risk score for every user-day, and how good it is.
 //!
-//! Features per (day, user), from `core_user_day`: the nine counts and
-//! averages, plus block_rate = n_blocked / n_chat, warn_rate = n_warned /
-//! n_chat and chat_fraction = n_chat / n_events (0 on zero denominators).
-//! The model: features standardized on the training part, an L2 logistic
-//! regression with C = 1 (`logistic.rs`), classes weighted inversely to their
-//! frequency, trained on a stratified 75/25 split drawn with ChaCha from the
-//! `seed` param. The threshold is the value in 0.10, 0.11, ..., 0.90 with the
-//! best F1 on the training part (the first maximum wins); `model_eval.csv`
-//! reports it with the test part's precision, recall, F1 and ROC AUC.
+//! The 12 features of `features.rs` are standardized with the training
+//! part's mean and (population) standard deviation, as scikit-learn's
+//! `StandardScaler` does; a constant feature is left unscaled. The model is an
+//! L2 logistic regression with C = 1 and balanced class weights
+//! (`w_c = n / (2 n_c)` over the training part), solved exactly by
+//! `logistic.rs`, and trained on a stratified 75/25 split: per class, the
+//! rows are shuffled with ChaCha8 seeded by the `seed` param and the first
+//! round(0.75 n_c) train. risk_score is the predicted probability for every
+//! user-day, training and test alike; uncertainty = 1 - 2 |risk - 0.5|.
+//! `model_eval.csv` is `ModelEval` (threshold chosen on the training part,
+//! the rest measured on the test part).
+//!
+//! Linear in the user-days: one streamed read, Newton passes over a flat
+//! matrix, one streamed write.
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::logistic;
-use super::table::write_csv;
-use crate::execute::{open_read_only, Builtin, ParamProblem, StageContext, StageParams};
+use super::features::{is_count, UserDays, FEATURES, N_FEATURES};
+use super::logistic::{self, Problem};
+use super::model_eval::ModelEval;
+use crate::execute::{
+    open_read_only, Builtin, ParamProblem, StageContext, StageError, StageParams,
+};
 use crate::stages::fmt_f64;
 use crate::StageResult;
 
+/// The report draws its precision-recall curve with the same definition.
+pub use super::model_eval::prf;
+
 pub struct Scoring;
 
-pub const FEATURES: [&str; 12] = [
-    "n_events",
-    "n_chat",
-    "tokens_in_sum",
-    "tokens_out_sum",
-    "latency_ms_avg",
-    "n_blocked",
-    "n_warned",
-    "n_ips",
-    "n_devices",
-    "block_rate",
-    "warn_rate",
-    "chat_fraction",
-];
+/// C, scikit-learn's inverse regularization strength.
+const C: f64 = 1.0;
+const TRAIN_FRACTION: f64 = 0.75;
 
-/// One user-day: its key, features and label.
-#[derive(Debug, Clone)]
-pub struct UserDay {
-    pub day: String,
-    pub user_id: String,
-    pub features: [f64; 12],
-    pub label: bool,
-}
-
-fn ratio(a: f64, b: f64) -> f64 {
-    if b == 0.0 {
-        0.0
-    } else {
-        a / b
-    }
-}
-
-/// Precision, recall and F1 of `scores >= threshold` against `labels`.
-pub fn prf(scores: &[f64], labels: &[bool], threshold: f64) -> (f64, f64, f64) {
-    let (mut tp, mut fp, mut fn_) = (0.0, 0.0, 0.0);
-    for (s, l) in scores.iter().zip(labels) {
-        match (*s >= threshold, *l) {
-            (true, true) => tp += 1.0,
-            (true, false) => fp += 1.0,
-            (false, true) => fn_ += 1.0,
-            _ => {}
-        }
-    }
-    let precision = ratio(tp, tp + fp);
-    let recall = ratio(tp, tp + fn_);
-    (
-        precision,
-        recall,
-        ratio(2.0 * precision * recall, precision + recall),
-    )
-}
-
-/// ROC AUC by ranks (ties get their average rank): the probability that a
-/// random positive scores above a random negative.
-pub fn roc_auc(scores: &[f64], labels: &[bool]) -> f64 {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let mut ranks = vec![0.0; scores.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        for k in i..=j {
-            ranks[order[k]] = rank;
-        }
-        i = j + 1;
-    }
-    let n_pos = labels.iter().filter(|l| **l).count() as f64;
-    let n_neg = labels.len() as f64 - n_pos;
-    if n_pos == 0.0 || n_neg == 0.0 {
-        return 0.5;
-    }
-    let pos_ranks: f64 = ranks
-        .iter()
-        .zip(labels)
-        .filter(|(_, l)| **l)
-        .map(|(r, _)| r)
-        .sum();
-    (pos_ranks - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
-}
-
-/// The first threshold in 0.10..=0.90 (step 0.01) with the best F1.
-pub fn best_threshold(scores: &[f64], labels: &[bool]) -> f64 {
-    let mut best = (0.10, -1.0);
-    for cents in 10..=90 {
-        let t = cents as f64 / 100.0;
-        let f1 = prf(scores, labels, t).2;
-        if f1 > best.1 {
-            best = (t, f1);
-        }
-    }
-    best.0
-}
-
-/// A stratified split: for each class, a shuffled 75% goes to training.
+/// A stratified split: for each class (negatives first), a ChaCha8 shuffle of
+/// its row indices, of which the first round(0.75 n_c) train. `true` = train.
 pub fn stratified_split(labels: &[bool], seed: u64) -> Vec<bool> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut train = vec![false; labels.len()];
     for class in [false, true] {
         let mut idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
         idx.shuffle(&mut rng);
-        let n_train = (idx.len() as f64 * 0.75).round() as usize;
+        let n_train = (idx.len() as f64 * TRAIN_FRACTION).round() as usize;
         for &i in &idx[..n_train] {
             train[i] = true;
         }
@@ -134,49 +53,136 @@ pub fn stratified_split(labels: &[bool], seed: u64) -> Vec<bool> {
     train
 }
 
-/// Fits on the training rows and scores every row.
-pub fn score(rows: &[UserDay], seed: u64) -> (Vec<f64>, Vec<bool>) {
-    let labels: Vec<bool> = rows.iter().map(|r| r.label).collect();
-    let train = stratified_split(&labels, seed);
-    let train_rows: Vec<&UserDay> = rows
-        .iter()
-        .zip(&train)
-        .filter(|(_, t)| **t)
-        .map(|(r, _)| r)
-        .collect();
-    let n = train_rows.len().max(1) as f64;
-    let mut mean = [0.0; 12];
-    let mut sd = [0.0; 12];
-    for f in 0..12 {
-        mean[f] = train_rows.iter().map(|r| r.features[f]).sum::<f64>() / n;
-        let var = train_rows
-            .iter()
-            .map(|r| (r.features[f] - mean[f]).powi(2))
-            .sum::<f64>()
-            / n;
-        sd[f] = if var > 0.0 { var.sqrt() } else { 1.0 };
+/// Mean and population standard deviation per feature, from the training rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standardizer {
+    mean: [f64; N_FEATURES],
+    scale: [f64; N_FEATURES],
+}
+
+impl Standardizer {
+    pub fn fit<'a>(rows: impl Iterator<Item = &'a [f64; N_FEATURES]> + Clone) -> Standardizer {
+        let n = rows.clone().count().max(1) as f64;
+        let mut mean = [0.0; N_FEATURES];
+        for r in rows.clone() {
+            mean.iter_mut().zip(r).for_each(|(m, v)| *m += v);
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = [0.0; N_FEATURES];
+        for r in rows {
+            for f in 0..N_FEATURES {
+                var[f] += (r[f] - mean[f]).powi(2);
+            }
+        }
+        // A constant feature keeps scale 1, as StandardScaler does.
+        let scale = var.map(|v| if v > 0.0 { (v / n).sqrt() } else { 1.0 });
+        Standardizer { mean, scale }
     }
-    let standardize =
-        |r: &UserDay| -> Vec<f64> { (0..12).map(|f| (r.features[f] - mean[f]) / sd[f]).collect() };
-    let x: Vec<Vec<f64>> = train_rows.iter().map(|r| standardize(r)).collect();
-    let y: Vec<f64> = train_rows.iter().map(|r| r.label as u8 as f64).collect();
-    let n_pos = y.iter().sum::<f64>();
-    let n_neg = y.len() as f64 - n_pos;
-    let weight = |label: f64| {
-        let count = if label == 1.0 { n_pos } else { n_neg };
-        if count == 0.0 {
+
+    pub fn apply(&self, row: &[f64; N_FEATURES]) -> [f64; N_FEATURES] {
+        std::array::from_fn(|f| (row[f] - self.mean[f]) / self.scale[f])
+    }
+}
+
+/// The model's output for every user-day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub risk: Vec<f64>,
+    pub is_train: Vec<bool>,
+    pub eval: ModelEval,
+}
+
+/// Splits, fits on the training part, scores every row and evaluates.
+pub fn score(rows: &UserDays, seed: u64) -> Scored {
+    let is_train = stratified_split(&rows.labels, seed);
+    let train_rows = || {
+        rows.features
+            .iter()
+            .zip(&is_train)
+            .filter(|(_, t)| **t)
+            .map(|(r, _)| r)
+    };
+    let scaler = Standardizer::fit(train_rows());
+    let x: Vec<f64> = train_rows().flat_map(|r| scaler.apply(r)).collect();
+    let y: Vec<f64> = (0..rows.count())
+        .filter(|&i| is_train[i])
+        .map(|i| f64::from(u8::from(rows.labels[i])))
+        .collect();
+    let n_pos = y.iter().filter(|v| **v == 1.0).count();
+    let class_weight = |label: f64| {
+        let n_c = if label == 1.0 { n_pos } else { y.len() - n_pos };
+        // A missing class has no rows to weigh; 1 keeps the formula total.
+        if n_c == 0 {
             1.0
         } else {
-            y.len() as f64 / (2.0 * count)
+            y.len() as f64 / (2.0 * n_c as f64)
         }
     };
-    let s: Vec<f64> = y.iter().map(|&l| weight(l)).collect();
-    let model = logistic::fit(&x, &y, &s, 1.0);
-    let scores = rows
+    let s: Vec<f64> = y.iter().map(|&v| class_weight(v)).collect();
+    let model = logistic::fit(&Problem {
+        x: &x,
+        d: N_FEATURES,
+        y: &y,
+        s: &s,
+        c: C,
+    });
+    let risk: Vec<f64> = rows
+        .features
         .iter()
-        .map(|r| model.predict(&standardize(r)))
+        .map(|r| model.predict(&scaler.apply(r)))
         .collect();
-    (scores, train)
+    let part = |train: bool| -> (Vec<f64>, Vec<bool>) {
+        (0..rows.count())
+            .filter(|&i| is_train[i] == train)
+            .map(|i| (risk[i], rows.labels[i]))
+            .unzip()
+    };
+    let (train_scores, train_labels) = part(true);
+    let (test_scores, test_labels) = part(false);
+    let eval = ModelEval::new((&train_scores, &train_labels), (&test_scores, &test_labels));
+    Scored {
+        risk,
+        is_train,
+        eval,
+    }
+}
+
+/// 1 at risk 0.5, 0 at risk 0 or 1.
+pub fn uncertainty(risk: f64) -> f64 {
+    1.0 - 2.0 * (risk - 0.5).abs()
+}
+
+fn write_scored(path: &std::path::Path, rows: &UserDays, risk: &[f64]) -> StageResult<()> {
+    let file = std::fs::File::create(path).map_err(|source| StageError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
+    let mut header = vec!["day", "user_id"];
+    header.extend(FEATURES);
+    header.extend(["is_abuse_gt", "risk_score", "uncertainty"]);
+    out.write_record(&header)?;
+    let keys = rows.days.iter().zip(&rows.users);
+    let values = rows.features.iter().zip(&rows.labels).zip(risk);
+    for ((day, user), ((features, label), risk)) in keys.zip(values) {
+        out.write_field(day)?;
+        out.write_field(user)?;
+        for (f, v) in features.iter().enumerate() {
+            if is_count(f) {
+                out.write_field((*v as i64).to_string())?;
+            } else {
+                out.write_field(fmt_f64(*v))?;
+            }
+        }
+        out.write_field(if *label { "1" } else { "0" })?;
+        out.write_field(fmt_f64(*risk))?;
+        out.write_field(fmt_f64(uncertainty(*risk)))?;
+        out.write_record(None::<&[u8]>)?;
+    }
+    out.flush().map_err(|source| StageError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl Builtin for Scoring {
@@ -185,7 +191,7 @@ impl Builtin for Scoring {
     }
 
     fn version(&self) -> &'static str {
-        "1"
+        "2"
     }
 
     fn outs(&self) -> &'static [&'static str] {
@@ -199,113 +205,24 @@ impl Builtin for Scoring {
     fn run(&self, ctx: &StageContext) -> StageResult<()> {
         let seed = ctx.params.int("seed", 42, 0..=i64::MAX)? as u64;
         let conn = open_read_only(&ctx.dep("sqlite.db")?)?;
-        let mut stmt = conn.prepare(
-            "SELECT day, user_id, n_events, n_chat, tokens_in_sum, tokens_out_sum, latency_ms_avg,
-                    n_blocked, n_warned, n_ips, n_devices, is_abuse_gt
-             FROM core_user_day ORDER BY day, user_id",
-        )?;
-        let rows: Vec<UserDay> = stmt
-            .query_map([], |r| {
-                let mut f = [0.0; 12];
-                for (k, slot) in f.iter_mut().take(9).enumerate() {
-                    *slot = r.get::<_, f64>(k + 2)?;
-                }
-                f[9] = ratio(f[5], f[1]);
-                f[10] = ratio(f[6], f[1]);
-                f[11] = ratio(f[1], f[0]);
-                Ok(UserDay {
-                    day: r.get(0)?,
-                    user_id: r.get(1)?,
-                    features: f,
-                    label: r.get::<_, i64>(11)? == 1,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-
-        let (scores, train) = score(&rows, seed);
-        let labels: Vec<bool> = rows.iter().map(|r| r.label).collect();
-        let pick = |part: bool| -> (Vec<f64>, Vec<bool>) {
-            (0..rows.len())
-                .filter(|&i| train[i] == part)
-                .map(|i| (scores[i], labels[i]))
-                .unzip()
-        };
-        let (train_scores, train_labels) = pick(true);
-        let (test_scores, test_labels) = pick(false);
-        let threshold = best_threshold(&train_scores, &train_labels);
-        let (precision, recall, f1) = prf(&test_scores, &test_labels, threshold);
-        let auc = roc_auc(&test_scores, &test_labels);
-
-        let mut header: Vec<&str> = vec!["day", "user_id"];
-        header.extend(FEATURES);
-        header.extend(["is_abuse_gt", "risk_score", "uncertainty"]);
-        write_csv(
-            &ctx.out("user_day_scored.csv"),
-            &header,
-            rows.iter().zip(&scores).map(|(r, &risk)| {
-                let mut out = vec![r.day.clone(), r.user_id.clone()];
-                out.extend(r.features.iter().enumerate().map(|(k, v)| {
-                    if (9..12).contains(&k) || k == 4 {
-                        fmt_f64(*v)
-                    } else {
-                        format!("{}", *v as i64)
-                    }
-                }));
-                out.push((r.label as u8).to_string());
-                out.push(fmt_f64(risk));
-                out.push(fmt_f64(1.0 - 2.0 * (risk - 0.5).abs()));
-                out
-            }),
-        )?;
-        write_csv(
+        let rows = UserDays::read(&conn)?;
+        drop(conn);
+        let scored = score(&rows, seed);
+        write_scored(&ctx.out("user_day_scored.csv"), &rows, &scored.risk)?;
+        super::table::write_csv(
             &ctx.out("model_eval.csv"),
-            &[
-                "threshold",
-                "precision",
-                "recall",
-                "f1",
-                "roc_auc",
-                "n_train",
-                "n_test",
-            ],
-            [[
-                fmt_f64(threshold),
-                fmt_f64(precision),
-                fmt_f64(recall),
-                fmt_f64(f1),
-                fmt_f64(auc),
-                train_scores.len().to_string(),
-                test_scores.len().to_string(),
-            ]],
+            &ModelEval::HEADER,
+            [scored.eval.record()],
         )
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::features::tests::user_day_db;
     use super::*;
 
-    /// AUC counts ties as half; perfect and inverted rankings give 1 and 0.
-    #[test]
-    fn roc_auc_by_ranks() {
-        assert_eq!(
-            roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
-            0.75
-        );
-        assert_eq!(roc_auc(&[0.5, 0.5], &[false, true]), 0.5);
-        assert_eq!(roc_auc(&[0.9, 0.1], &[false, true]), 0.0);
-    }
-
-    /// Precision, recall and F1 at a threshold; the first best threshold wins.
-    #[test]
-    fn thresholds() {
-        let scores = [0.2, 0.6, 0.7, 0.3];
-        let labels = [false, true, true, false];
-        assert_eq!(prf(&scores, &labels, 0.5), (1.0, 1.0, 1.0));
-        assert_eq!(best_threshold(&scores, &labels), 0.31);
-    }
-
-    /// The split keeps 75% of each class in training.
+    /// The split keeps round(75%) of each class in training, the same way for the same seed.
     #[test]
     fn split_is_stratified() {
         let labels: Vec<bool> = (0..100).map(|i| i < 20).collect();
@@ -313,5 +230,72 @@ mod tests {
         assert_eq!(train.iter().filter(|t| **t).count(), 75);
         assert_eq!((0..20).filter(|&i| train[i]).count(), 15);
         assert_eq!(train, stratified_split(&labels, 7));
+        assert_ne!(train, stratified_split(&labels, 8));
+    }
+
+    /// Standardizing uses the population sd and leaves constant features unscaled.
+    #[test]
+    fn standardizes() {
+        let mut a = [5.0; N_FEATURES];
+        let mut b = [5.0; N_FEATURES];
+        (a[0], b[0]) = (1.0, 3.0);
+        let s = Standardizer::fit([a, b].iter());
+        assert_eq!(s.apply(&a)[0], -1.0);
+        assert_eq!(s.apply(&b)[0], 1.0);
+        assert_eq!(s.apply(&a)[1], 0.0);
+    }
+
+    /// Uncertainty is 1 at risk 0.5 and 0 at the extremes.
+    #[test]
+    fn uncertainty_by_hand() {
+        assert_eq!(uncertainty(0.5), 1.0);
+        assert_eq!(uncertainty(1.0), 0.0);
+        assert!((uncertainty(0.8) - 0.4).abs() < 1e-12);
+    }
+
+    /// A separable toy world: abusers chat and get blocked far more; the model
+    /// ranks them perfectly and the scores are deterministic.
+    #[test]
+    fn scores_a_separable_world() {
+        let rows: Vec<(String, String, [f64; 9], i64)> = (0..80)
+            .map(|i| {
+                let abuser = i % 8 == 0;
+                let v = if abuser {
+                    [60.0, 50.0, 9000.0, 12000.0, 900.0, 8.0, 4.0, 2.0, 1.0]
+                } else {
+                    [
+                        6.0 + (i % 5) as f64,
+                        3.0,
+                        700.0,
+                        800.0,
+                        600.0,
+                        0.0,
+                        0.0,
+                        1.0,
+                        1.0,
+                    ]
+                };
+                (
+                    format!("2026-01-{:02}", 1 + i % 4),
+                    format!("u_{i:03}"),
+                    v,
+                    i64::from(abuser),
+                )
+            })
+            .collect();
+        let borrowed: Vec<(&str, &str, [f64; 9], i64)> = rows
+            .iter()
+            .map(|(d, u, v, l)| (d.as_str(), u.as_str(), *v, *l))
+            .collect();
+        let user_days = UserDays::read(&user_day_db(&borrowed)).unwrap();
+        let scored = score(&user_days, 42);
+        assert_eq!(scored.eval.roc_auc, 1.0);
+        // round(0.75 * 70) = 53 and round(0.75 * 10) = 8 train.
+        assert_eq!((scored.eval.n_train, scored.eval.n_test), (61, 19));
+        assert_eq!(scored.eval.f1, 1.0);
+        for (risk, label) in scored.risk.iter().zip(&user_days.labels) {
+            assert_eq!(*risk > 0.5, *label, "{risk}");
+        }
+        assert_eq!(scored, score(&user_days, 42));
     }
 }
