@@ -14,7 +14,7 @@
 //! components are unchanged, and one device shared by thousands of accounts
 //! cannot blow up memory or the edge file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::table::write_csv;
 use crate::execute::{open_read_only, Builtin, ParamProblem, StageContext, StageParams};
@@ -97,20 +97,19 @@ impl UnionFind {
     }
 }
 
-/// Component ids for sorted `users`, numbered in user order.
+/// Component ids for sorted, unique `users`, numbered in user order: the
+/// smallest user's component is 0, and each user whose component has not been
+/// numbered yet opens the next id. Edges naming a user outside `users` are
+/// ignored (the users table is the population).
 pub fn components(users: &[String], edges: &[Edge]) -> Vec<usize> {
-    let index: BTreeMap<&str, usize> = users
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.as_str(), i))
-        .collect();
+    let index = |u: &str| users.binary_search_by(|x| x.as_str().cmp(u)).ok();
     let mut uf = UnionFind::new(users.len());
     for (a, b, _, _) in edges {
-        if let (Some(&i), Some(&j)) = (index.get(a.as_str()), index.get(b.as_str())) {
+        if let (Some(i), Some(j)) = (index(a), index(b)) {
             uf.union(i, j);
         }
     }
-    let mut ids: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut ids: HashMap<usize, usize> = HashMap::new();
     (0..users.len())
         .map(|i| {
             let root = uf.find(i);
@@ -190,13 +189,14 @@ impl Builtin for EntityResolution {
         edges.sort();
         edges.dedup();
 
+        // Every account of the users table, plus any that only appear in events.
         let mut users: Vec<String> = conn
-            .prepare("SELECT user_id FROM users ORDER BY user_id")?
+            .prepare(
+                "SELECT user_id FROM users WHERE user_id IS NOT NULL
+                 UNION SELECT user_id FROM core_users WHERE user_id IS NOT NULL",
+            )?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        users.extend(
-            groups("SELECT user_id, user_id FROM core_users")?.into_keys(),
-        );
         users.sort();
         users.dedup();
         let ids = components(&users, &edges);
@@ -256,6 +256,60 @@ mod tests {
         assert_eq!(edges.len(), 4999);
         assert!(edges.iter().all(|e| e.0 == sorted[0]));
         assert!(components(&sorted, &edges).iter().all(|c| *c == 0));
+        // The star connects exactly what all pairs would: same components.
+        let mut groups = BTreeMap::new();
+        groups.insert("d1".to_string(), users(5));
+        groups.insert("d2".to_string(), vec!["u4".to_string(), "u7".to_string()]);
+        let (mut star, mut pairs) = (Vec::new(), Vec::new());
+        group_edges(&groups, "shared_device", 2, None, Some(3), &mut star);
+        group_edges(&groups, "shared_device", 2, None, Some(1000), &mut pairs);
+        assert_eq!((star.len(), pairs.len()), (5, 11));
+        assert_eq!(components(&users(9), &star), components(&users(9), &pairs));
+    }
+
+    /// The stage on a small database: edges of every type, sorted and unique;
+    /// a NULL payment links nobody; a user without events is its own component.
+    #[test]
+    fn runs_on_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("sqlite.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE users (user_id TEXT);
+             INSERT INTO users VALUES ('u_a'), ('u_b'), ('u_c'), ('u_d'), ('u_e'), ('u_f');
+             CREATE TABLE core_users (user_id TEXT);
+             INSERT INTO core_users VALUES ('u_a'), ('u_b'), ('u_c'), ('u_d'), ('u_e');
+             CREATE TABLE core_user_identifiers (user_id TEXT, kind TEXT, value TEXT);
+             INSERT INTO core_user_identifiers VALUES
+               ('u_b', 'device', 'd1'), ('u_a', 'device', 'd1'), ('u_a', 'ip', 'i1'),
+               ('u_b', 'ip', 'i1'), ('u_c', 'payment', 'p1'), ('u_d', 'payment', 'p1'),
+               ('u_c', 'payment', NULL), ('u_e', 'payment', NULL), ('u_e', 'ip', 'i2');",
+        )
+        .unwrap();
+        drop(conn);
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let ctx = StageContext {
+            stage: "entity_resolution".into(),
+            root: dir.path().to_path_buf(),
+            params: StageParams::default(),
+            deps: vec![db],
+            wanted: vec![],
+            out_dir: out.clone(),
+        };
+        EntityResolution.run(&ctx).unwrap();
+        let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+        assert_eq!(
+            read("entity_resolution_edges.csv"),
+            "user_a,user_b,edge_type,edge_key\n\
+             u_a,u_b,shared_device,d1\n\
+             u_a,u_b,shared_ip,i1\n\
+             u_c,u_d,shared_payment,p1\n"
+        );
+        assert_eq!(
+            read("entity_resolution_components.csv"),
+            "user_id,component_id\nu_a,0\nu_b,0\nu_c,1\nu_d,1\nu_e,2\nu_f,3\n"
+        );
     }
 
     /// IP groups outside the fanout limits give no edges.

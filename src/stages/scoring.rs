@@ -28,9 +28,6 @@ use crate::execute::{
 use crate::stages::fmt_f64;
 use crate::StageResult;
 
-/// The report draws its precision-recall curve with the same definition.
-pub use super::model_eval::prf;
-
 pub struct Scoring;
 
 /// C, scikit-learn's inverse regularization strength.

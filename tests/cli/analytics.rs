@@ -473,3 +473,436 @@ fn enforcement_threshold_reruns_only_its_consumers() {
     assert!((1..=3).contains(&ran), "{line}");
     assert!(line.ends_with("0 restored from cache, 0 failed"), "{line}");
 }
+
+// ---------------------------------------------------------------------------
+// Entity resolution, enforcement, cases, incident log and report
+// (entity_resolution.rs, enforcement.rs, cases.rs, incident_log.rs, report/).
+// These run on hand-made inputs under data/, so they stand without the rest of
+// the pipeline.
+// ---------------------------------------------------------------------------
+mod cases_and_report {
+    use crate::common::*;
+    use crate::data::read_csv;
+
+    const PIPELINE: &str = "
+params:
+  entity:
+    max_group: 1000
+    ip_min_users: 2
+    ip_max_users: 30
+  enforcement:
+    block_risk: 0.90
+    block_max_uncertainty: 0.35
+    rate_limit_risk: 0.75
+    rate_limit_block_rate: 0.10
+    escalate_risk: 0.55
+    escalate_uncertainty: 0.75
+    warn_risk: 0.50
+    warn_chats: 80
+  cases:
+    weight_detection: 20
+    weight_high_severity: 10
+    weight_risk: 30
+    weight_component: 10
+    weight_report: 5
+    weight_enforcement: 15
+    p1_score: 90
+    p2_score: 60
+    p3_score: 35
+
+stages:
+  entity_resolution:
+    builtin: entity_resolution
+    deps: [data/sqlite.db]
+    params: [entity]
+    outs: [out/entity_resolution_edges.csv, out/entity_resolution_components.csv]
+  enforcement:
+    builtin: enforcement
+    deps: [data/review_queue_dedup.csv]
+    params: [enforcement]
+    outs: [out/enforcement_actions.csv]
+  cases:
+    builtin: cases
+    deps: [data/detections, data/review_queue_dedup.csv, out/enforcement_actions.csv, out/entity_resolution_components.csv, data/sqlite.db]
+    params: [cases]
+    outs: [out/cases.csv]
+  incident_log:
+    builtin: incident_log
+    deps: [data/alerts.csv, data/monitoring_metrics.csv]
+    outs: [out/incident_log.csv]
+  report:
+    builtin: report
+    deps:
+      - data/sqlite.db
+      - data/monitoring_metrics.csv
+      - data/alerts.csv
+      - data/detections
+      - data/user_day_scored.csv
+      - data/model_eval.csv
+      - data/review_queue_dedup.csv
+      - data/clusters.csv
+      - out/entity_resolution_components.csv
+      - data/drift_psi.csv
+      - out/enforcement_actions.csv
+      - out/cases.csv
+      - out/incident_log.csv
+    outs: [out/executive_summary.csv, out/report.html]
+";
+
+    const FEATURES: &str = "n_events,n_chat,tokens_in_sum,tokens_out_sum,latency_ms_avg,n_blocked,n_warned,n_ips,n_devices,block_rate,warn_rate,chat_fraction";
+
+    /// One queue row with the full upstream header: (day, user, n_chat,
+    /// block_rate, risk, uncertainty, recent_prompts, is_dup).
+    fn queue_row(r: (&str, &str, u32, f64, f64, f64, &str, u8)) -> String {
+        let (day, user, n_chat, block_rate, risk, unc, prompts, dup) = r;
+        format!(
+            "{day},{user},{n},{n_chat},100,100,500,0,0,1,1,{block_rate},0,1,0,{risk},{unc},0.5,1,0,0,1,\"{prompts}\",0.7,k_{user},{dup}",
+            n = n_chat + 1
+        )
+    }
+
+    /// Eight users: {u_01, u_02, u_03} linked by a device and a payment,
+    /// {u_04, u_05} by an IP, u_06 alone, and u_07 on the device of the
+    /// banned u_08. Five queue rows cover every enforcement rule.
+    fn world() -> Workspace {
+        let ws = Workspace::new().pipeline(PIPELINE);
+        std::fs::create_dir_all(ws.join("data")).unwrap();
+        let conn = rusqlite::Connection::open(ws.join("data/sqlite.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE users (user_id TEXT, created_ts TEXT, country TEXT, account_status TEXT, is_abuse_gt INTEGER);
+             INSERT INTO users VALUES
+               ('u_01','2025-12-01T00:00:00Z','US','active',1), ('u_02','2025-12-01T00:00:00Z','US','active',0),
+               ('u_03','2025-12-01T00:00:00Z','DE','active',0), ('u_04','2025-12-01T00:00:00Z','FR','active',1),
+               ('u_05','2025-12-01T00:00:00Z','FR','active',0), ('u_06','2025-12-01T00:00:00Z','US','active',0),
+               ('u_07','2025-12-20T00:00:00Z','US','active',1), ('u_08','2025-11-01T00:00:00Z','US','banned',1);
+             CREATE TABLE reports (report_id TEXT, ts TEXT, reporter_user_id TEXT, reported_user_id TEXT, event_id TEXT, reason TEXT);
+             INSERT INTO reports VALUES ('r1','2026-01-01T05:00:00Z','u_02','u_01','e1','spam'),
+                                        ('r2','2026-01-02T05:00:00Z','u_03','u_01','e2','spam');
+             CREATE TABLE enforcements (enforcement_id TEXT, ts TEXT, user_id TEXT, action TEXT, reason TEXT);
+             INSERT INTO enforcements VALUES ('n1','2025-12-15T00:00:00Z','u_08','ban','spam');
+             CREATE TABLE core_users (user_id TEXT, first_seen_ts TEXT, last_seen_ts TEXT);
+             INSERT INTO core_users VALUES
+               ('u_01','2026-01-01T01:00:00Z','2026-01-02T22:00:00Z'), ('u_02','2026-01-01T02:00:00Z','2026-01-02T21:00:00Z'),
+               ('u_03','2026-01-01T03:00:00Z','2026-01-02T20:00:00Z'), ('u_04','2026-01-01T04:00:00Z','2026-01-02T19:00:00Z'),
+               ('u_05','2026-01-01T05:00:00Z','2026-01-02T18:00:00Z'), ('u_06','2026-01-01T06:00:00Z','2026-01-02T17:00:00Z'),
+               ('u_07','2026-01-01T07:00:00Z','2026-01-02T16:00:00Z');
+             CREATE TABLE core_user_identifiers (user_id TEXT, kind TEXT, value TEXT, first_ts TEXT, last_ts TEXT);
+             INSERT INTO core_user_identifiers (user_id, kind, value) VALUES
+               ('u_01','device','dv1'), ('u_02','device','dv1'), ('u_02','payment','p1'), ('u_03','payment','p1'),
+               ('u_04','ip','i1'), ('u_05','ip','i1'), ('u_06','payment',NULL), ('u_03','payment',NULL),
+               ('u_07','device','dv2'), ('u_08','device','dv2');
+             CREATE TABLE core_day_metrics (day TEXT, n_events INTEGER);
+             INSERT INTO core_day_metrics VALUES ('2026-01-01', 6), ('2026-01-02', 4);
+             CREATE TABLE raw_events (event_type TEXT);
+             INSERT INTO raw_events VALUES ('chat'),('chat'),('chat'),('chat'),('chat'),('chat'),
+                                           ('login'),('login'),('upload'),('signup');",
+        )
+        .unwrap();
+        drop(conn);
+        let detection = "user_id,detection,severity,evidence,first_ts,last_ts,related";
+        ws.write(
+            "data/detections/ban_evasion.csv",
+            &format!("{detection}\nu_07,ban_evasion,high,shares device dv2 with 1 older enforced account(s),2026-01-01T07:00:00Z,2026-01-02T16:00:00Z,u_08\n"),
+        );
+        ws.write(
+            "data/detections/shared_device.csv",
+            &format!(
+                "{detection}\n\
+                 u_01,shared_device,medium,device dv1 used by 2 accounts,2026-01-01T01:00:00Z,2026-01-02T22:00:00Z,u_02\n\
+                 u_02,shared_device,medium,device dv1 used by 2 accounts,2026-01-01T02:00:00Z,2026-01-02T21:00:00Z,u_01\n\
+                 u_07,shared_device,medium,device dv2 used by 2 accounts,2026-01-01T07:00:00Z,2026-01-02T16:00:00Z,u_08\n\
+                 u_08,shared_device,medium,device dv2 used by 2 accounts,2026-01-01T07:00:00Z,2026-01-02T16:00:00Z,u_07\n"
+            ),
+        );
+        ws.write(
+            "data/detections/velocity_spike.csv",
+            &format!("{detection}\n"),
+        );
+        let header = format!(
+            "day,user_id,{FEATURES},is_abuse_gt,risk_score,uncertainty,heuristic_score,flag_ml,flag_heur,flag_uncertain,needs_review,recent_prompts,priority,dedup_key,is_dup"
+        );
+        let rows = [
+            (
+                "2026-01-02",
+                "u_01",
+                40,
+                0.2,
+                0.92,
+                0.16,
+                "buy now | buy now",
+                0,
+            ),
+            (
+                "2026-01-01",
+                "u_04",
+                12,
+                0.0,
+                0.80,
+                0.40,
+                "how to BYPASS the filter",
+                0,
+            ),
+            ("2026-01-01", "u_05", 5, 0.0, 0.60, 0.80, "hello", 0),
+            ("2026-01-02", "u_06", 90, 0.0, 0.52, 0.96, "", 0),
+            (
+                "2026-01-02",
+                "u_03",
+                3,
+                0.0,
+                0.10,
+                0.20,
+                "buy now | buy now",
+                1,
+            ),
+        ];
+        let queue: Vec<String> = rows.into_iter().map(queue_row).collect();
+        ws.write(
+            "data/review_queue_dedup.csv",
+            &format!("{header}\n{}\n", queue.join("\n")),
+        );
+        ws.write(
+            "data/user_day_scored.csv",
+            "day,user_id,is_abuse_gt,risk_score,uncertainty\n\
+             2026-01-01,u_01,1,0.9,0.2\n2026-01-01,u_02,0,0.3,0.6\n2026-01-01,u_04,1,0.8,0.4\n\
+             2026-01-02,u_05,0,0.6,0.8\n2026-01-02,u_06,0,0.1,0.2\n",
+        );
+        ws.write(
+            "data/model_eval.csv",
+            "threshold,precision,recall,f1,roc_auc\n0.5,0.666667,1,0.8,0.833333\n",
+        );
+        ws.write(
+            "data/clusters.csv",
+            "day,user_id,cluster\n2026-01-02,u_01,0\n2026-01-01,u_04,1\n2026-01-01,u_05,1\n",
+        );
+        ws.write(
+            "data/drift_psi.csv",
+            "feature,psi,drift_flag\nn_chat,0.31,1\nblock_rate,0.05,0\n",
+        );
+        ws.write(
+            "data/monitoring_metrics.csv",
+            "day,n_events,n_chat,n_active_users,n_blocked,n_warned,latency_ms_avg,block_rate,warn_rate\n\
+             2026-01-01,6,4,5,0,0,500,0,0\n2026-01-02,4,2,4,1,0,400,0.5,0\n",
+        );
+        ws.write(
+            "data/alerts.csv",
+            "day,alert_type,severity,details\n\
+             2026-01-02,spike_block_rate,high,block_rate 0.5 on 2 chats\n\
+             2026-01-01,high_chat_per_user,medium,<b>81</b> chats per active user\n",
+        );
+        ws
+    }
+
+    fn column(ws: &Workspace, path: &str, name: &str) -> Vec<String> {
+        read_csv(ws, path).iter().map(|r| r[name].clone()).collect()
+    }
+
+    /// Every stage's answer on the hand-made world, worked out by hand.
+    #[test]
+    fn hand_made_world() {
+        let ws = world();
+        assert_eq!(ws.build(&["-j", "2"]), counts(5, 0, 0, 0));
+
+        assert_eq!(
+            ws.read("out/entity_resolution_edges.csv"),
+            "user_a,user_b,edge_type,edge_key\n\
+             u_01,u_02,shared_device,dv1\n\
+             u_02,u_03,shared_payment,p1\n\
+             u_04,u_05,shared_ip,i1\n\
+             u_07,u_08,shared_device,dv2\n"
+        );
+        assert_eq!(
+            column(&ws, "out/entity_resolution_components.csv", "component_id"),
+            ["0", "0", "0", "1", "1", "2", "3", "3"]
+        );
+
+        assert_eq!(
+            ws.read("out/enforcement_actions.csv"),
+            "day,user_id,risk_score,uncertainty,suggested_action,reason_code\n\
+             2026-01-02,u_03,0.1,0.2,allow,below_threshold\n\
+             2026-01-02,u_01,0.92,0.16,block,high_confidence_abuse\n\
+             2026-01-01,u_05,0.6,0.8,escalate,uncertain_high_risk\n\
+             2026-01-01,u_04,0.8,0.4,rate_limit,policy_evasion_or_repeat\n\
+             2026-01-02,u_06,0.52,0.96,warn,suspicious_burst\n"
+        );
+
+        // u_01: 20 (shared_device) + 30*0.92 + 10*log10(3) + 5*2 reports + 15 (block) = 77.37.
+        // u_07: 20*2 + 10 (high ban_evasion) + 10*log10(2) = 53.01, suspended for ban evasion.
+        let cases = read_csv(&ws, "out/cases.csv");
+        let brief: Vec<String> = cases
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} {} {} {}",
+                    c["case_id"],
+                    c["case_score"],
+                    c["priority"],
+                    c["recommended_action"],
+                    c["component_size"]
+                )
+            })
+            .collect();
+        assert_eq!(
+            brief,
+            [
+                "case_u_01 77.37 P2 manual_review 3",
+                "case_u_07 53.01 P3 suspend_pending_review 2",
+                "case_u_04 42.01 P3 monitor 2",
+                "case_u_02 24.77 P4 no_action 3",
+                "case_u_08 23.01 P4 no_action 2",
+                "case_u_05 21.01 P4 no_action 2",
+                "case_u_06 15.6 P4 no_action 1",
+                "case_u_03 7.77 P4 no_action 3",
+            ]
+        );
+        let u_01 = &cases[0];
+        assert_eq!(
+            u_01["evidence_tags"],
+            "shared_device;high_model_risk;linked_accounts;user_reported;suggested_block"
+        );
+        assert_eq!(u_01["n_reports"], "2");
+        assert_eq!(u_01["first_ts"], "2026-01-01T01:00:00Z");
+        assert!(u_01["findings"].starts_with("shared_device (medium): device dv1 used by 2 accounts; highest model risk 0.92 on 2026-01-02"));
+        assert_eq!(cases[4]["last_ts"], "", "u_08 has no events");
+
+        let incidents = read_csv(&ws, "out/incident_log.csv");
+        assert_eq!(incidents.len(), 1);
+        let incident = &incidents[0];
+        assert!(incident["incident_id"].starts_with("inc_"));
+        assert_eq!(incident["created_ts"], "2026-01-03T00:00:00Z");
+        assert_eq!(
+            (&*incident["severity"], &*incident["status"]),
+            ("high", "open")
+        );
+        let stub: serde_json::Value =
+            serde_json::from_str(&incident["retrospective_stub"]).unwrap();
+        for key in [
+            "what_happened",
+            "impact",
+            "root_cause_hypothesis",
+            "mitigations_applied",
+            "followups",
+            "owner",
+            "due_date",
+        ] {
+            assert!(stub.get(key).is_some(), "stub lacks {key}");
+        }
+
+        let summary = ws.read("out/executive_summary.csv");
+        for line in [
+            "data,events,10",
+            "data,users,8",
+            "monitoring,alerts_high,1",
+            "detections,ban_evasion_hits,1",
+            "detections,shared_device_hits,4",
+            "detections,velocity_spike_hits,0",
+            "model,roc_auc,0.833333",
+            "queue,rows,5",
+            "queue,duplicate_fraction,0.2",
+            "clustering,clusters,2",
+            "entity_resolution,components,4",
+            "entity_resolution,largest_component,3",
+            "enforcement,block,1",
+            "enforcement,warn,1",
+            "cases,cases,8",
+            "cases,P1,0",
+            "drift,features_drifting,1",
+            "incidents,open_incidents,1",
+        ] {
+            assert!(
+                summary.lines().any(|l| l == line),
+                "no `{line}` in\n{summary}"
+            );
+        }
+
+        let html = ws.read("out/report.html");
+        assert_eq!(html.matches("<svg").count(), 10);
+        assert!(
+            html.contains("&lt;b&gt;81&lt;/b&gt; chats"),
+            "alert text is escaped"
+        );
+        assert!(!html.contains("<b>81</b>"));
+        assert!(!html.contains("<script") && !html.contains("https://"));
+        assert!(html.contains("case_u_01"));
+    }
+
+    /// Two clean builds give byte-identical outputs, report included.
+    #[test]
+    fn deterministic() {
+        let (a, b) = (world(), world());
+        a.build(&["-j", "1"]);
+        b.build(&["-j", "4"]);
+        for out in [
+            "entity_resolution_edges.csv",
+            "entity_resolution_components.csv",
+            "enforcement_actions.csv",
+            "cases.csv",
+            "incident_log.csv",
+            "executive_summary.csv",
+            "report.html",
+        ] {
+            let path = format!("out/{out}");
+            assert!(a.read(&path) == b.read(&path), "{out} differs");
+        }
+    }
+
+    /// `--set enforcement.block_risk=0.95` reruns enforcement, cases and report
+    /// only; going back restores the first outputs from the cache.
+    #[test]
+    fn block_risk_reruns_enforcement_and_its_consumers() {
+        let ws = world();
+        ws.build(&[]);
+        let stale: Vec<String> = ws
+            .tnsflow(["status", "--json", "--set", "enforcement.block_risk=0.95"])
+            .output()
+            .map(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["state"] == "stale")
+            .map(|s| s["stage"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(stale, ["enforcement", "cases", "report"]);
+        let before = ws.read("out/cases.csv");
+
+        let line = ws.build(&["--set", "enforcement.block_risk=0.95"]);
+        assert_eq!(line, counts(3, 2, 0, 0));
+        // u_01 (risk 0.92, block rate 0.2) drops from block to rate_limit.
+        let actions = read_csv(&ws, "out/enforcement_actions.csv");
+        let u_01 = actions.iter().find(|r| r["user_id"] == "u_01").unwrap();
+        assert_eq!(u_01["suggested_action"], "rate_limit");
+        assert!(ws.read("out/cases.csv").contains("suggested_rate_limit"));
+        assert!(ws
+            .read("out/executive_summary.csv")
+            .contains("enforcement,block,0\n"));
+
+        assert_eq!(
+            ws.build(&["--set", "enforcement.block_risk=0.95"]),
+            counts(0, 5, 0, 0)
+        );
+        let back = ws.build(&[]);
+        assert!(
+            back.starts_with("0 ran, 2 up to date, 3 restored"),
+            "{back}"
+        );
+        assert_eq!(ws.read("out/cases.csv"), before);
+    }
+
+    /// Without a high alert the incident log is its header alone.
+    #[test]
+    fn no_high_alert_no_incident() {
+        let ws = world();
+        ws.write(
+            "data/alerts.csv",
+            "day,alert_type,severity,details\n2026-01-01,high_chat_per_user,medium,81 chats per active user\n",
+        );
+        ws.build(&[]);
+        assert_eq!(
+            ws.read("out/incident_log.csv"),
+            "incident_id,created_ts,severity,summary,status,retrospective_stub\n"
+        );
+        assert!(ws
+            .read("out/executive_summary.csv")
+            .contains("incidents,open_incidents,0\n"));
+    }
+}

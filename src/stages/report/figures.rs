@@ -1,0 +1,279 @@
+//! `Figures`: everything the report shows, read once from the report's deps.
+//!
+//! The big exports (user_day_scored.csv, the components, cases, detections)
+//! are streamed a few columns at a time, never held as tables of strings, so
+//! the report stays linear and small at millions of user-days. Columns are
+//! found by header name.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use crate::execute::{open_read_only, StageContext, StageError};
+use crate::stages::csv_stream::CsvStream;
+use crate::stages::table::Table;
+use crate::StageResult;
+
+/// The suggested actions in severity order, so the summary always lists all five.
+pub const ACTIONS: [&str; 5] = ["block", "rate_limit", "escalate", "warn", "allow"];
+
+#[derive(Debug, Default)]
+pub struct Figures {
+    pub n_events: i64,
+    pub n_users: i64,
+    pub n_abusers: i64,
+    pub n_reports: i64,
+    pub n_prior_enforcements: i64,
+    /// monitoring_metrics.csv, one entry per day.
+    pub days: Vec<String>,
+    pub events_per_day: Vec<f64>,
+    pub chats_per_day: Vec<f64>,
+    pub active_users_per_day: Vec<f64>,
+    pub block_rate: Vec<f64>,
+    pub warn_rate: Vec<f64>,
+    pub events_by_type: Vec<(String, f64)>,
+    /// alerts.csv as [day, alert_type, severity, details].
+    pub alerts: Vec<[String; 4]>,
+    /// Rows per detection file, by detection name (the file stem).
+    pub detections: Vec<(String, usize)>,
+    /// model_eval.csv's columns and values, as written.
+    pub model: Vec<(String, String)>,
+    /// (risk_score, is_abuse_gt) per scored user-day.
+    pub scored: Vec<(f64, bool)>,
+    pub queue_rows: usize,
+    pub queue_dups: usize,
+    /// Rows per cluster, largest first.
+    pub cluster_sizes: Vec<(String, usize)>,
+    /// Users per component, largest first.
+    pub component_sizes: Vec<usize>,
+    /// (feature, psi, drift_flag) in drift_psi.csv's order.
+    pub psi: Vec<(String, f64, bool)>,
+    pub actions: BTreeMap<String, usize>,
+    pub priorities: BTreeMap<String, usize>,
+    pub n_cases: usize,
+    /// The first rows of cases.csv: case_id, priority, case_score, recommended_action, findings.
+    pub top_cases: Vec<[String; 5]>,
+    /// incident_log.csv as (incident_id, created_ts, severity, summary).
+    pub incidents: Vec<[String; 4]>,
+}
+
+fn field(t: &Table, row: &[String], name: &str) -> StageResult<String> {
+    Ok(row[t.col(name)?].clone())
+}
+
+/// Reads selected columns of a possibly large CSV, one row at a time.
+fn each_row(
+    path: &Path,
+    columns: &[&str],
+    mut f: impl FnMut(&[&str]) -> StageResult<()>,
+) -> StageResult<()> {
+    let mut s = CsvStream::open(path)?;
+    let idx: Vec<usize> = columns
+        .iter()
+        .map(|c| s.col(c))
+        .collect::<StageResult<_>>()?;
+    while s.advance()? {
+        let fields: Vec<&str> = idx.iter().map(|&i| s.text(i)).collect::<StageResult<_>>()?;
+        f(&fields)?;
+    }
+    Ok(())
+}
+
+fn number(text: &str, what: &str) -> StageResult<f64> {
+    text.parse()
+        .map_err(|_| StageError::Failed(format!("{what}: `{text}` is not a number")))
+}
+
+impl Figures {
+    pub fn read(ctx: &StageContext) -> StageResult<Figures> {
+        let mut f = Figures::default();
+        f.read_database(&ctx.dep("sqlite.db")?)?;
+
+        let metrics = Table::read(&ctx.dep("monitoring_metrics.csv")?)?;
+        f.days = {
+            let c = metrics.col("day")?;
+            metrics.rows.iter().map(|r| r[c].clone()).collect()
+        };
+        f.events_per_day = metrics.floats("n_events")?;
+        f.chats_per_day = metrics.floats("n_chat")?;
+        f.active_users_per_day = metrics.floats("n_active_users")?;
+        f.block_rate = metrics.floats("block_rate")?;
+        f.warn_rate = metrics.floats("warn_rate")?;
+
+        let alerts = Table::read(&ctx.dep("alerts.csv")?)?;
+        for r in &alerts.rows {
+            f.alerts.push([
+                field(&alerts, r, "day")?,
+                field(&alerts, r, "alert_type")?,
+                field(&alerts, r, "severity")?,
+                field(&alerts, r, "details")?,
+            ]);
+        }
+
+        let dir = ctx.dep("detections")?;
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|source| StageError::Read {
+                path: dir.clone(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+            .collect();
+        files.sort();
+        for file in files {
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut rows = 0;
+            each_row(&file, &[], |_| {
+                rows += 1;
+                Ok(())
+            })?;
+            f.detections.push((name, rows));
+        }
+
+        let eval = Table::read(&ctx.dep("model_eval.csv")?)?;
+        if let Some(row) = eval.rows.first() {
+            f.model = eval
+                .header
+                .iter()
+                .cloned()
+                .zip(row.iter().cloned())
+                .collect();
+        }
+
+        each_row(
+            &ctx.dep("user_day_scored.csv")?,
+            &["risk_score", "is_abuse_gt"],
+            |r| {
+                f.scored.push((
+                    number(r[0], "risk_score")?,
+                    number(r[1], "is_abuse_gt")? == 1.0,
+                ));
+                Ok(())
+            },
+        )?;
+
+        each_row(&ctx.dep("review_queue_dedup.csv")?, &["is_dup"], |r| {
+            f.queue_rows += 1;
+            f.queue_dups += usize::from(r[0] == "1");
+            Ok(())
+        })?;
+
+        let mut clusters: BTreeMap<String, usize> = BTreeMap::new();
+        each_row(&ctx.dep("clusters.csv")?, &["cluster"], |r| {
+            *clusters.entry(r[0].to_string()).or_default() += 1;
+            Ok(())
+        })?;
+        f.cluster_sizes = clusters.into_iter().collect();
+        // Largest first; ties by cluster id as text, so the order is fixed.
+        f.cluster_sizes
+            .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+
+        let mut components: HashMap<String, usize> = HashMap::new();
+        each_row(
+            &ctx.dep("entity_resolution_components.csv")?,
+            &["component_id"],
+            |r| {
+                *components.entry(r[0].to_string()).or_default() += 1;
+                Ok(())
+            },
+        )?;
+        f.component_sizes = components.into_values().collect();
+        f.component_sizes.sort_by(|a, b| b.cmp(a));
+
+        each_row(
+            &ctx.dep("drift_psi.csv")?,
+            &["feature", "psi", "drift_flag"],
+            |r| {
+                let flagged = matches!(r[2], "1" | "true" | "True");
+                f.psi
+                    .push((r[0].to_string(), number(r[1], "psi")?, flagged));
+                Ok(())
+            },
+        )?;
+
+        each_row(
+            &ctx.dep("enforcement_actions.csv")?,
+            &["suggested_action"],
+            |r| {
+                *f.actions.entry(r[0].to_string()).or_default() += 1;
+                Ok(())
+            },
+        )?;
+
+        each_row(
+            &ctx.dep("cases.csv")?,
+            &[
+                "case_id",
+                "priority",
+                "case_score",
+                "recommended_action",
+                "findings",
+            ],
+            |r| {
+                f.n_cases += 1;
+                *f.priorities.entry(r[1].to_string()).or_default() += 1;
+                if f.top_cases.len() < 10 {
+                    f.top_cases
+                        .push([r[0], r[1], r[2], r[3], r[4]].map(str::to_string));
+                }
+                Ok(())
+            },
+        )?;
+
+        let incidents = Table::read(&ctx.dep("incident_log.csv")?)?;
+        for r in &incidents.rows {
+            f.incidents.push([
+                field(&incidents, r, "incident_id")?,
+                field(&incidents, r, "created_ts")?,
+                field(&incidents, r, "severity")?,
+                field(&incidents, r, "summary")?,
+            ]);
+        }
+        Ok(f)
+    }
+
+    fn read_database(&mut self, db: &Path) -> StageResult<()> {
+        let conn = open_read_only(db)?;
+        let scalar = |sql: &str| -> StageResult<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
+        self.n_events = scalar("SELECT COALESCE(SUM(n_events), 0) FROM core_day_metrics")?;
+        self.n_users = scalar("SELECT COUNT(*) FROM users")?;
+        self.n_abusers = scalar("SELECT COUNT(*) FROM users WHERE is_abuse_gt = 1")?;
+        self.n_reports = scalar("SELECT COUNT(*) FROM reports")?;
+        self.n_prior_enforcements = scalar("SELECT COUNT(*) FROM enforcements")?;
+        // No core table counts event types, and a GROUP BY on an unindexed
+        // column sorts every event; one streaming scan counted in a map is
+        // linear and keeps SQLite's sorter out of it.
+        let mut by_type: BTreeMap<String, f64> = BTreeMap::new();
+        let mut stmt = conn.prepare("SELECT event_type FROM raw_events")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let kind = r.get_ref(0)?.as_str().unwrap_or_default();
+            match by_type.get_mut(kind) {
+                Some(n) => *n += 1.0,
+                None => {
+                    by_type.insert(kind.to_string(), 1.0);
+                }
+            }
+        }
+        self.events_by_type = by_type.into_iter().collect();
+        Ok(())
+    }
+
+    /// Every action's count, zeros included, in severity order; then any
+    /// action name this stage does not know, alphabetically.
+    pub fn action_counts(&self) -> Vec<(String, usize)> {
+        let mut counts: Vec<(String, usize)> = ACTIONS
+            .iter()
+            .map(|a| (a.to_string(), self.actions.get(*a).copied().unwrap_or(0)))
+            .collect();
+        counts.extend(
+            self.actions
+                .iter()
+                .filter(|(a, _)| !ACTIONS.contains(&a.as_str()))
+                .map(|(a, n)| (a.clone(), *n)),
+        );
+        counts
+    }
+}
