@@ -143,7 +143,7 @@ pub struct User {
 }
 
 /// One event before numbering; `ts` is seconds since the epoch.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Event {
     ts: i64,
     index: u32,
@@ -308,21 +308,22 @@ fn pick(rng: &mut ChaCha8Rng, mix: &[f64; 7]) -> u8 {
 
 /// All events, sorted by time. Chunk `c` draws from stream `c + 1` of the seed.
 fn make_events(config: &Config, users: &[User]) -> Vec<Event> {
-    let chunks = config.events.div_ceil(CHUNK);
     let window = config.days * DAY;
     let normal = |mean: f64, sd: f64| Normal::new(mean, sd).expect("constant, valid parameters");
     let (chat_in, other_in) = (normal(220.0, 80.0), normal(30.0, 80.0));
     let (chat_out, other_out) = (normal(260.0, 120.0), normal(20.0, 120.0));
     let (chat_latency, other_latency) = (normal(900.0, 300.0), normal(180.0, 90.0));
-    let mut events: Vec<Event> = (0..chunks)
-        .into_par_iter()
-        .flat_map_iter(|c| {
+    // Each chunk fills its own slice in place: no per-chunk vectors to copy.
+    let mut events = vec![Event::default(); config.events];
+    events
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(c, slots)| {
             let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
             rng.set_stream(c as u64 + 1);
             let begin = c * CHUNK;
-            let end = (begin + CHUNK).min(config.events);
-            (begin..end)
-                .map(|index| {
+            for (slot, index) in slots.iter_mut().zip(begin..) {
+                *slot = {
                     let user = rng.random_range(0..users.len());
                     let u = &users[user];
                     let is_abuser = u.abuser.is_some();
@@ -383,12 +384,13 @@ fn make_events(config: &Config, users: &[User]) -> Vec<Event> {
                         blocked,
                         warned,
                     }
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    events.par_sort_unstable_by_key(|e| (e.ts, e.index));
-    events
+                };
+            }
+        });
+    // Sort small (time, index) keys, then gather: cheaper than moving the events.
+    let mut order: Vec<(i64, u32)> = events.par_iter().map(|e| (e.ts, e.index)).collect();
+    order.par_sort_unstable();
+    order.par_iter().map(|&(_, i)| events[i as usize]).collect()
 }
 
 /// `2026-01-01T00:03:12Z`: fixed width, so text order is time order.
@@ -428,16 +430,27 @@ fn write_events(out: &mut dyn Write, events: &[Event], users: &[User]) -> std::i
     let prompts: Vec<String> = (0..EVASION_BASE + EVASION_PROMPTS.len() as u8)
         .map(|p| field(prompt_text(p)).into_owned())
         .collect();
-    let user_ids: Vec<String> = (0..users.len()).map(user_id).collect();
+    // The hot loop only copies bytes: every per-user column is formatted once.
+    let user_columns: Vec<String> = users
+        .iter()
+        .enumerate()
+        .map(|(u, user)| {
+            let payment = user
+                .payment
+                .map(|p| format!("pay_{p:06}"))
+                .unwrap_or_default();
+            format!("{},{},{},{payment}", user_id(u), user.ip, user.device)
+        })
+        .collect();
     // Format blocks in parallel, write them in order: bounded memory, same bytes.
     const BLOCK: usize = 1 << 15;
-    for group in events.chunks(BLOCK * 16).enumerate() {
-        let (g, group) = group;
+    for (g, group) in events.chunks(BLOCK * 16).enumerate() {
         let texts: Vec<Vec<u8>> = group
             .par_chunks(BLOCK)
             .enumerate()
             .map(|(b, block)| {
                 let mut buf = Vec::with_capacity(block.len() * 160);
+                let mut numbers = itoa::Buffer::new();
                 let mut day_cache: (i64, String) = (i64::MIN, String::new());
                 for (k, e) in block.iter().enumerate() {
                     let id = g * BLOCK * 16 + b * BLOCK + k;
@@ -446,35 +459,35 @@ fn write_events(out: &mut dyn Write, events: &[Event], users: &[User]) -> std::i
                         day_cache = (day, iso(day * DAY)[..11].to_string());
                     }
                     let secs = e.ts.rem_euclid(DAY);
-                    let u = &users[e.user as usize];
-                    let _ = write!(
-                        buf,
-                        "e_{id:09},{}{:02}:{:02}:{:02}Z,{},{},{},",
-                        day_cache.1,
-                        secs / 3600,
-                        secs / 60 % 60,
-                        secs % 60,
-                        user_ids[e.user as usize],
-                        u.ip,
-                        u.device
-                    );
-                    if let Some(p) = u.payment {
-                        let _ = write!(buf, "pay_{p:06}");
-                    }
-                    let _ = writeln!(
-                        buf,
-                        ",{},{},{},{},{},{},{},{},{},{}",
+                    buf.extend_from_slice(b"e_");
+                    push_padded(&mut buf, id as u64, 9);
+                    buf.push(b',');
+                    buf.extend_from_slice(day_cache.1.as_bytes());
+                    push_padded(&mut buf, (secs / 3600) as u64, 2);
+                    buf.push(b':');
+                    push_padded(&mut buf, (secs / 60 % 60) as u64, 2);
+                    buf.push(b':');
+                    push_padded(&mut buf, (secs % 60) as u64, 2);
+                    buf.extend_from_slice(b"Z,");
+                    buf.extend_from_slice(user_columns[e.user as usize].as_bytes());
+                    for text in [
                         SURFACES[e.surface as usize],
                         PRODUCTS[e.product as usize],
                         EVENT_TYPES[e.event_type as usize],
-                        prompts[e.prompt as usize],
-                        e.tokens_in,
-                        e.tokens_out,
-                        e.latency_ms,
-                        e.blocked as u8,
-                        e.warned as u8,
-                        u.abuser.is_some() as u8
-                    );
+                        prompts[e.prompt as usize].as_str(),
+                    ] {
+                        buf.push(b',');
+                        buf.extend_from_slice(text.as_bytes());
+                    }
+                    for n in [e.tokens_in, e.tokens_out, e.latency_ms] {
+                        buf.push(b',');
+                        buf.extend_from_slice(numbers.format(n).as_bytes());
+                    }
+                    let abuser = users[e.user as usize].abuser.is_some();
+                    for flag in [e.blocked, e.warned, abuser] {
+                        buf.extend_from_slice(if flag { b",1" } else { b",0" });
+                    }
+                    buf.push(b'\n');
                 }
                 buf
             })
@@ -484,6 +497,14 @@ fn write_events(out: &mut dyn Write, events: &[Event], users: &[User]) -> std::i
         }
     }
     Ok(())
+}
+
+/// Appends `n` zero-padded to `width` digits.
+fn push_padded(buf: &mut Vec<u8>, n: u64, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let text = digits.format(n);
+    buf.extend(std::iter::repeat_n(b'0', width.saturating_sub(text.len())));
+    buf.extend_from_slice(text.as_bytes());
 }
 
 fn write_users(out: &mut dyn Write, users: &[User]) -> std::io::Result<()> {
