@@ -5,8 +5,9 @@
 -- of either is high severity.
 WITH chats AS (
     SELECT user_id, ts, blocked,
-           (lower(prompt) LIKE '%bypass%' OR lower(prompt) LIKE '%evade%'
-            OR lower(prompt) LIKE '%break the rules%') AS evasive
+           -- LIKE ignores ASCII case already; lower() per row would triple the cost.
+           (prompt LIKE '%bypass%' OR prompt LIKE '%evade%'
+            OR prompt LIKE '%break the rules%') AS evasive
     FROM raw_events
     WHERE event_type = 'chat'
 ),
