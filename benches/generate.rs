@@ -3,6 +3,7 @@
 //!
 //!     cargo bench --bench generate            # 5 million events
 //!     EVENTS=500000 cargo bench --bench generate
+//!     RAYON_NUM_THREADS=1 cargo bench --bench generate   # one core
 
 use std::time::Instant;
 use tnsflow::execute::{StageContext, StageParams};
@@ -25,9 +26,8 @@ fn main() {
         out_dir: dir.path().to_path_buf(),
     };
     let generate = tnsflow::stages::find("generate").expect("generate is registered");
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    // The threads generate actually uses: RAYON_NUM_THREADS=1 measures one core.
+    let cores = rayon::current_num_threads();
     let started = Instant::now();
     generate.run(&ctx).expect("generate runs");
     let secs = started.elapsed().as_secs_f64();

@@ -14,7 +14,9 @@ daily AS (
     FROM chats
     GROUP BY day, content
 ),
-campaigns AS (
+-- The few (day, content) pairs that are campaigns, materialized so the join
+-- below can look them up with a small automatic index.
+campaigns AS MATERIALIZED (
     SELECT d.day, d.content, d.n_accounts
     FROM daily d
     JOIN core_day_metrics m ON m.day = d.day
@@ -28,7 +30,9 @@ SELECT
     MIN(c.ts) AS first_ts,
     MAX(c.ts) AS last_ts,
     '' AS related
+-- CROSS JOIN fixes the join order: scan the chats once and look each up in
+-- the small campaigns table, rather than index all chats by content.
 FROM chats c
-JOIN campaigns k ON k.day = c.day AND k.content = c.content
+CROSS JOIN campaigns k ON k.day = c.day AND k.content = c.content
 GROUP BY c.user_id
 ORDER BY c.user_id;

@@ -8,7 +8,9 @@ WITH chats AS (
            -- LIKE ignores ASCII case already; lower() per row would triple the cost.
            (prompt LIKE '%bypass%' OR prompt LIKE '%evade%'
             OR prompt LIKE '%break the rules%') AS evasive
-    FROM raw_events
+    -- NOT INDEXED: one sequential scan and a sort beat walking the user_id
+    -- index, which fetches every row from the table at random (2x slower).
+    FROM raw_events NOT INDEXED
     WHERE event_type = 'chat'
 ),
 per_user AS (
