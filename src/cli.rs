@@ -39,6 +39,23 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Drop cache entries that no stage's last run uses
     Gc,
+    /// Open the analyst workbench over the last build, on 127.0.0.1
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The port to listen on (0 picks a free one; the address is printed)
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// The address to listen on; anything but loopback exposes the cases to the network
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+
+    /// The analysts' review database [default: <workspace>/review/reviews.db]
+    #[arg(long = "review-db", value_name = "FILE")]
+    pub review_db: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,10 @@ pub enum Error {
     #[error("{0}")]
     Publish(String),
 
+    /// The workbench could not start or stopped on an error.
+    #[error("{0}")]
+    Serve(String),
+
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -48,6 +52,7 @@ impl Error {
             | Error::StagesFailed { .. }
             | Error::VerifyFailed { .. }
             | Error::Publish(_)
+            | Error::Serve(_)
             | Error::Io(_) => 1,
         }
     }

@@ -5,8 +5,9 @@
 //! keyed stages and the reasons each is stale), `schedule` (run stages as their
 //! deps finish, bounded by `-j`), `execute` (run one stage into a staging area)
 //! and `record` (`.tnsflow/`: run records, the content-addressed store, the stat
-//! cache). `stages` holds the built-in Trust & Safety stages; `commands` is the
-//! only place where the layers meet.
+//! cache). `stages` holds the built-in Trust & Safety stages, `serve` the
+//! analyst workbench over a build; `commands` is the only place where the
+//! layers meet.
 
 pub mod cli;
 pub mod commands;
@@ -19,6 +20,7 @@ pub mod parse;
 pub mod plan;
 pub mod record;
 pub mod schedule;
+pub mod serve;
 pub mod stages;
 
 pub use error::Error;

@@ -4,6 +4,7 @@ pub(crate) mod build;
 mod dag;
 mod gc;
 mod publish;
+mod serve;
 mod status;
 mod sweep;
 mod verify;
@@ -27,6 +28,7 @@ pub fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Publish(args) => publish::publish(&file, cli.quiet, args),
         Command::Verify(args) => verify::verify(args),
         Command::Gc => gc::gc(&file, cli.quiet),
+        Command::Serve(args) => serve::serve(&file, args),
     }
 }
 

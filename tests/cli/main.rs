@@ -9,5 +9,6 @@ mod errors;
 mod properties;
 mod publish;
 mod regression;
+mod serve;
 mod status;
 mod sweep;

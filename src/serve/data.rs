@@ -1,0 +1,330 @@
+//! What the workbench shows, read from a build's exports.
+//!
+//! The CSVs (cases, alerts, detection hits, entity edges) are small and read
+//! once at start-up; per-user detail (the timeline) comes from `sqlite.db`,
+//! opened read-only, with parameterized queries on its indexed columns.
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::Deserialize;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::execute::open_read_only;
+
+/// Where a build put the files the workbench reads.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub cases: PathBuf,
+    pub db: PathBuf,
+    pub alerts: Option<PathBuf>,
+    pub edges: Option<PathBuf>,
+    pub detections: Vec<PathBuf>,
+}
+
+/// One row of `cases.csv`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Case {
+    pub case_id: String,
+    pub user_id: String,
+    pub case_score: f64,
+    pub priority: String,
+    pub recommended_action: String,
+    #[serde(deserialize_with = "semicolon_list")]
+    pub detections: Vec<String>,
+    #[serde(deserialize_with = "semicolon_list")]
+    pub evidence_tags: Vec<String>,
+    pub findings: String,
+    pub max_risk: String,
+    pub component_id: String,
+    pub component_size: String,
+    pub n_reports: String,
+    pub first_ts: String,
+    pub last_ts: String,
+}
+
+fn semicolon_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    Ok(text
+        .split(';')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// One row of `alerts.csv`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Alert {
+    pub day: String,
+    pub alert_type: String,
+    pub severity: String,
+    pub details: String,
+}
+
+/// One row of a `detections/*.csv`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Hit {
+    pub user_id: String,
+    pub detection: String,
+    pub severity: String,
+    pub evidence: String,
+    pub first_ts: String,
+    pub last_ts: String,
+    #[serde(default)]
+    pub related: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Edge {
+    user_a: String,
+    user_b: String,
+    edge_type: String,
+    edge_key: String,
+}
+
+/// A link from one user to another through a shared identifier.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub edge_type: String,
+    pub edge_key: String,
+    pub other: String,
+}
+
+/// One entry of a user's timeline.
+#[derive(Debug, Clone)]
+pub struct Moment {
+    pub ts: String,
+    /// `event`, `report` or `enforcement`.
+    pub kind: &'static str,
+    pub what: String,
+    pub detail: String,
+    pub flagged: bool,
+}
+
+/// The user's account record.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub created_ts: String,
+    pub country: String,
+    pub account_status: String,
+}
+
+/// Events shown per timeline; the rest are counted.
+pub const TIMELINE_EVENTS: usize = 300;
+
+pub struct Workbench {
+    pub cases: Vec<Case>,
+    by_id: HashMap<String, usize>,
+    by_user: HashMap<String, usize>,
+    pub alerts: Vec<Alert>,
+    hits: HashMap<String, Vec<Hit>>,
+    links: HashMap<String, Vec<Link>>,
+    db: Mutex<Connection>,
+}
+
+/// Why the exports could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read `{path}`: {message}")]
+    Csv { path: PathBuf, message: String },
+    #[error("cannot open `{path}`: {source}")]
+    Db {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
+fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, DataError> {
+    let err = |message: String| DataError::Csv {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    reader
+        .deserialize()
+        .map(|row| row.map_err(|e| err(e.to_string())))
+        .collect()
+}
+
+impl Workbench {
+    pub fn load(sources: &Sources) -> Result<Workbench, DataError> {
+        let cases: Vec<Case> = read_csv(&sources.cases)?;
+        let alerts = match &sources.alerts {
+            Some(path) => read_csv(path)?,
+            None => Vec::new(),
+        };
+        let mut hits: HashMap<String, Vec<Hit>> = HashMap::new();
+        for path in &sources.detections {
+            for hit in read_csv::<Hit>(path)? {
+                hits.entry(hit.user_id.clone()).or_default().push(hit);
+            }
+        }
+        let mut links: HashMap<String, Vec<Link>> = HashMap::new();
+        if let Some(path) = &sources.edges {
+            for e in read_csv::<Edge>(path)? {
+                for (from, to) in [(&e.user_a, &e.user_b), (&e.user_b, &e.user_a)] {
+                    links.entry(from.clone()).or_default().push(Link {
+                        edge_type: e.edge_type.clone(),
+                        edge_key: e.edge_key.clone(),
+                        other: to.clone(),
+                    });
+                }
+            }
+        }
+        let db = open_read_only(&sources.db).map_err(|source| DataError::Db {
+            path: sources.db.clone(),
+            source,
+        })?;
+        // Fail now, not on the first page, if this is not a built database.
+        db.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))
+            .map_err(|source| DataError::Db {
+                path: sources.db.clone(),
+                source,
+            })?;
+        Ok(Workbench {
+            by_id: cases
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.case_id.clone(), i))
+                .collect(),
+            by_user: cases
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.user_id.clone(), i))
+                .collect(),
+            cases,
+            alerts,
+            hits,
+            links,
+            db: Mutex::new(db),
+        })
+    }
+
+    pub fn case(&self, case_id: &str) -> Option<&Case> {
+        self.by_id.get(case_id).map(|&i| &self.cases[i])
+    }
+
+    pub fn case_of_user(&self, user_id: &str) -> Option<&Case> {
+        self.by_user.get(user_id).map(|&i| &self.cases[i])
+    }
+
+    pub fn hits(&self, user_id: &str) -> &[Hit] {
+        self.hits
+            .get(user_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    pub fn links(&self, user_id: &str) -> &[Link] {
+        self.links
+            .get(user_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Every value of a case field, sorted, for the queue's filters.
+    pub fn choices(&self, field: impl Fn(&Case) -> Vec<&str>) -> Vec<String> {
+        let set: BTreeSet<&str> = self.cases.iter().flat_map(field).collect();
+        set.into_iter().map(str::to_string).collect()
+    }
+
+    pub fn account(&self, user_id: &str) -> rusqlite::Result<Option<Account>> {
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        db.query_row(
+            "SELECT created_ts, country, account_status FROM users WHERE user_id = ?1",
+            [user_id],
+            |r| {
+                Ok(Account {
+                    created_ts: r.get(0)?,
+                    country: r.get(1)?,
+                    account_status: r.get(2)?,
+                })
+            },
+        )
+        .optional()
+    }
+
+    /// The user's events (the first [`TIMELINE_EVENTS`]), the reports about
+    /// them and their enforcements, in time order; and the user's event count.
+    pub fn timeline(&self, user_id: &str) -> rusqlite::Result<(Vec<Moment>, i64)> {
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        let mut moments = Vec::new();
+        let mut events = db.prepare_cached(
+            "SELECT ts, event_type, surface, product, prompt, ip, device_id, blocked, warned
+             FROM raw_events WHERE user_id = ?1 ORDER BY ts, event_id LIMIT ?2",
+        )?;
+        let rows = events.query_map(rusqlite::params![user_id, TIMELINE_EVENTS as i64], |r| {
+            let (blocked, warned): (i64, i64) = (r.get(7)?, r.get(8)?);
+            let prompt: String = r.get(4)?;
+            let mut detail = format!(
+                "{} / {} from {} on {}",
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?
+            );
+            if !prompt.is_empty() {
+                detail = format!("\u{201c}{prompt}\u{201d} ({detail})");
+            }
+            if blocked == 1 {
+                detail.push_str(" [blocked]");
+            }
+            if warned == 1 {
+                detail.push_str(" [warned]");
+            }
+            Ok(Moment {
+                ts: r.get(0)?,
+                kind: "event",
+                what: r.get(1)?,
+                detail,
+                flagged: blocked == 1 || warned == 1,
+            })
+        })?;
+        for row in rows {
+            moments.push(row?);
+        }
+        let mut reports = db.prepare_cached(
+            "SELECT ts, reason, reporter_user_id, event_id FROM reports
+             WHERE reported_user_id = ?1",
+        )?;
+        for row in reports.query_map([user_id], |r| {
+            Ok(Moment {
+                ts: r.get(0)?,
+                kind: "report",
+                what: format!("reported: {}", r.get::<_, String>(1)?),
+                detail: format!(
+                    "by {} about {}",
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?
+                ),
+                flagged: true,
+            })
+        })? {
+            moments.push(row?);
+        }
+        let mut enforcements = db.prepare_cached(
+            "SELECT ts, action, reason, enforcement_id FROM enforcements WHERE user_id = ?1",
+        )?;
+        for row in enforcements.query_map([user_id], |r| {
+            Ok(Moment {
+                ts: r.get(0)?,
+                kind: "enforcement",
+                what: r.get(1)?,
+                detail: format!("{} ({})", r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+                flagged: true,
+            })
+        })? {
+            moments.push(row?);
+        }
+        // Stable: at the same second, events come before what followed them.
+        moments.sort_by(|a, b| a.ts.cmp(&b.ts));
+        let total: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM raw_events WHERE user_id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .unwrap_or(0);
+        Ok((moments, total))
+    }
+}

@@ -1,0 +1,106 @@
+//! `tnsflow serve`: the analyst workbench, a local web app over a build.
+//!
+//! `data` reads the build's exports (read-only), `review` keeps the analysts'
+//! dispositions in a database of their own, `sla` and `graph` are pure
+//! helpers for the pages, `pages` renders HTML and `routes` wires them to
+//! HTTP. Nothing here writes into the workspace's outs.
+
+pub mod data;
+pub mod graph;
+pub mod pages;
+pub mod review;
+pub mod routes;
+pub mod sla;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use data::{Sources, Workbench};
+use review::ReviewStore;
+
+/// What `serve` needs to start.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub sources: Sources,
+    pub review_db: PathBuf,
+    pub addr: SocketAddr,
+}
+
+/// Why the workbench could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    #[error("cannot open the review database `{path}`: {source}")]
+    ReviewDb {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything a request handler reads.
+pub struct AppState {
+    pub workbench: Workbench,
+    pub reviews: Mutex<ReviewStore>,
+    /// When the workbench first showed each case (its SLA start).
+    pub opened: HashMap<String, String>,
+}
+
+/// Loads the build, opens the review store and serves until Ctrl-C.
+pub fn run(config: ServeConfig) -> Result<(), ServeError> {
+    let workbench = Workbench::load(&config.sources)?;
+    let review_err = |source| ServeError::ReviewDb {
+        path: config.review_db.clone(),
+        source,
+    };
+    if let Some(parent) = config.review_db.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut reviews = ReviewStore::open(&config.review_db).map_err(review_err)?;
+    let opened = reviews
+        .open_cases(
+            workbench.cases.iter().map(|c| c.case_id.as_str()),
+            &sla::now_utc(),
+        )
+        .map_err(review_err)?;
+    let state = AppState {
+        workbench,
+        reviews: Mutex::new(reviews),
+        opened,
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let local = listener.local_addr()?;
+        // The one line scripts and tests wait for: the address, with the real port.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "serving http://{local}")?;
+        out.flush()?;
+        drop(out);
+        axum::serve(listener, routes::router(state))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    })
+}

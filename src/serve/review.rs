@@ -1,0 +1,274 @@
+//! The review store: analysts' dispositions, in their own SQLite database.
+//!
+//! It lives outside everything a build writes or `gc` removes, and is keyed by
+//! the stable case ids of `cases.csv`, so rebuilds never touch it. Reviews are
+//! append-only (triggers refuse UPDATE and DELETE): the latest row of a case
+//! is its current state, and every earlier one stays as the audit trail.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// What an analyst can conclude about a case.
+pub const DISPOSITIONS: [&str; 4] = [
+    "confirmed_abuse",
+    "no_violation",
+    "needs_more_info",
+    "escalated",
+];
+
+/// Longest notes accepted, in characters.
+pub const MAX_NOTES: usize = 4000;
+/// Longest reviewer name accepted, in characters.
+pub const MAX_REVIEWER: usize = 80;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS reviews (
+    review_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id     TEXT NOT NULL,
+    disposition TEXT NOT NULL,
+    reviewer    TEXT NOT NULL,
+    notes       TEXT NOT NULL,
+    reviewed_at TEXT NOT NULL   -- ISO-8601 UTC, the wall clock when saved
+);
+CREATE INDEX IF NOT EXISTS reviews_case ON reviews (case_id, review_id);
+CREATE TRIGGER IF NOT EXISTS reviews_no_update BEFORE UPDATE ON reviews
+BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS reviews_no_delete BEFORE DELETE ON reviews
+BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
+-- When the workbench first showed a case: the start of its review SLA.
+CREATE TABLE IF NOT EXISTS case_opened (
+    case_id   TEXT PRIMARY KEY,
+    opened_at TEXT NOT NULL
+);
+";
+
+/// One saved review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub review_id: i64,
+    pub case_id: String,
+    pub disposition: String,
+    pub reviewer: String,
+    pub notes: String,
+    pub reviewed_at: String,
+}
+
+/// A review as submitted, before validation.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ReviewForm {
+    #[serde(default)]
+    pub disposition: String,
+    #[serde(default)]
+    pub reviewer: String,
+    #[serde(default)]
+    pub notes: String,
+}
+
+impl ReviewForm {
+    /// Every problem with the form, worded for the analyst.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !DISPOSITIONS.contains(&self.disposition.as_str()) {
+            problems.push(format!(
+                "disposition must be one of {}",
+                DISPOSITIONS.join(", ")
+            ));
+        }
+        let reviewer = self.reviewer.trim();
+        if reviewer.is_empty() {
+            problems.push("reviewer is required".to_string());
+        } else if reviewer.chars().count() > MAX_REVIEWER {
+            problems.push(format!("reviewer is longer than {MAX_REVIEWER} characters"));
+        }
+        if self.notes.chars().count() > MAX_NOTES {
+            problems.push(format!("notes are longer than {MAX_NOTES} characters"));
+        }
+        problems
+    }
+}
+
+pub struct ReviewStore {
+    conn: Connection,
+}
+
+impl ReviewStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> rusqlite::Result<ReviewStore> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(ReviewStore { conn })
+    }
+
+    /// Appends a validated review; returns its id.
+    pub fn record(&self, case_id: &str, form: &ReviewForm, now: &str) -> rusqlite::Result<i64> {
+        self.conn.execute(
+            "INSERT INTO reviews (case_id, disposition, reviewer, notes, reviewed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                case_id,
+                form.disposition,
+                form.reviewer.trim(),
+                form.notes.trim(),
+                now
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Every review of a case, oldest first.
+    pub fn history(&self, case_id: &str) -> rusqlite::Result<Vec<Review>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT review_id, case_id, disposition, reviewer, notes, reviewed_at
+             FROM reviews WHERE case_id = ?1 ORDER BY review_id",
+        )?;
+        let rows = stmt.query_map([case_id], review_from_row)?;
+        rows.collect()
+    }
+
+    /// The latest review of every reviewed case.
+    pub fn latest(&self) -> rusqlite::Result<HashMap<String, Review>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT review_id, case_id, disposition, reviewer, notes, reviewed_at
+             FROM reviews
+             WHERE review_id IN (SELECT MAX(review_id) FROM reviews GROUP BY case_id)",
+        )?;
+        let rows = stmt.query_map([], review_from_row)?;
+        rows.map(|r| r.map(|r| (r.case_id.clone(), r))).collect()
+    }
+
+    /// When each reviewed case was first reviewed: its SLA clock stops there.
+    pub fn first_reviewed(&self) -> rusqlite::Result<HashMap<String, String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT case_id, reviewed_at FROM reviews
+             WHERE review_id IN (SELECT MIN(review_id) FROM reviews GROUP BY case_id)",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+
+    /// Marks every case not seen before as opened `now`; returns when each
+    /// case was opened.
+    pub fn open_cases<'a>(
+        &mut self,
+        case_ids: impl IntoIterator<Item = &'a str>,
+        now: &str,
+    ) -> rusqlite::Result<HashMap<String, String>> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO case_opened (case_id, opened_at) VALUES (?1, ?2)",
+            )?;
+            for id in case_ids {
+                insert.execute(params![id, now])?;
+            }
+        }
+        tx.commit()?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT case_id, opened_at FROM case_opened")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+
+    /// When a case was first shown, if ever.
+    pub fn opened_at(&self, case_id: &str) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT opened_at FROM case_opened WHERE case_id = ?1",
+                [case_id],
+                |r| r.get(0),
+            )
+            .optional()
+    }
+}
+
+fn review_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Review> {
+    Ok(Review {
+        review_id: r.get(0)?,
+        case_id: r.get(1)?,
+        disposition: r.get(2)?,
+        reviewer: r.get(3)?,
+        notes: r.get(4)?,
+        reviewed_at: r.get(5)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(disposition: &str, reviewer: &str, notes: &str) -> ReviewForm {
+        ReviewForm {
+            disposition: disposition.into(),
+            reviewer: reviewer.into(),
+            notes: notes.into(),
+        }
+    }
+
+    /// Later reviews win; earlier ones stay; nothing can be rewritten.
+    #[test]
+    fn append_only_audit_trail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("review.db");
+        let store = ReviewStore::open(&path).unwrap();
+        let f1 = form("needs_more_info", "ana", "first look");
+        let f2 = form("confirmed_abuse", "bo", "spam ring");
+        store
+            .record("case_u_1", &f1, "2026-11-23T10:00:00Z")
+            .unwrap();
+        store
+            .record("case_u_1", &f2, "2026-11-23T11:00:00Z")
+            .unwrap();
+        store
+            .record("case_u_2", &f1, "2026-11-23T12:00:00Z")
+            .unwrap();
+        let history = store.history("case_u_1").unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[0].disposition, "needs_more_info");
+        let latest = store.latest().unwrap();
+        assert_eq!(latest["case_u_1"].reviewer, "bo");
+        assert_eq!(
+            store.first_reviewed().unwrap()["case_u_1"],
+            "2026-11-23T10:00:00Z"
+        );
+        assert_eq!(latest["case_u_2"].disposition, "needs_more_info");
+        for sql in ["UPDATE reviews SET notes = 'x'", "DELETE FROM reviews"] {
+            let err = store.conn.execute(sql, []).unwrap_err().to_string();
+            assert!(err.contains("append-only"), "{err}");
+        }
+        // Reopening keeps everything.
+        drop(store);
+        let store = ReviewStore::open(&path).unwrap();
+        assert_eq!(store.history("case_u_1").unwrap().len(), 2);
+    }
+
+    /// A case keeps the time it was first opened.
+    #[test]
+    fn cases_open_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = ReviewStore::open(&dir.path().join("r.db")).unwrap();
+        store
+            .open_cases(["a", "b"], "2026-11-23T10:00:00Z")
+            .unwrap();
+        let opened = store
+            .open_cases(["b", "c"], "2026-11-24T10:00:00Z")
+            .unwrap();
+        assert_eq!(opened["b"], "2026-11-23T10:00:00Z");
+        assert_eq!(opened["c"], "2026-11-24T10:00:00Z");
+        assert_eq!(
+            store.opened_at("a").unwrap().as_deref(),
+            Some("2026-11-23T10:00:00Z")
+        );
+    }
+
+    #[test]
+    fn validates_forms() {
+        assert!(form("confirmed_abuse", "ana", "").problems().is_empty());
+        let problems = form("lol", " ", &"x".repeat(MAX_NOTES + 1)).problems();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("disposition must be one of"));
+    }
+}

@@ -1,0 +1,362 @@
+//! `tnsflow serve`: the workbench, driven in real headless Chromium.
+//!
+//! The test builds the repository's pipeline, starts `tnsflow serve` on a
+//! free port and Debian's chromedriver beside it, and works a case the way
+//! an analyst does: dashboard, filtered queue, case page, two reviews, then a
+//! rebuild and a restart, after which both reviews must still be there.
+//! Without chromium the browser test is skipped locally and fails under CI.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::Workspace;
+
+/// A child process killed when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `tnsflow serve --port 0` in the workspace, and the URL it printed.
+fn start_serve(ws: &Workspace) -> (Running, String) {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("tnsflow"))
+        .args(["serve", "--port", "0"])
+        .current_dir(ws.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start tnsflow serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let running = Running(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the serving line");
+    let url = line
+        .trim()
+        .strip_prefix("serving ")
+        .unwrap_or_else(|| panic!("expected `serving URL`, got {line:?}"))
+        .to_string();
+    (running, url)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(PathBuf::from(path));
+    }
+    candidates.iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+/// chromedriver on a free port, once it accepts connections.
+fn start_chromedriver(driver: &Path) -> (Running, String) {
+    let port = free_port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let running = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (running, format!("http://127.0.0.1:{port}"))
+}
+
+async fn browser(webdriver: &str, chromium: &Path, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".to_string(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(webdriver)
+        .await
+        .expect("a chromium session")
+}
+
+async fn text(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+/// Waits until `css` matches `n` elements (pages load after clicks).
+async fn wait_for_count(client: &Client, css: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = client
+            .find_all(Locator::Css(css))
+            .await
+            .expect("find")
+            .len();
+        if found == n {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let page = client.source().await.unwrap_or_default();
+            let url = client
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            panic!("`{css}`: {found} element(s), expected {n}, at {url}:\n{page}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn submit_review(client: &Client, disposition: &str, reviewer: &str, notes: &str) {
+    client
+        .find(Locator::Css("#disposition"))
+        .await
+        .expect("disposition")
+        .select_by_value(disposition)
+        .await
+        .expect("choose a disposition");
+    let reviewer_input = client
+        .find(Locator::Css("#reviewer"))
+        .await
+        .expect("reviewer");
+    reviewer_input.clear().await.expect("clear");
+    reviewer_input.send_keys(reviewer).await.expect("type");
+    let notes_input = client.find(Locator::Css("#notes")).await.expect("notes");
+    notes_input.clear().await.expect("clear");
+    notes_input.send_keys(notes).await.expect("type");
+    client
+        .find(Locator::Css("#save-review"))
+        .await
+        .expect("save")
+        .click()
+        .await
+        .expect("click save");
+}
+
+/// The cases of `out/cases.csv` as (case_id, priority), read independently.
+fn cases(ws: &Workspace) -> Vec<(String, String)> {
+    let mut reader = csv::Reader::from_path(ws.join("out/cases.csv")).expect("cases.csv");
+    let headers = reader.headers().expect("header").clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    let (id, priority) = (col("case_id"), col("priority"));
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("row");
+            (r[id].to_string(), r[priority].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn serve_before_any_build_is_a_usage_error() {
+    let ws = Workspace::from_repo();
+    let out = ws.tnsflow(["serve", "--port", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no `cases.csv` among the outs of the last build")
+            && stderr.contains("run `tnsflow build` first"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn analyst_reviews_a_case_in_chromium_and_the_review_survives_a_rebuild() {
+    let chromium = find_program(
+        "CHROMIUM",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    );
+    let driver = find_program("CHROMEDRIVER", &["/usr/bin/chromedriver"]);
+    let (Some(chromium), Some(driver)) = (chromium, driver) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium and chromium-driver for the workbench test"
+        );
+        eprintln!("skipped: chromium or chromedriver not installed");
+        return;
+    };
+
+    let ws = Workspace::from_repo();
+    ws.build(&["-q"]);
+    let cases = cases(&ws);
+    let p1: Vec<&(String, String)> = cases.iter().filter(|(_, p)| p == "P1").collect();
+    assert!(!p1.is_empty(), "the default build has P1 cases");
+
+    let (server, url) = start_serve(&ws);
+    let (_driver, webdriver) = start_chromedriver(&driver);
+    let profile = tempfile::tempdir().expect("profile dir");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let case_id = runtime.block_on(async {
+        let client = browser(&webdriver, &chromium, profile.path()).await;
+
+        // Dashboard: the case count is cases.csv's.
+        client.goto(&url).await.expect("open dashboard");
+        assert_eq!(text(&client, "#case-count").await, cases.len().to_string());
+        assert_eq!(text(&client, "#reviewed-count").await, "0");
+
+        // Queue, filtered to P1 in the form.
+        client
+            .find(Locator::LinkText("Escalation queue"))
+            .await
+            .expect("queue link")
+            .click()
+            .await
+            .expect("open queue");
+        client
+            .wait()
+            .for_element(Locator::Css("#filter-priority"))
+            .await
+            .expect("filters")
+            .select_by_value("P1")
+            .await
+            .expect("choose P1");
+        client
+            .find(Locator::Css("#apply-filters"))
+            .await
+            .expect("filter button")
+            .click()
+            .await
+            .expect("filter");
+        wait_for_count(&client, "#queue tr.case-row", p1.len()).await;
+        assert!(text(&client, "#queue-count")
+            .await
+            .starts_with(&format!("{} case(s) match", p1.len())));
+        for row in client
+            .find_all(Locator::Css("#queue tr.case-row"))
+            .await
+            .unwrap()
+        {
+            assert_eq!(
+                row.attr("data-priority").await.unwrap().as_deref(),
+                Some("P1")
+            );
+        }
+
+        // The first case of the queue: summary, timeline, graph.
+        let link = client
+            .find(Locator::Css("#queue tr.case-row a"))
+            .await
+            .expect("a case link");
+        let case_id = link.text().await.expect("case id");
+        link.click().await.expect("open case");
+        let shown = client
+            .wait()
+            .for_element(Locator::Css("#case-id"))
+            .await
+            .expect("case page");
+        assert_eq!(shown.text().await.unwrap(), case_id);
+        assert_eq!(text(&client, "#case-priority").await, "P1");
+        assert!(!text(&client, "#findings").await.is_empty());
+        let moments = client.find_all(Locator::Css("#timeline li")).await.unwrap();
+        assert!(!moments.is_empty(), "a P1 case has a timeline");
+        assert!(
+            client.find(Locator::Css("#graph svg")).await.is_ok(),
+            "the linked-accounts graph is drawn"
+        );
+
+        // A review whose notes hold markup: shown as text, never run.
+        let hostile = "<script>alert('x')</script> seen <b>twice</b>";
+        submit_review(&client, "confirmed_abuse", "ana", hostile).await;
+        wait_for_count(&client, "#audit tr.audit-row", 1).await;
+        assert_eq!(text(&client, "#audit tr.audit-row td.notes").await, hostile);
+        let injected = client
+            .execute(
+                "return document.querySelectorAll('#audit script, #audit b').length",
+                vec![],
+            )
+            .await
+            .expect("count injected elements");
+        assert_eq!(injected, serde_json::json!(0));
+
+        // A reviewer of only spaces is refused, with the problem named.
+        submit_review(&client, "no_violation", "   ", "").await;
+        let problems = client
+            .wait()
+            .for_element(Locator::Css("#review-problems"))
+            .await
+            .expect("the problems are shown");
+        assert!(problems
+            .text()
+            .await
+            .unwrap()
+            .contains("reviewer is required"));
+        wait_for_count(&client, "#audit tr.audit-row", 1).await;
+
+        // A second review: the case's state is the latest, the trail has both.
+        client
+            .goto(&format!("{url}/cases/{case_id}"))
+            .await
+            .unwrap();
+        submit_review(
+            &client,
+            "no_violation",
+            "ben",
+            "false positive: shared office",
+        )
+        .await;
+        wait_for_count(&client, "#audit tr.audit-row", 2).await;
+        assert!(text(&client, "#case-status")
+            .await
+            .starts_with("no_violation by ben"));
+
+        client.goto(&url).await.unwrap();
+        assert_eq!(text(&client, "#reviewed-count").await, "1");
+        client.close().await.expect("close the browser");
+        case_id
+    });
+    drop(server);
+
+    // Rebuild the cases and restart: the reviews are still there.
+    let summary = ws.build(&["--force", "cases", "-q"]);
+    assert!(summary.starts_with("1 ran"), "{summary}");
+    let (_server, url) = start_serve(&ws);
+    runtime.block_on(async {
+        let client = browser(&webdriver, &chromium, profile.path()).await;
+        client
+            .goto(&format!("{url}/cases/{case_id}"))
+            .await
+            .unwrap();
+        wait_for_count(&client, "#audit tr.audit-row", 2).await;
+        let notes = client
+            .find_all(Locator::Css("#audit td.notes"))
+            .await
+            .unwrap();
+        assert_eq!(
+            notes[0].text().await.unwrap(),
+            "false positive: shared office"
+        );
+        assert!(notes[1].text().await.unwrap().starts_with("<script>"));
+        client.close().await.expect("close the browser");
+    });
+    assert!(ws.exists("review/reviews.db"));
+}
