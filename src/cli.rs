@@ -64,9 +64,22 @@ pub struct SweepArgs {
     #[arg(long = "set", value_name = "KEY=VALUES", required = true)]
     pub set: Vec<String>,
 
-    /// How many points build at once [default: number of cores]
+    /// How many points build at once [default: number of cores; with --slurm, no limit]
     #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
+
+    /// Run the points as a Slurm array job, one task per point (workspace and cache on a shared filesystem)
+    #[arg(long)]
+    pub slurm: bool,
+
+    /// An extra sbatch option for the array job, e.g. --sbatch-arg=--partition=batch (repeatable)
+    #[arg(
+        long = "sbatch-arg",
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        requires = "slurm"
+    )]
+    pub sbatch_args: Vec<String>,
 
     /// A CSV export whose figures become summary columns (repeatable)
     /// [default: the pipeline's model_eval.csv and executive_summary.csv]

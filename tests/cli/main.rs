@@ -10,5 +10,6 @@ mod properties;
 mod publish;
 mod regression;
 mod serve;
+mod slurm;
 mod status;
 mod sweep;

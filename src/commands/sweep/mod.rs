@@ -6,7 +6,8 @@
 //! workspace's cache (`TNSFLOW_CACHE_DIR`), so points that agree on a stage's
 //! inputs compute it once: the others restore it, and per-key locks in the
 //! store make that hold even for points running at the same time. Running
-//! the same sweep again is a no-op per point.
+//! the same sweep again is a no-op per point. Points build on local threads,
+//! or with `--slurm` as the tasks of one Slurm array job (`slurm`).
 //!
 //! The result is `sweeps/summary.csv` (also printed): one row per point with
 //! its params, its status and the figures of the metrics exports.
@@ -17,6 +18,8 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Instant;
 
+mod slurm;
+
 use super::emit;
 use crate::cli::SweepArgs;
 use crate::layout::{Layout, CACHE_DIR_ENV, STATE_DIR};
@@ -24,6 +27,7 @@ use crate::parse::{display_value, Override, Pipeline, SweepGrid};
 use crate::plan::Plan;
 use crate::record::write_atomic;
 use crate::Error;
+use slurm::SlurmSweep;
 
 const SWEEPS_DIR: &str = "sweeps";
 const DEFAULT_METRICS: &[&str] = &["model_eval.csv", "executive_summary.csv"];
@@ -74,52 +78,27 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
         dirs.push(dir);
     }
 
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let parallel = args
-        .jobs
-        .map(|j| j as usize)
-        .unwrap_or(cores)
-        .min(grid.points.len())
-        .max(1);
-    let build_jobs = (cores / parallel).max(1);
-    let exe = std::env::current_exe()?;
-    let next = Mutex::new(0usize);
-    let results: Mutex<BTreeMap<usize, PointResult>> = Mutex::new(BTreeMap::new());
-    std::thread::scope(|scope| {
-        for _ in 0..parallel {
-            scope.spawn(|| loop {
-                let n = {
-                    let mut next = next.lock().expect("point counter");
-                    let n = *next;
-                    *next += 1;
-                    n
-                };
-                let Some(point) = grid.points.get(n) else {
-                    break;
-                };
-                let result = build_point(
-                    &exe,
-                    &dirs[n],
-                    &file_name,
-                    point,
-                    build_jobs,
-                    &layout.cache_root(),
-                );
-                if !quiet {
-                    eprintln!(
-                        "point-{n:03} {}: {} ({:.1}s)",
-                        describe(point),
-                        result.status,
-                        result.seconds
-                    );
-                }
-                results.lock().expect("results").insert(n, result);
-            });
-        }
-    });
-    let results = results.into_inner().expect("results");
+    let results = if args.slurm {
+        slurm::run(&SlurmSweep {
+            sweeps: &sweeps,
+            dirs: &dirs,
+            file_name: &file_name,
+            points: &grid.points,
+            cache: &layout.cache_root(),
+            throttle: args.jobs,
+            sbatch_args: &args.sbatch_args,
+            quiet,
+        })?
+    } else {
+        run_locally(
+            &dirs,
+            &file_name,
+            &grid.points,
+            args.jobs,
+            &layout.cache_root(),
+            quiet,
+        )?
+    };
 
     let mut columns: Vec<String> = Vec::new();
     let mut rows: Vec<BTreeMap<String, String>> = Vec::new();
@@ -136,7 +115,7 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
         for o in point {
             row.insert(o.key.clone(), display_value(&o.value));
         }
-        row.insert("status".into(), results[&n].status.clone());
+        row.insert("status".into(), results[n].status.clone());
         rows.push(row);
     }
     let mut header = vec!["point".to_string()];
@@ -164,7 +143,7 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
     write_atomic(&sweeps.join("summary.csv"), &table)?;
     emit(&String::from_utf8_lossy(&table));
 
-    let failed = results.values().filter(|r| r.status != "ok").count();
+    let failed = results.iter().filter(|r| r.status != "ok").count();
     if failed > 0 {
         eprintln!(
             "{failed} of {} points failed; their logs are in {}/point-NNN.log",
@@ -176,11 +155,67 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// How one point's build ended: `ok` or `failed (...)`.
 struct PointResult {
     status: String,
-    seconds: f64,
 }
 
+/// Builds the points on this machine, `jobs` at a time (default: one per
+/// core), splitting the cores between them.
+fn run_locally(
+    dirs: &[PathBuf],
+    file_name: &Path,
+    points: &[Vec<Override>],
+    jobs: Option<u32>,
+    cache: &Path,
+    quiet: bool,
+) -> Result<Vec<PointResult>, Error> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let parallel = jobs
+        .map(|j| j as usize)
+        .unwrap_or(cores)
+        .min(points.len())
+        .max(1);
+    let build_jobs = (cores / parallel).max(1);
+    let exe = std::env::current_exe()?;
+    let next = Mutex::new(0usize);
+    let results: Mutex<BTreeMap<usize, PointResult>> = Mutex::new(BTreeMap::new());
+    std::thread::scope(|scope| {
+        for _ in 0..parallel {
+            scope.spawn(|| loop {
+                let n = {
+                    let mut next = next.lock().expect("point counter");
+                    let n = *next;
+                    *next += 1;
+                    n
+                };
+                let Some(point) = points.get(n) else {
+                    break;
+                };
+                let started = Instant::now();
+                let result = build_point(&exe, &dirs[n], file_name, point, build_jobs, cache);
+                if !quiet {
+                    eprintln!(
+                        "point-{n:03} {}: {} ({:.1}s)",
+                        describe(point),
+                        result.status,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                results.lock().expect("results").insert(n, result);
+            });
+        }
+    });
+    Ok(results
+        .into_inner()
+        .expect("results")
+        .into_values()
+        .collect())
+}
+
+/// The point's params as `key=value ...`.
 fn describe(point: &[Override]) -> String {
     point
         .iter()
@@ -229,7 +264,6 @@ fn build_point(
     jobs: usize,
     cache: &Path,
 ) -> PointResult {
-    let started = Instant::now();
     let mut cmd = Command::new(exe);
     cmd.arg("-f")
         .arg(dir.join(file_name))
@@ -258,10 +292,7 @@ fn build_point(
         }
         Err(e) => format!("failed to start: {e}"),
     };
-    PointResult {
-        status,
-        seconds: started.elapsed().as_secs_f64(),
-    }
+    PointResult { status }
 }
 
 /// Summary columns from one metrics export: `section.metric` for a

@@ -1,0 +1,163 @@
+//! `tnsflow sweep --slurm` against a real Slurm: a controller and a node
+//! started on this machine (`scripts/slurm-localhost.sh`), munge included.
+//! Without root or Slurm the cluster test is skipped locally and fails under CI.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::*;
+
+const PIPELINE: &str = r#"
+params:
+  seed: 1
+  size: 1
+stages:
+  base:
+    cmd: "echo ran >> counter/base.log && test ${size} -lt 9 && seq ${size} > out/base.txt"
+    params: [size]
+    outs: [out/base.txt]
+  score:
+    cmd: "echo ran >> counter/score.log && printf 'seed,lines\n%s,%s\n' ${seed} $(wc -l < out/base.txt) > out/model_eval.csv"
+    deps: [out/base.txt]
+    params: [seed]
+    outs: [out/model_eval.csv]
+"#;
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm-localhost.sh")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A running one-node cluster, stopped when dropped.
+struct Cluster {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+}
+
+impl Cluster {
+    fn start() -> Option<Cluster> {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n");
+        let installed = ["slurmctld", "slurmd", "sbatch", "munged"].iter().all(|p| {
+            ["/usr/sbin", "/usr/bin"]
+                .iter()
+                .any(|d| Path::new(d).join(p).is_file())
+        });
+        if !root || !installed {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must run as root with slurm-wlm and munge installed for the Slurm test"
+            );
+            eprintln!("skipped: needs root and slurm-wlm + munge");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("cluster dir");
+        let out = Command::new(script())
+            .arg("start")
+            .arg(dir.path())
+            .env("SLURMCTLD_PORT", free_port().to_string())
+            .env("SLURMD_PORT", free_port().to_string())
+            .output()
+            .expect("run slurm-localhost.sh");
+        assert!(
+            out.status.success(),
+            "the cluster did not start:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let conf = dir.path().join("slurm.conf");
+        Some(Cluster { dir, conf })
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn lines(ws: &Workspace, path: &str) -> usize {
+    ws.read(path).lines().count()
+}
+
+/// Six points as six array tasks: the summary is the local sweep's, the
+/// shared cache computes `base` once per size even with tasks running at
+/// once, and a failing point is reported as failed, not lost.
+#[test]
+fn sweep_runs_as_a_slurm_array_job() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let ws = Workspace::new()
+        .pipeline(PIPELINE)
+        .file("counter/.keep", "");
+    let sweep = |sets: &[&str]| {
+        let mut args = vec!["sweep", "--slurm"];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        ws.tnsflow(args)
+            .env("SLURM_CONF", &cluster.conf)
+            .output()
+            .unwrap()
+    };
+
+    let out = sweep(&["seed=1..3", "size=1,2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("submitted Slurm array job"), "{stderr}");
+    let expected = "point,seed,size,status,model_eval.seed,model_eval.lines\n\
+        point-000,1,1,ok,1,1\npoint-001,1,2,ok,1,2\npoint-002,2,1,ok,2,1\n\
+        point-003,2,2,ok,2,2\npoint-004,3,1,ok,3,1\npoint-005,3,2,ok,3,2\n";
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    assert_eq!(ws.read("sweeps/summary.csv"), expected);
+    assert_eq!(lines(&ws, "counter/base.log"), 2, "base ran once per size");
+    assert_eq!(lines(&ws, "counter/score.log"), 6);
+    assert_eq!(ws.read("sweeps/point-003/out/base.txt"), "1\n2\n");
+    assert_eq!(ws.read("sweeps/point-005.exit"), "0\n");
+    assert!(ws
+        .read("sweeps/slurm-job.sh")
+        .contains("SLURM_ARRAY_TASK_ID"));
+
+    // size=9 fails in `base`: those points fail, the others still finish.
+    let out = sweep(&["seed=1", "size=2,9"]);
+    assert_eq!(out.status.code(), Some(1));
+    let summary = ws.read("sweeps/summary.csv");
+    assert!(summary.contains("point-000,1,2,ok,1,2\n"), "{summary}");
+    assert!(
+        summary.contains("point-001,1,9,failed (exit code 1)"),
+        "{summary}"
+    );
+    assert!(
+        ws.read("sweeps/point-001.log").contains("base"),
+        "the task's log"
+    );
+}
+
+/// Without sbatch, `--slurm` is a usage error that says what is missing.
+#[test]
+fn sweep_slurm_without_sbatch_is_a_usage_error() {
+    let ws = Workspace::new()
+        .pipeline(PIPELINE)
+        .file("counter/.keep", "");
+    let out = ws
+        .tnsflow(["sweep", "--slurm", "--set", "seed=1,2"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`--slurm` runs `sbatch`"), "{stderr}");
+}
