@@ -8,12 +8,11 @@
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::Workspace;
+use crate::common::{free_port, Workspace};
 
 /// A child process killed when the test ends, however it ends.
 struct Running(Child);
@@ -46,13 +45,6 @@ fn start_serve(ws: &Workspace) -> (Running, String) {
         .unwrap_or_else(|| panic!("expected `serving URL`, got {line:?}"))
         .to_string();
     (running, url)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
@@ -101,14 +93,36 @@ async fn browser(webdriver: &str, chromium: &Path, profile: &Path) -> Client {
         .expect("a chromium session")
 }
 
-async fn text(client: &Client, css: &str) -> String {
+/// The element `css` names, once the page has it.
+async fn element(client: &Client, css: &str) -> fantoccini::elements::Element {
     client
-        .find(Locator::Css(css))
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
-        .text()
+}
+
+async fn text(client: &Client, css: &str) -> String {
+    element(client, css).await.text().await.expect("text")
+}
+
+async fn click(client: &Client, css: &str) {
+    element(client, css).await.click().await.expect("click");
+}
+
+async fn choose(client: &Client, css: &str, value: &str) {
+    element(client, css)
         .await
-        .expect("text")
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("choose {value} in `{css}`: {e}"));
+}
+
+async fn fill(client: &Client, css: &str, value: &str) {
+    let input = element(client, css).await;
+    input.clear().await.expect("clear");
+    input.send_keys(value).await.expect("type");
 }
 
 /// Waits until `css` matches `n` elements (pages load after clicks).
@@ -137,29 +151,10 @@ async fn wait_for_count(client: &Client, css: &str, n: usize) {
 }
 
 async fn submit_review(client: &Client, disposition: &str, reviewer: &str, notes: &str) {
-    client
-        .find(Locator::Css("#disposition"))
-        .await
-        .expect("disposition")
-        .select_by_value(disposition)
-        .await
-        .expect("choose a disposition");
-    let reviewer_input = client
-        .find(Locator::Css("#reviewer"))
-        .await
-        .expect("reviewer");
-    reviewer_input.clear().await.expect("clear");
-    reviewer_input.send_keys(reviewer).await.expect("type");
-    let notes_input = client.find(Locator::Css("#notes")).await.expect("notes");
-    notes_input.clear().await.expect("clear");
-    notes_input.send_keys(notes).await.expect("type");
-    client
-        .find(Locator::Css("#save-review"))
-        .await
-        .expect("save")
-        .click()
-        .await
-        .expect("click save");
+    choose(client, "#disposition", disposition).await;
+    fill(client, "#reviewer", reviewer).await;
+    fill(client, "#notes", notes).await;
+    click(client, "#save-review").await;
 }
 
 /// The cases of `out/cases.csv` as (case_id, priority), read independently.
@@ -225,28 +220,9 @@ fn analyst_reviews_a_case_in_chromium_and_the_review_survives_a_rebuild() {
         assert_eq!(text(&client, "#reviewed-count").await, "0");
 
         // Queue, filtered to P1 in the form.
-        client
-            .find(Locator::LinkText("Escalation queue"))
-            .await
-            .expect("queue link")
-            .click()
-            .await
-            .expect("open queue");
-        client
-            .wait()
-            .for_element(Locator::Css("#filter-priority"))
-            .await
-            .expect("filters")
-            .select_by_value("P1")
-            .await
-            .expect("choose P1");
-        client
-            .find(Locator::Css("#apply-filters"))
-            .await
-            .expect("filter button")
-            .click()
-            .await
-            .expect("filter");
+        click(&client, "nav a[href='/queue']").await;
+        choose(&client, "#filter-priority", "P1").await;
+        click(&client, "#apply-filters").await;
         wait_for_count(&client, "#queue tr.case-row", p1.len()).await;
         assert!(text(&client, "#queue-count")
             .await
@@ -263,18 +239,9 @@ fn analyst_reviews_a_case_in_chromium_and_the_review_survives_a_rebuild() {
         }
 
         // The first case of the queue: summary, timeline, graph.
-        let link = client
-            .find(Locator::Css("#queue tr.case-row a"))
-            .await
-            .expect("a case link");
-        let case_id = link.text().await.expect("case id");
-        link.click().await.expect("open case");
-        let shown = client
-            .wait()
-            .for_element(Locator::Css("#case-id"))
-            .await
-            .expect("case page");
-        assert_eq!(shown.text().await.unwrap(), case_id);
+        let case_id = text(&client, "#queue tr.case-row a").await;
+        click(&client, "#queue tr.case-row a").await;
+        assert_eq!(text(&client, "#case-id").await, case_id);
         assert_eq!(text(&client, "#case-priority").await, "P1");
         assert!(!text(&client, "#findings").await.is_empty());
         let moments = client.find_all(Locator::Css("#timeline li")).await.unwrap();
@@ -300,15 +267,8 @@ fn analyst_reviews_a_case_in_chromium_and_the_review_survives_a_rebuild() {
 
         // A reviewer of only spaces is refused, with the problem named.
         submit_review(&client, "no_violation", "   ", "").await;
-        let problems = client
-            .wait()
-            .for_element(Locator::Css("#review-problems"))
+        assert!(text(&client, "#review-problems")
             .await
-            .expect("the problems are shown");
-        assert!(problems
-            .text()
-            .await
-            .unwrap()
             .contains("reviewer is required"));
         wait_for_count(&client, "#audit tr.audit-row", 1).await;
 

@@ -2,37 +2,14 @@
 //! started on this machine (`scripts/slurm-localhost.sh`), munge included.
 //! Without root or Slurm the cluster test is skipped locally and fails under CI.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::*;
-
-const PIPELINE: &str = r#"
-params:
-  seed: 1
-  size: 1
-stages:
-  base:
-    cmd: "echo ran >> counter/base.log && test ${size} -lt 9 && seq ${size} > out/base.txt"
-    params: [size]
-    outs: [out/base.txt]
-  score:
-    cmd: "echo ran >> counter/score.log && printf 'seed,lines\n%s,%s\n' ${seed} $(wc -l < out/base.txt) > out/model_eval.csv"
-    deps: [out/base.txt]
-    params: [seed]
-    outs: [out/model_eval.csv]
-"#;
+use crate::sweep::{assert_six_points_built_sharing_base, PIPELINE};
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm-localhost.sh")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// A running one-node cluster, stopped when dropped.
@@ -88,10 +65,6 @@ impl Drop for Cluster {
     }
 }
 
-fn lines(ws: &Workspace, path: &str) -> usize {
-    ws.read(path).lines().count()
-}
-
 /// Six points as six array tasks: the summary is the local sweep's, the
 /// shared cache computes `base` once per size even with tasks running at
 /// once, and a failing point is reported as failed, not lost.
@@ -118,13 +91,7 @@ fn sweep_runs_as_a_slurm_array_job() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("submitted Slurm array job"), "{stderr}");
-    let expected = "point,seed,size,status,model_eval.seed,model_eval.lines\n\
-        point-000,1,1,ok,1,1\npoint-001,1,2,ok,1,2\npoint-002,2,1,ok,2,1\n\
-        point-003,2,2,ok,2,2\npoint-004,3,1,ok,3,1\npoint-005,3,2,ok,3,2\n";
-    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
-    assert_eq!(ws.read("sweeps/summary.csv"), expected);
-    assert_eq!(lines(&ws, "counter/base.log"), 2, "base ran once per size");
-    assert_eq!(lines(&ws, "counter/score.log"), 6);
+    assert_six_points_built_sharing_base(&ws, &out.stdout);
     assert_eq!(ws.read("sweeps/point-003/out/base.txt"), "1\n2\n");
     assert_eq!(ws.read("sweeps/point-005.exit"), "0\n");
     assert!(ws

@@ -2,13 +2,14 @@
 
 use crate::common::*;
 
-const PIPELINE: &str = r#"
+/// Two stages; `base` fails for size 9 (the Slurm test's failing point).
+pub const PIPELINE: &str = r#"
 params:
   seed: 1
   size: 1
 stages:
   base:
-    cmd: "echo ran >> counter/base.log && seq ${size} > out/base.txt"
+    cmd: "echo ran >> counter/base.log && test ${size} -lt 9 && seq ${size} > out/base.txt"
     params: [size]
     outs: [out/base.txt]
   score:
@@ -18,8 +19,16 @@ stages:
     outs: [out/model_eval.csv]
 "#;
 
-fn lines(ws: &Workspace, path: &str) -> usize {
-    ws.read(path).lines().count()
+/// The summary of `--set seed=1..3 --set size=1,2`, printed and written,
+/// and `base` computed once per size through the shared cache.
+pub fn assert_six_points_built_sharing_base(ws: &Workspace, stdout: &[u8]) {
+    let expected = "point,seed,size,status,model_eval.seed,model_eval.lines\n\
+        point-000,1,1,ok,1,1\npoint-001,1,2,ok,1,2\npoint-002,2,1,ok,2,1\n\
+        point-003,2,2,ok,2,2\npoint-004,3,1,ok,3,1\npoint-005,3,2,ok,3,2\n";
+    assert_eq!(String::from_utf8_lossy(stdout), expected);
+    assert_eq!(ws.read("sweeps/summary.csv"), expected);
+    assert_eq!(lines(ws, "counter/base.log"), 2, "base ran once per size");
+    assert_eq!(lines(ws, "counter/score.log"), 6);
 }
 
 /// Every point builds in its own folder; points that agree on a stage's inputs
@@ -46,13 +55,7 @@ fn sweep_shares_stages_and_summarizes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let expected = "point,seed,size,status,model_eval.seed,model_eval.lines\n\
-        point-000,1,1,ok,1,1\npoint-001,1,2,ok,1,2\npoint-002,2,1,ok,2,1\n\
-        point-003,2,2,ok,2,2\npoint-004,3,1,ok,3,1\npoint-005,3,2,ok,3,2\n";
-    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
-    assert_eq!(ws.read("sweeps/summary.csv"), expected);
-    assert_eq!(lines(&ws, "counter/base.log"), 2, "base ran once per size");
-    assert_eq!(lines(&ws, "counter/score.log"), 6);
+    assert_six_points_built_sharing_base(&ws, &out.stdout);
     assert_eq!(ws.read("sweeps/point-005/out/base.txt"), "1\n2\n");
 
     let again = ws

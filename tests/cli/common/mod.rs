@@ -129,6 +129,19 @@ pub fn counts(ran: usize, up_to_date: usize, restored: usize, failed: usize) -> 
     format!("{ran} ran, {up_to_date} up to date, {restored} restored from cache, {failed} failed")
 }
 
+/// How many lines a workspace file has.
+pub fn lines(ws: &Workspace, path: &str) -> usize {
+    ws.read(path).lines().count()
+}
+
+/// A TCP port nobody listens on right now, for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from).sort_by_file_name() {
         let entry = entry.expect("walk");
