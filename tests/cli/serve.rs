@@ -14,11 +14,27 @@ use std::time::{Duration, Instant};
 
 use crate::common::{free_port, Workspace};
 
-/// A child process killed when the test ends, however it ends.
+/// A child process killed when the test ends, however it ends. Started as
+/// a process group leader, so the group goes too: a test that panics before
+/// closing its session must not leave chromium behind.
 struct Running(Child);
+
+impl Running {
+    fn spawn(cmd: &mut Command) -> Running {
+        use std::os::unix::process::CommandExt;
+        Running(
+            cmd.process_group(0)
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {cmd:?}: {e}")),
+        )
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -26,15 +42,14 @@ impl Drop for Running {
 
 /// `tnsflow serve --port 0` in the workspace, and the URL it printed.
 fn start_serve(ws: &Workspace) -> (Running, String) {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("tnsflow"))
-        .args(["serve", "--port", "0"])
-        .current_dir(ws.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start tnsflow serve");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let running = Running(child);
+    let mut running = Running::spawn(
+        Command::new(assert_cmd::cargo::cargo_bin("tnsflow"))
+            .args(["serve", "--port", "0"])
+            .current_dir(ws.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    );
+    let stdout = running.0.stdout.take().expect("piped stdout");
     let mut line = String::new();
     BufReader::new(stdout)
         .read_line(&mut line)
@@ -57,13 +72,12 @@ fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
 /// chromedriver on a free port, once it accepts connections.
 fn start_chromedriver(driver: &Path) -> (Running, String) {
     let port = free_port();
-    let child = Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let running = Running(child);
+    let running = Running::spawn(
+        Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "chromedriver did not listen");
@@ -208,6 +222,16 @@ fn analyst_reviews_a_case_in_chromium_and_the_review_survives_a_rebuild() {
     assert!(!p1.is_empty(), "the default build has P1 cases");
 
     let (server, url) = start_serve(&ws);
+    // A second server on the same port is a usage error naming the address.
+    let port = url.rsplit(':').next().expect("a port");
+    let busy = ws.tnsflow(["serve", "--port", port]).output().unwrap();
+    assert_eq!(busy.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+
     let (_driver, webdriver) = start_chromedriver(&driver);
     let profile = tempfile::tempdir().expect("profile dir");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
