@@ -64,9 +64,10 @@ runuser -u munge -- munged \
 for _ in $(seq 50); do [ -S "$dir/munge/munge.socket" ] && break; sleep 0.1; done
 cp "$dir/munge/munged.pid" "$dir/munged.pid"
 
+# Addresses are given, not looked up: a fresh machine's hostname may not resolve.
 cat > "$dir/slurm.conf" <<CONF
 ClusterName=tnsflow-test
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=${SLURMCTLD_PORT:-6817}
 SlurmdPort=${SLURMD_PORT:-6818}
 SlurmUser=root
@@ -87,7 +88,7 @@ SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/slurmctld.log
 SlurmdLogFile=$dir/slurmd.log
 SchedulerType=sched/backfill
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 
