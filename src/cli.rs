@@ -53,7 +53,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
 
-    /// The analysts' review database [default: <workspace>/review/reviews.db]
+    /// The analysts' review database [default: WORKSPACE/review/reviews.db]
     #[arg(long = "review-db", value_name = "FILE")]
     pub review_db: Option<PathBuf>,
 }
