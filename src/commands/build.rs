@@ -15,7 +15,9 @@ use super::status::assess;
 use super::{emit, load_plan};
 use crate::cli::BuildArgs;
 use crate::content_hash;
-use crate::execute::{run_cmd, run_sql, StageContext, StageError, StageParams, Staging};
+use crate::execute::{
+    panic_message, run_cmd, run_sql, StageContext, StageError, StageParams, Staging,
+};
 use crate::layout::{workspace_root, Layout};
 use crate::parse::StageKind;
 use crate::plan::{check, Check, InputKind, Plan, PlannedStage, StatCache};
@@ -293,7 +295,9 @@ impl Runner<'_> {
                     wanted: decl.outs.iter().map(|o| file_name(o).to_string()).collect(),
                     out_dir: staging.dir().to_path_buf(),
                 };
-                builtin.run(&ctx)?;
+                // A panic is a bug in tnsflow, but still only this stage's failure.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builtin.run(&ctx)))
+                    .map_err(|payload| StageError::Panicked(panic_message(payload.as_ref())))??;
             }
             StageKind::Sql { sql, db } => {
                 let out = staging.dir().join(file_name(&decl.outs[0]));

@@ -38,6 +38,20 @@ pub enum StageError {
 
     #[error("{0}")]
     Failed(String),
+
+    #[error("panicked (a bug in tnsflow, please report it): {0}")]
+    Panicked(String),
+}
+
+/// The message of a panic payload (`panic!` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "no message".to_string()
+    }
 }
 
 fn tail_block(tail: &str) -> String {
@@ -64,5 +78,20 @@ impl From<rusqlite::Error> for StageError {
 impl From<csv::Error> for StageError {
     fn from(e: csv::Error) -> Self {
         StageError::Failed(format!("CSV: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages() {
+        let text = std::panic::catch_unwind(|| panic!("bad row {}", 7)).unwrap_err();
+        assert_eq!(panic_message(text.as_ref()), "bad row 7");
+        let fixed = std::panic::catch_unwind(|| panic!("fixed")).unwrap_err();
+        assert_eq!(panic_message(fixed.as_ref()), "fixed");
+        let other = std::panic::catch_unwind(|| std::panic::panic_any(3)).unwrap_err();
+        assert_eq!(panic_message(other.as_ref()), "no message");
     }
 }

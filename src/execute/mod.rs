@@ -10,7 +10,7 @@ mod sql;
 mod stage;
 mod staging;
 
-pub use error::StageError;
+pub use error::{panic_message, StageError};
 pub use shell::run_cmd;
 pub use sql::{open_read_only, query_to_csv, run_sql};
 pub use stage::{Builtin, ParamProblem, StageContext, StageParams};

@@ -82,7 +82,12 @@ pub fn run<E: Executor>(
             scope.spawn(move || loop {
                 let next = job_rx.lock().expect("job queue lock").recv();
                 let Ok(stage) = next else { break };
-                let outcome = executor.execute(stage, &events);
+                // A panic is that stage's failure: the dispatcher must still
+                // hear from every stage it sent, or it would wait forever.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    executor.execute(stage, &events)
+                }))
+                .unwrap_or(Outcome::Failed);
                 if events.send(Event::Finished(stage, outcome)).is_err() {
                     break;
                 }
@@ -180,6 +185,33 @@ mod tests {
             running: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
+        }
+    }
+
+    struct Panics;
+
+    impl Executor for Panics {
+        fn execute(&self, stage: usize, _: &Sender<Event>) -> Outcome {
+            if stage == 2 {
+                panic!("a bug in stage 2");
+            }
+            Outcome::Ran
+        }
+    }
+
+    /// A panicking stage fails like any other; the build does not hang.
+    #[test]
+    fn a_panic_is_a_failure() {
+        for jobs in [1, 2] {
+            let opts = Options {
+                jobs,
+                keep_going: true,
+            };
+            let out = run(&diamond(), &[true; 5], opts, &Panics, |_| {});
+            assert_eq!(out[2], Some(Outcome::Failed));
+            assert_eq!(out[3], None);
+            assert_eq!(out[1], Some(Outcome::Ran));
+            assert_eq!(out[4], Some(Outcome::Ran));
         }
     }
 
