@@ -42,9 +42,11 @@ impl Builtin for Load {
         // Sorts (the core tables' GROUP BYs, every CREATE INDEX) spill to temp
         // files: SQLite's file-backed sorter merges sorted runs, which worker
         // threads build, and is 3x faster than its all-in-memory one here.
+        // The page cache also sizes those runs: 8 MB runs sort in the CPU's
+        // caches, and load is 1.35x faster at 5 M events than with 64 MB.
         conn.execute_batch(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE;
-             PRAGMA cache_size = -65536; PRAGMA locking_mode = EXCLUSIVE; PRAGMA threads = 2;",
+             PRAGMA cache_size = -8192; PRAGMA locking_mode = EXCLUSIVE; PRAGMA threads = 2;",
         )?;
         run_sql_file(&conn, &ctx.dep("schema.sql")?)?;
         let tx = conn.transaction()?;
