@@ -206,6 +206,62 @@ async fn css() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    /// The guard around a route that records whether it ran.
+    fn guarded(ran: Arc<std::sync::atomic::AtomicBool>) -> Router {
+        Router::new()
+            .route(
+                "/",
+                get(|| async { "page" }).post(move || async move {
+                    ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                    "saved"
+                }),
+            )
+            .layer(middleware::from_fn(guard))
+    }
+
+    fn request(method: &str, origin: Option<&str>) -> Request {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri("/")
+            .header(header::HOST, "127.0.0.1:8080");
+        if let Some(origin) = origin {
+            builder = builder.header(header::ORIGIN, origin);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_response_is_locked_down_and_foreign_posts_never_reach_a_handler() {
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let page = guarded(ran.clone())
+            .oneshot(request("GET", None))
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let csp = page.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.starts_with("default-src 'none'"), "{csp}");
+        assert_eq!(page.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(page.headers()[header::REFERRER_POLICY], "same-origin");
+
+        let foreign = guarded(ran.clone())
+            .oneshot(request("POST", Some("http://evil.example")))
+            .await
+            .unwrap();
+        assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+
+        let ours = guarded(ran.clone())
+            .oneshot(request("POST", Some("http://127.0.0.1:8080")))
+            .await
+            .unwrap();
+        assert_eq!(ours.status(), StatusCode::OK);
+        assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
+    }
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

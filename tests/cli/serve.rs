@@ -40,11 +40,12 @@ impl Drop for Running {
     }
 }
 
-/// `tnsflow serve --port 0` in the workspace, and the URL it printed.
-fn start_serve(ws: &Workspace) -> (Running, String) {
+/// `tnsflow serve --port 0 ARGS` in the workspace, and the URL it printed.
+fn start_serve(ws: &Workspace, args: &[&str]) -> (Running, String) {
     let mut running = Running::spawn(
         Command::new(assert_cmd::cargo::cargo_bin("tnsflow"))
             .args(["serve", "--port", "0"])
+            .args(args)
             .current_dir(ws.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit()),
@@ -221,7 +222,7 @@ fn analyst_reviews_a_case_in_chromium_and_the_review_survives_a_rebuild() {
     let p1: Vec<&(String, String)> = cases.iter().filter(|(_, p)| p == "P1").collect();
     assert!(!p1.is_empty(), "the default build has P1 cases");
 
-    let (server, url) = start_serve(&ws);
+    let (server, url) = start_serve(&ws, &[]);
     // A second server on the same port is a usage error naming the address.
     let port = url.rsplit(':').next().expect("a port");
     let busy = ws.tnsflow(["serve", "--port", port]).output().unwrap();
@@ -323,7 +324,8 @@ fn analyst_reviews_a_case_in_chromium_and_the_review_survives_a_rebuild() {
     // Rebuild the cases and restart: the reviews are still there.
     let summary = ws.build(&["--force", "cases", "-q"]);
     assert!(summary.starts_with("1 ran"), "{summary}");
-    let (_server, url) = start_serve(&ws);
+    let (server, url) = start_serve(&ws, &[]);
+    let (_other, other_url) = start_serve(&ws, &["--review-db", "elsewhere/team-b.db"]);
     runtime.block_on(async {
         let client = browser(&webdriver, &chromium, profile.path()).await;
         client
@@ -340,7 +342,16 @@ fn analyst_reviews_a_case_in_chromium_and_the_review_survives_a_rebuild() {
             "false positive: shared office"
         );
         assert!(notes[1].text().await.unwrap().starts_with("<script>"));
+
+        // Another review database is another team's work: none of these reviews.
+        client
+            .goto(&format!("{other_url}/cases/{case_id}"))
+            .await
+            .unwrap();
+        assert_eq!(text(&client, "#audit").await, "No reviews yet.");
         client.close().await.expect("close the browser");
     });
+    drop(server);
     assert!(ws.exists("review/reviews.db"));
+    assert!(ws.exists("elsewhere/team-b.db"));
 }

@@ -76,8 +76,9 @@ fn sweep_runs_as_a_slurm_array_job() {
     let ws = Workspace::new()
         .pipeline(PIPELINE)
         .file("counter/.keep", "");
-    let sweep = |sets: &[&str]| {
+    let sweep = |sets: &[&str], extra: &[&str]| {
         let mut args = vec!["sweep", "--slurm"];
+        args.extend(extra);
         for set in sets {
             args.extend(["--set", set]);
         }
@@ -87,7 +88,7 @@ fn sweep_runs_as_a_slurm_array_job() {
             .unwrap()
     };
 
-    let out = sweep(&["seed=1..3", "size=1,2"]);
+    let out = sweep(&["seed=1..3", "size=1,2"], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("submitted Slurm array job"), "{stderr}");
@@ -99,7 +100,12 @@ fn sweep_runs_as_a_slurm_array_job() {
         .contains("SLURM_ARRAY_TASK_ID"));
 
     // size=9 fails in `base`: those points fail, the others still finish.
-    let out = sweep(&["seed=1", "size=2,9"]);
+    // One task at a time (-j), and sbatch options passed through after ours:
+    // this --output wins over the default log path.
+    let custom = ws.join("slurm-logs/task-%a.log");
+    let output = format!("--sbatch-arg=--output={}", custom.display());
+    std::fs::create_dir_all(ws.join("slurm-logs")).unwrap();
+    let out = sweep(&["seed=1", "size=2,9"], &["-j", "1", &output]);
     assert_eq!(out.status.code(), Some(1));
     let summary = ws.read("sweeps/summary.csv");
     assert!(summary.contains("point-000,1,2,ok,1,2\n"), "{summary}");
@@ -108,8 +114,8 @@ fn sweep_runs_as_a_slurm_array_job() {
         "{summary}"
     );
     assert!(
-        ws.read("sweeps/point-001.log").contains("base"),
-        "the task's log"
+        ws.read("slurm-logs/task-1.log").contains("base"),
+        "the task's log, where --sbatch-arg put it"
     );
 }
 
