@@ -208,15 +208,24 @@ fn link_or_copy(src: &Path, dest: &Path) -> io::Result<()> {
     })
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a temporary file and a rename. The file is
+/// created with the process's umask like any other output (tempfile's 0600
+/// would make a published manifest unreadable to the rest of the team).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(unique_name(&name));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    written.inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 #[cfg(test)]
@@ -250,5 +259,21 @@ mod tests {
         std::fs::write(store.blob_path(&hash), b"corrupt").unwrap();
         assert!(!store.restore(&hash, &dest).unwrap());
         assert!(!store.has_blob(&hash));
+    }
+
+    /// Atomic writes honour the umask (0644 under 022), not tempfile's 0600.
+    #[test]
+    fn write_atomic_uses_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        write_atomic(&path, b"{}").unwrap();
+        let probe = dir.path().join("probe");
+        std::fs::write(&probe, b"").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&probe));
+        assert_eq!(std::fs::read(&path).unwrap(), b"{}");
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 2, "no temporary file is left behind");
     }
 }
