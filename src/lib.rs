@@ -9,9 +9,11 @@
 //! analyst workbench over a build; `commands` is the only place where the
 //! layers meet.
 
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod content_hash;
+pub mod disk;
 pub mod error;
 pub mod execute;
 pub mod file_stat;

@@ -41,6 +41,15 @@ pub enum StageError {
 
     #[error("panicked (a bug in tnsflow, please report it): {0}")]
     Panicked(String),
+
+    #[error("interrupted")]
+    Interrupted,
+
+    #[error(transparent)]
+    Publish(#[from] super::PublishError),
+
+    #[error("`{}` {problem}", path.display())]
+    NotAFile { path: PathBuf, problem: String },
 }
 
 /// The message of a panic payload (`panic!` gives a `&str` or a `String`).

@@ -4,14 +4,16 @@
 //! resolved declaration and writes its outputs where it is told. Moving finished
 //! outputs into place is `record`'s job.
 
+pub mod children;
 mod error;
+pub mod interrupt;
+mod publication;
 mod shell;
 mod sql;
 mod stage;
-mod staging;
 
 pub use error::{panic_message, StageError};
+pub use publication::{has_journal, recover, Publication, PublishError};
 pub use shell::run_cmd;
 pub use sql::{open_read_only, query_to_csv, run_sql};
 pub use stage::{Builtin, ParamProblem, StageContext, StageParams};
-pub use staging::Staging;

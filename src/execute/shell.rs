@@ -1,9 +1,12 @@
-//! `cmd:` stages: `sh -c` in the workspace root.
+//! `cmd:` stages: `sh -c` in the workspace root, in a process group of its own
+//! that dies with the stage (see `children`).
 
 use std::fs::File;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use super::children::{ChildGroup, RUN_ENV};
 use super::StageError;
 use crate::StageResult;
 
@@ -11,8 +14,9 @@ use crate::StageResult;
 const TAIL_LINES: usize = 12;
 
 /// Runs `cmd` with its stdout and stderr going to `log`; on failure the error
-/// carries the exit status and the log's last lines.
-pub fn run_cmd(root: &Path, stage: &str, cmd: &str, log: &Path) -> StageResult<()> {
+/// carries the exit status and the log's last lines. `run_id` marks the
+/// command's processes so that a later build can find them if this one dies.
+pub fn run_cmd(root: &Path, stage: &str, cmd: &str, log: &Path, run_id: &str) -> StageResult<()> {
     let write_err = |source| StageError::Write {
         path: log.to_path_buf(),
         source,
@@ -22,16 +26,27 @@ pub fn run_cmd(root: &Path, stage: &str, cmd: &str, log: &Path) -> StageResult<(
     }
     let out = File::create(log).map_err(write_err)?;
     let err = out.try_clone().map_err(write_err)?;
-    let status = Command::new("sh")
+    let mut child = Command::new("sh")
         .arg("-c")
         .arg(cmd)
         .current_dir(root)
         .env("TNSFLOW_STAGE", stage)
+        .env(RUN_ENV, run_id)
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
-        .status()
+        .spawn()
         .map_err(|e| StageError::Failed(format!("cannot start `sh -c {cmd}`: {e}")))?;
+    let group = ChildGroup::register(child.id());
+    let status = child.wait().map_err(|source| StageError::Read {
+        path: log.to_path_buf(),
+        source,
+    })?;
+    drop(group);
+    if super::interrupt::requested() {
+        return Err(StageError::Interrupted);
+    }
     if status.success() {
         return Ok(());
     }

@@ -18,6 +18,7 @@ mod gc;
 mod manifest;
 mod run_record;
 mod store;
+mod temp_area;
 
 pub use build_snapshot::BuildSnapshot;
 pub use build_state::BuildState;
@@ -25,4 +26,5 @@ pub use error::RecordError;
 pub use gc::{gc, GcReport};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_FILE};
 pub use run_record::RunRecord;
-pub use store::{write_atomic, Store};
+pub use store::{temp_file_owner, write_atomic, Store};
+pub use temp_area::TempArea;

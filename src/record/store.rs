@@ -5,12 +5,13 @@
 //! ```text
 //! blobs/ab/cdef...   an output's bytes, named by their blake3 hash
 //! runs/12/3456....json  a RunRecord, named by its stage key
-//! tmp/               partial files, renamed into place when complete
+//! tmp/<area>/        partial files of one live process (see `TempArea`)
+//! roots/<hash>       the workspaces sharing this store, for gc
 //! ```
 //!
-//! Outputs in the workspace are hard links to their blob (a copy where links
-//! are impossible), so keeping every output costs no extra space or time. A
-//! blob is verified against its name before it is restored; a corrupt one is
+//! Outputs in the workspace are copies of their blob (reflinks where the
+//! filesystem can), never hard links: an out edited in place must not edit the
+//! cache. A blob is verified against its name before it is restored; a corrupt one is
 //! deleted and treated as a miss. Concurrent writers are safe: every write is a
 //! rename of a complete file, and two writers of one name write the same bytes.
 
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{RecordError, RunRecord};
+use crate::disk::Disk;
 use crate::layout::Layout;
 use crate::{content_hash, RecordResult};
 
@@ -67,41 +69,28 @@ impl Store {
         self.blob_path(hash).is_file()
     }
 
-    /// Stores a finished file under its hash and makes `dest` a link to it.
-    pub fn publish(&self, staged: &Path, hash: &str, dest: &Path) -> io::Result<()> {
-        let blob = self.blob_path(hash);
-        if blob.is_file() {
-            std::fs::remove_file(staged)?;
-        } else {
-            std::fs::create_dir_all(blob.parent().expect("blob paths have a parent"))?;
-            if std::fs::rename(staged, &blob).is_err() {
-                // Another filesystem (a shared cache): copy, then rename.
-                let tmp = self.tmp_name();
-                std::fs::copy(staged, &tmp)?;
-                std::fs::rename(&tmp, &blob)?;
-                std::fs::remove_file(staged)?;
-            }
-        }
-        link_or_copy(&blob, dest)
-    }
-
-    /// Stores a file a command wrote in place, leaving it where it is.
-    pub fn adopt(&self, path: &Path, hash: &str) -> io::Result<()> {
+    /// Stores a copy of a finished file under its hash (nothing if the blob is
+    /// already there). The copy goes through `tmp` (a temp area on the store's
+    /// filesystem) and a rename, so a blob is complete or absent. Workspace
+    /// files never share bytes with a blob: editing an out in place cannot
+    /// corrupt the cache.
+    pub fn put(&self, disk: &dyn Disk, file: &Path, hash: &str, tmp: &Path) -> io::Result<()> {
         let blob = self.blob_path(hash);
         if blob.is_file() {
             return Ok(());
         }
-        std::fs::create_dir_all(blob.parent().expect("blob paths have a parent"))?;
-        let tmp = self.tmp_name();
-        if std::fs::hard_link(path, &tmp).is_err() {
-            std::fs::copy(path, &tmp)?;
-        }
-        std::fs::rename(&tmp, &blob)
+        disk.create_dir_all(blob.parent().expect("blob paths have a parent"))?;
+        let partial = tmp.join(unique_name("blob"));
+        disk.copy(file, &partial)?;
+        disk.rename(&partial, &blob).inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })
     }
 
-    /// Makes `dest` hold the blob `hash`. Returns false when the blob is missing
-    /// or corrupt (a corrupt blob is deleted, so the stage simply runs again).
-    pub fn restore(&self, hash: &str, dest: &Path) -> io::Result<bool> {
+    /// Copies the blob `hash` to `to` (a new file) after checking it. Returns
+    /// false when the blob is missing or corrupt (a corrupt blob is deleted, so
+    /// the stage simply runs again).
+    pub fn copy_out(&self, disk: &dyn Disk, hash: &str, to: &Path) -> io::Result<bool> {
         let blob = self.blob_path(hash);
         match content_hash::of_file(&blob) {
             Ok(actual) if actual == hash => {}
@@ -111,8 +100,14 @@ impl Store {
             }
             Err(_) => return Ok(false),
         }
-        link_or_copy(&blob, dest)?;
+        disk.copy(&blob, to)?;
         Ok(true)
+    }
+
+    /// Whether the blob exists and holds the bytes its name says (what a
+    /// restore will find), so that `status` and `build` decide alike.
+    pub fn has_valid_blob(&self, hash: &str) -> bool {
+        content_hash::of_file(&self.blob_path(hash)).is_ok_and(|actual| actual == hash)
     }
 
     /// Waits until no other process is computing `key`, then holds it until
@@ -135,10 +130,18 @@ impl Store {
             .filter(|r| r.key == key)
     }
 
-    pub fn save_run(&self, record: &RunRecord) -> RecordResult<()> {
+    pub fn save_run(&self, disk: &dyn Disk, record: &RunRecord) -> RecordResult<()> {
         let path = self.run_path(&record.key);
         let bytes = serde_json::to_vec_pretty(record).expect("records serialize");
-        write_atomic(&path, &bytes).map_err(|source| RecordError::Write { path, source })
+        disk.write(&path, &bytes)
+            .map_err(|source| RecordError::Write { path, source })
+    }
+
+    /// The folders holding run records (where a killed write leaves its temporary file).
+    pub fn run_shards(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.runs)
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
     }
 
     /// Every run record, for gc.
@@ -152,10 +155,6 @@ impl Store {
     /// Every blob, for gc.
     pub(super) fn blob_files(&self) -> Vec<(String, PathBuf)> {
         files_two_levels(&self.blobs)
-    }
-
-    fn tmp_name(&self) -> PathBuf {
-        self.tmp.join(unique_name("blob"))
     }
 }
 
@@ -178,6 +177,14 @@ fn files_two_levels(dir: &Path) -> Vec<(String, PathBuf)> {
     files
 }
 
+/// The pid that made a temporary file named by `unique_name`, if it is one.
+pub fn temp_file_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = rest.rsplitn(3, '.');
+    let _counter: u64 = parts.next()?.parse().ok()?;
+    parts.next()?.parse().ok()
+}
+
 fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     format!(
@@ -185,27 +192,6 @@ fn unique_name(prefix: &str) -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// Makes `dest` a hard link to `src` (a copy across filesystems), atomically.
-fn link_or_copy(src: &Path, dest: &Path) -> io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    if let (Ok(a), Ok(b)) = (std::fs::metadata(src), std::fs::metadata(dest)) {
-        // rename() between two links of one file is a no-op that keeps both names.
-        if a.ino() == b.ino() && a.dev() == b.dev() {
-            return Ok(());
-        }
-    }
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = dest.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(unique_name(&name));
-    if std::fs::hard_link(src, &tmp).is_err() {
-        std::fs::copy(src, &tmp)?;
-    }
-    std::fs::rename(&tmp, dest).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename. The file is
@@ -236,28 +222,38 @@ mod tests {
         Store::open(&Layout::new(dir)).unwrap()
     }
 
-    /// Published outputs come back from the store; a corrupt blob is a miss.
+    /// Stored files come back as copies (never links to the blob); a corrupt
+    /// blob is a miss and is deleted.
     #[test]
-    fn publishes_restores_and_detects_corruption() {
+    fn stores_copies_out_and_detects_corruption() {
+        use crate::disk::RealDisk;
+        use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());
-        let staged = dir.path().join("staged");
-        std::fs::write(&staged, b"hello").unwrap();
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let file = dir.path().join("a.txt");
+        std::fs::write(&file, b"hello").unwrap();
         let hash = content_hash::of_bytes(b"hello");
-        let dest = dir.path().join("out/a.txt");
-        store.publish(&staged, &hash, &dest).unwrap();
-        assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
+        store.put(&RealDisk, &file, &hash, &tmp).unwrap();
+        assert!(store.has_valid_blob(&hash));
 
-        std::fs::remove_file(&dest).unwrap();
-        assert!(store.restore(&hash, &dest).unwrap());
-        assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
-        // Restoring onto itself keeps the file.
-        assert!(store.restore(&hash, &dest).unwrap());
-        assert!(dest.is_file());
+        let out = dir.path().join("out.txt");
+        assert!(store.copy_out(&RealDisk, &hash, &out).unwrap());
+        assert_eq!(std::fs::read(&out).unwrap(), b"hello");
+        let blob = store.blob_path(&hash);
+        assert_ne!(
+            std::fs::metadata(&out).unwrap().ino(),
+            std::fs::metadata(&blob).unwrap().ino()
+        );
+        // Editing the workspace copy in place leaves the blob intact.
+        std::fs::write(&out, b"HELLO").unwrap();
+        assert!(store.has_valid_blob(&hash));
 
-        std::fs::remove_file(&dest).unwrap();
-        std::fs::write(store.blob_path(&hash), b"corrupt").unwrap();
-        assert!(!store.restore(&hash, &dest).unwrap());
+        std::fs::write(&blob, b"corrupt").unwrap();
+        assert!(!store
+            .copy_out(&RealDisk, &hash, &dir.path().join("again"))
+            .unwrap());
         assert!(!store.has_blob(&hash));
     }
 

@@ -1,0 +1,420 @@
+//! `Builder`: brings one stage at a time up to date for the scheduler.
+//!
+//! For each stage, once its deps are done: compute its key from the disk, then
+//! keep it (fresh), restore its outs from the store, or run it and publish
+//! its outs. Both restoring and running end in one `Publication`, so a stage's
+//! outs change all together or not at all, and a file tnsflow did not produce
+//! is never deleted. The order of a run is: outs staged and checked, blobs
+//! stored, run record saved, then the outs swapped in; a failure anywhere
+//! before the swap leaves the workspace untouched, a failure during it rolls
+//! back, and a kill is rolled back by the next build (`recovery`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::runner::{file_name, RunContext, StageRunner};
+use crate::disk::{regular_file, Disk};
+use crate::execute::{interrupt, Publication, StageError};
+use crate::layout::Layout;
+use crate::plan::{check, Check, Plan, PlannedStage, StatCache};
+use crate::record::{BuildState, RunRecord, Store, TempArea};
+use crate::schedule::{Event, Executor, Outcome};
+use crate::{content_hash, StageResult};
+
+/// Where a build keeps its temporary files: one area in the workspace (staging)
+/// and one in the store (blob copies); the same root when the store is local.
+pub struct Areas {
+    pub local: TempArea,
+    pub cache: TempArea,
+}
+
+pub struct Builder<'a> {
+    pub plan: &'a Plan,
+    pub layout: &'a Layout,
+    pub store: &'a Store,
+    pub stats: &'a StatCache,
+    /// The state as it was when the build started (read-only during the build).
+    pub state: &'a BuildState,
+    pub forced: &'a [usize],
+    pub disk: &'a dyn Disk,
+    pub runner: &'a dyn StageRunner,
+    pub areas: &'a Areas,
+    /// Runs that are now the stage's last good run.
+    records: Mutex<BTreeMap<usize, RunRecord>>,
+    errors: Mutex<BTreeMap<usize, StageError>>,
+}
+
+/// What a build did, stage by stage.
+#[derive(Debug, Default)]
+pub struct BuildReport {
+    /// New last good runs, by stage index.
+    pub records: BTreeMap<usize, RunRecord>,
+    /// Why each failed stage failed.
+    pub errors: BTreeMap<usize, StageError>,
+}
+
+impl<'a> Builder<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        plan: &'a Plan,
+        layout: &'a Layout,
+        store: &'a Store,
+        stats: &'a StatCache,
+        state: &'a BuildState,
+        forced: &'a [usize],
+        disk: &'a dyn Disk,
+        runner: &'a dyn StageRunner,
+        areas: &'a Areas,
+    ) -> Builder<'a> {
+        Builder {
+            plan,
+            layout,
+            store,
+            stats,
+            state,
+            forced,
+            disk,
+            runner,
+            areas,
+            records: Mutex::new(BTreeMap::new()),
+            errors: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn into_report(self) -> BuildReport {
+        BuildReport {
+            records: self.records.into_inner().expect("records lock"),
+            errors: self.errors.into_inner().expect("errors lock"),
+        }
+    }
+}
+
+impl Executor for Builder<'_> {
+    fn check(&self, i: usize) -> Option<Outcome> {
+        if self.forced.contains(&i) {
+            return None;
+        }
+        let stage = &self.plan.stages[i];
+        let root = self.layout.root();
+        let current = stage.current(root, self.stats).ok()?;
+        let last = self.state.get(stage.name());
+        match check(root, &current, last, self.store, self.stats) {
+            Check::Fresh(run) => {
+                self.keep(i, run, last);
+                Some(Outcome::UpToDate)
+            }
+            _ => None,
+        }
+    }
+
+    fn execute(&self, i: usize, events: &Sender<Event>) -> Outcome {
+        match self.bring_up_to_date(i, events) {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                self.errors.lock().expect("errors lock").insert(i, error);
+                Outcome::Failed
+            }
+        }
+    }
+}
+
+impl Builder<'_> {
+    fn bring_up_to_date(&self, i: usize, events: &Sender<Event>) -> StageResult<Outcome> {
+        if interrupt::requested() {
+            return Err(StageError::Interrupted);
+        }
+        let stage = &self.plan.stages[i];
+        let root = self.layout.root();
+        let current = stage
+            .current(root, self.stats)
+            .map_err(StageError::Failed)?;
+        let last = self.state.get(stage.name());
+        let verdict = if self.forced.contains(&i) {
+            Check::Run(Vec::new())
+        } else {
+            check(root, &current, last, self.store, self.stats)
+        };
+        match verdict {
+            Check::Fresh(run) => {
+                self.keep(i, run, last);
+                return Ok(Outcome::UpToDate);
+            }
+            Check::Restore(run, _) if self.restore(stage, &run)? => {
+                self.keep(i, run, last);
+                return Ok(Outcome::Restored);
+            }
+            Check::Restore(..) | Check::Run(_) => {}
+        }
+        let _key_lock = self
+            .store
+            .lock_key(&current.key)
+            .map_err(|e| StageError::Failed(format!("cannot lock its cache entry: {e}")))?;
+        // Another build sharing the cache may have run this key while we waited.
+        if !self.forced.contains(&i) {
+            if let Some(run) = self.store.load_run(&current.key) {
+                if self.restore(stage, &run)? {
+                    self.keep(i, run, last);
+                    return Ok(Outcome::Restored);
+                }
+            }
+        }
+        let _ = events.send(Event::Started(i));
+        interrupt::running(stage.name(), true);
+        let started = Instant::now();
+        let result = self.run(stage, current, started);
+        interrupt::running(stage.name(), false);
+        let record = result?;
+        self.keep(i, record, None);
+        Ok(Outcome::Ran)
+    }
+
+    /// Makes `run` the stage's last good run (renamed stages keep their own name).
+    fn keep(&self, i: usize, mut run: RunRecord, last: Option<&RunRecord>) {
+        if last == Some(&run) {
+            return;
+        }
+        run.stage = self.plan.stages[i].name().to_string();
+        self.records.lock().expect("records lock").insert(i, run);
+    }
+
+    fn dests(&self, stage: &PlannedStage) -> Vec<PathBuf> {
+        let root = self.layout.root();
+        stage.decl.outs.iter().map(|o| root.join(o)).collect()
+    }
+
+    /// Puts a cached run's outs in place, all or none; false if a blob is
+    /// missing or corrupt (the stage then runs).
+    fn restore(&self, stage: &PlannedStage, run: &RunRecord) -> StageResult<bool> {
+        let staging = Staging::create(self.areas.local.dir(), stage.name())?;
+        let mut staged = Vec::new();
+        let mut hashes = Vec::new();
+        for (n, out) in stage.decl.outs.iter().enumerate() {
+            let Some(hash) = run.outs.get(out) else {
+                return Ok(false);
+            };
+            let to = staging.new_dir().join(n.to_string());
+            match self.store.copy_out(self.disk, hash, &to) {
+                Ok(true) => {}
+                Ok(false) | Err(_) => return Ok(false),
+            }
+            staged.push(to);
+            hashes.push(hash.clone());
+        }
+        self.swap_in(stage, &staging, &staged, &hashes)?;
+        Ok(true)
+    }
+
+    /// Runs a stage, stores its outs and publishes them; returns its record.
+    fn run(
+        &self,
+        stage: &PlannedStage,
+        current: RunRecord,
+        started: Instant,
+    ) -> StageResult<RunRecord> {
+        let staging = Staging::create(self.areas.local.dir(), stage.name())?;
+        let log = self.layout.logs_dir().join(format!("{}.log", stage.name()));
+        let ctx = RunContext {
+            root: self.layout.root(),
+            out_dir: staging.new_dir(),
+            log: &log,
+            run_id: self.areas.local.id(),
+        };
+        if self.runner.in_place(stage) {
+            return self.run_in_place(stage, current, started, &staging, &ctx);
+        }
+        self.runner.run(stage, &ctx)?;
+        let staged: Vec<PathBuf> = stage
+            .decl
+            .outs
+            .iter()
+            .map(|out| staging.new_dir().join(file_name(out)))
+            .collect();
+        let hashes = self.hash_and_store(stage, &staged)?;
+        let record = self.record(stage, current, &hashes, started)?;
+        self.swap_in(stage, &staging, &staged, &hashes)?;
+        Ok(record)
+    }
+
+    /// A command writes its outs at their paths: the old ones are moved aside
+    /// first and come back if anything fails.
+    fn run_in_place(
+        &self,
+        stage: &PlannedStage,
+        current: RunRecord,
+        started: Instant,
+        staging: &Staging,
+        ctx: &RunContext,
+    ) -> StageResult<RunRecord> {
+        let dests = self.dests(stage);
+        let _publishing = interrupt::publishing();
+        let mut publication = Publication::begin(self.disk, staging.dir(), dests.clone())?;
+        let result = publication
+            .move_aside()
+            .map_err(StageError::from)
+            .and_then(|()| {
+                let ran = self.runner.run(stage, ctx);
+                publication.written_in_place();
+                ran
+            })
+            .and_then(|()| self.hash_and_store(stage, &dests))
+            .and_then(|hashes| {
+                if interrupt::requested() {
+                    return Err(StageError::Interrupted);
+                }
+                Ok((self.record(stage, current, &hashes, started)?, hashes))
+            });
+        match result {
+            Ok((record, hashes)) => {
+                publication.commit()?;
+                for (dest, hash) in dests.iter().zip(&hashes) {
+                    self.stats.record(dest, hash);
+                }
+                Ok(record)
+            }
+            Err(e) => {
+                publication.roll_back();
+                Err(e)
+            }
+        }
+    }
+
+    /// Checks each staged out is a regular file, hashes it and stores a copy.
+    fn hash_and_store(&self, stage: &PlannedStage, files: &[PathBuf]) -> StageResult<Vec<String>> {
+        let mut hashes = Vec::with_capacity(files.len());
+        for (file, out) in files.iter().zip(&stage.decl.outs) {
+            match regular_file(file) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(StageError::MissingOut { out: out.clone() })
+                }
+                Err(e) => {
+                    return Err(StageError::NotAFile {
+                        path: out.into(),
+                        problem: e.to_string(),
+                    })
+                }
+            }
+            let hash = content_hash::of_file(file).map_err(|source| StageError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            self.store
+                .put(self.disk, file, &hash, self.areas.cache.dir())
+                .map_err(|source| StageError::Write {
+                    path: self.layout.blobs_dir(),
+                    source,
+                })?;
+            hashes.push(hash);
+        }
+        Ok(hashes)
+    }
+
+    /// Saves the run record in the store (before any out is swapped in: a
+    /// record only ever names blobs that exist).
+    fn record(
+        &self,
+        stage: &PlannedStage,
+        current: RunRecord,
+        hashes: &[String],
+        started: Instant,
+    ) -> StageResult<RunRecord> {
+        let record = RunRecord {
+            outs: stage
+                .decl
+                .outs
+                .iter()
+                .cloned()
+                .zip(hashes.iter().cloned())
+                .collect(),
+            millis: started.elapsed().as_millis() as u64,
+            ..current
+        };
+        self.store
+            .save_run(self.disk, &record)
+            .map_err(|e| StageError::Failed(e.to_string()))?;
+        Ok(record)
+    }
+
+    /// Swaps staged files in as the stage's outs, all or none.
+    fn swap_in(
+        &self,
+        stage: &PlannedStage,
+        staging: &Staging,
+        staged: &[PathBuf],
+        hashes: &[String],
+    ) -> StageResult<()> {
+        let dests = self.dests(stage);
+        let _publishing = interrupt::publishing();
+        if interrupt::requested() {
+            return Err(StageError::Interrupted);
+        }
+        let mut publication = Publication::begin(self.disk, staging.dir(), dests.clone())?;
+        let swapped = publication
+            .move_aside()
+            .and_then(|()| publication.install(staged));
+        if let Err(e) = swapped {
+            publication.roll_back();
+            return Err(e.into());
+        }
+        publication.commit()?;
+        for (dest, hash) in dests.iter().zip(hashes) {
+            self.stats.record(dest, hash);
+        }
+        Ok(())
+    }
+}
+
+/// One stage's staging folder in the build's temp area: `new/` receives the
+/// staged outs; a `Publication` keeps its journal and the old outs beside it.
+/// Removed on drop unless a journal is left (a rollback that could not finish:
+/// the next build completes it).
+struct Staging {
+    dir: PathBuf,
+    new: PathBuf,
+}
+
+impl Staging {
+    fn create(area: &Path, stage: &str) -> StageResult<Staging> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let safe: String = stage
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dir = area.join(format!(
+            "{safe}-{}",
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let new = dir.join("new");
+        std::fs::create_dir_all(&new).map_err(|source| StageError::Write {
+            path: new.clone(),
+            source,
+        })?;
+        Ok(Staging { dir, new })
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn new_dir(&self) -> &Path {
+        &self.new
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !crate::execute::has_journal(&self.dir) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

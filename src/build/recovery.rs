@@ -1,0 +1,88 @@
+//! What a killed build left behind, put right before the next one starts.
+//!
+//! Run under the workspace lock, before any stage is checked: for every temp
+//! area whose owner is dead (see `TempArea`), kill the processes it started
+//! that are still running, roll back its unfinished publications (the old outs
+//! go back in place), and remove the temporary files it left beside
+//! `.tnsflow/` files and outs. After this, the workspace holds only complete
+//! files, each either recorded or simply stale.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::disk::RealDisk;
+use crate::execute::{children, recover};
+use crate::layout::Layout;
+use crate::plan::Plan;
+use crate::record::{temp_file_owner, Store, TempArea};
+
+/// What recovery did, for a note on stderr.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    pub dead_builds: usize,
+    pub orphans_killed: usize,
+    pub outs_restored: usize,
+}
+
+pub fn recover_dead_builds(layout: &Layout, plan: &Plan, store: &Store) -> Recovered {
+    let mut report = Recovered::default();
+    let mut roots = vec![layout.tmp_dir()];
+    if layout.cache_tmp_dir() != layout.tmp_dir() {
+        roots.push(layout.cache_tmp_dir());
+    }
+    for root in &roots {
+        TempArea::sweep_dead(root, |id, area| {
+            report.dead_builds += 1;
+            report.orphans_killed += children::kill_orphans(id);
+            for staging in subfolders(area) {
+                report.outs_restored += recover(&RealDisk, &staging).unwrap_or(0);
+            }
+        });
+    }
+    // Temporary files of dead processes beside state files, run records and
+    // outs (older tnsflow versions staged outs next to them).
+    let mut folders: BTreeSet<PathBuf> = BTreeSet::new();
+    folders.insert(layout.local_dir());
+    if report.dead_builds > 0 {
+        folders.extend(store.run_shards());
+    }
+    for stage in &plan.stages {
+        for out in &stage.decl.outs {
+            if let Some(dir) = layout.root().join(out).parent() {
+                folders.insert(dir.to_path_buf());
+            }
+        }
+    }
+    for folder in &folders {
+        remove_dead_temp_files(folder);
+    }
+    report
+}
+
+fn subfolders(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn remove_dead_temp_files(folder: &Path) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_file_owner) else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
