@@ -1,5 +1,7 @@
-//! `FileStat`: the (size, mtime, inode) triple that says a file has not changed
-//! since it was last looked at, without reading it.
+//! `FileStat`: the (size, mtime, ctime, inode) that says a file has not
+//! changed since it was last looked at, without reading it. ctime is there
+//! because mtime can be set back (`touch -r`, an editor keeping it): a
+//! same-size edit that restores the mtime still moves the ctime.
 
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::MetadataExt;
@@ -15,6 +17,9 @@ pub const RACY_WINDOW_NS: i128 = 2_000_000_000;
 pub struct FileStat {
     pub size: u64,
     pub mtime_ns: i128,
+    /// 0 in entries saved by older versions: they never match, so are rehashed.
+    #[serde(default)]
+    pub ctime_ns: i128,
     pub ino: u64,
 }
 
@@ -23,6 +28,7 @@ impl FileStat {
         FileStat {
             size: meta.len(),
             mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
             ino: meta.ino(),
         }
     }

@@ -106,6 +106,17 @@ impl Layout {
             .unwrap_or_else(|| self.cache.clone())
     }
 
+    /// One file per workspace that uses this store, naming its root, so that
+    /// `gc` in any of them keeps what every one of them still uses.
+    pub fn roots_dir(&self) -> PathBuf {
+        self.cache.join("roots")
+    }
+
+    /// Builds hold a shared lock on it, `gc` an exclusive one.
+    pub fn gc_lock_file(&self) -> PathBuf {
+        self.cache.join("gc.lock")
+    }
+
     /// Temporary files of the shared cache (same filesystem, so renames are atomic).
     pub fn cache_tmp_dir(&self) -> PathBuf {
         self.cache.join("tmp")

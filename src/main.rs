@@ -25,13 +25,17 @@ fn main() {
     std::process::exit(code);
 }
 
+/// Writes the error to stderr; if stderr is unwritable (`2>/dev/full`) the exit
+/// code still says what happened.
 fn report(err: Error) {
-    match err {
+    use std::io::Write;
+    let text = match err {
         // Already reported stage by stage.
-        Error::StagesFailed { .. } => {}
-        Error::Config(config) => eprintln!("{:?}", miette::Report::new(config)),
-        other => eprintln!("error: {other}"),
-    }
+        Error::StagesFailed { .. } => return,
+        Error::Config(config) => format!("{:?}", miette::Report::new(config)),
+        other => format!("error: {other}"),
+    };
+    let _ = writeln!(std::io::stderr(), "{text}");
 }
 
 /// Errors are drawn with unicode, without colour off a terminal or under

@@ -19,26 +19,30 @@ use crate::record::{temp_file_owner, Store, TempArea};
 /// What recovery did, for a note on stderr.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Recovered {
+    /// Processes (by pid) whose build died.
     pub dead_builds: usize,
+    /// Processes those builds started that were still running.
     pub orphans_killed: usize,
     pub outs_restored: usize,
 }
 
 pub fn recover_dead_builds(layout: &Layout, plan: &Plan, store: &Store) -> Recovered {
     let mut report = Recovered::default();
+    let mut dead_pids = BTreeSet::new();
     let mut roots = vec![layout.tmp_dir()];
     if layout.cache_tmp_dir() != layout.tmp_dir() {
         roots.push(layout.cache_tmp_dir());
     }
     for root in &roots {
         TempArea::sweep_dead(root, |id, area| {
-            report.dead_builds += 1;
+            dead_pids.insert(id.split('-').next().unwrap_or(id).to_string());
             report.orphans_killed += children::kill_orphans(id);
             for staging in subfolders(area) {
                 report.outs_restored += recover(&RealDisk, &staging).unwrap_or(0);
             }
         });
     }
+    report.dead_builds = dead_pids.len();
     // Temporary files of dead processes beside state files, run records and
     // outs (older tnsflow versions staged outs next to them).
     let mut folders: BTreeSet<PathBuf> = BTreeSet::new();

@@ -8,15 +8,14 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::status::assess;
-use super::{emit, load_plan};
+use super::{emit, load_plan, note};
 use crate::build::{recover_dead_builds, Areas, Builder, RealRunner};
 use crate::cli::BuildArgs;
 use crate::disk::RealDisk;
 use crate::execute::interrupt;
 use crate::layout::{workspace_root, Layout};
-use crate::plan::{InputKind, Plan, StatCache};
-use crate::record::{BuildSnapshot, BuildState, RecordError, Store, TempArea};
+use crate::plan::{assess, InputKind, Plan, StatCache};
+use crate::record::{store_users, BuildSnapshot, BuildState, RecordError, Store, TempArea};
 use crate::schedule::{self, Event, Options, Outcome, Progress, WorkspaceLock};
 use crate::Error;
 
@@ -49,7 +48,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
 
     if args.dry_run {
         let stats = StatCache::load(&layout.stat_cache_file());
-        let statuses = assess(&plan, &layout, &stats, &mask, &forced)?;
+        let statuses = assess(&plan, &layout, &stats, &mask, &forced);
         let mut text = String::new();
         for s in statuses.iter().filter(|s| s.state == "stale") {
             text.push_str(&s.stage);
@@ -62,10 +61,14 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     let lock = WorkspaceLock::acquire(&layout.lock_file(), &command_line())?;
     BuildSnapshot::remove(&layout.snapshot_file());
     let store = Store::open(&layout)?;
+    let _building = store_users::start_building(&layout).map_err(|source| RecordError::Write {
+        path: layout.gc_lock_file(),
+        source,
+    })?;
     let recovered = recover_dead_builds(&layout, &plan, &store);
     if recovered.dead_builds > 0 && !quiet {
-        eprintln_safe(&format!(
-            "recovered from {} interrupted build(s): {} orphaned command(s) stopped, {} out(s) put back",
+        note(&format!(
+            "recovered from {} interrupted build(s): {} orphaned process(es) stopped, {} out(s) put back",
             recovered.dead_builds, recovered.orphans_killed, recovered.outs_restored
         ));
     }
@@ -109,6 +112,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
             Event::Finished(i, outcome) => progress.finished(*i, names[*i], *outcome, &names),
         },
     );
+    interrupt::yield_to_handler();
     progress.finish();
     let report = builder.into_report();
 
@@ -135,14 +139,14 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     });
 
     for (i, error) in &report.errors {
-        eprintln_safe(&format!("error: stage `{}` failed: {error}", names[*i]));
+        note(&format!("error: stage `{}` failed: {error}", names[*i]));
     }
     let skipped: Vec<&str> = (0..plan.stages.len())
         .filter(|&i| mask[i] && outcomes[i].is_none())
         .map(|i| names[i])
         .collect();
     if !skipped.is_empty() && !quiet {
-        eprintln_safe(&format!(
+        note(&format!(
             "not run because of a failure: {}",
             skipped.join(", ")
         ));
@@ -179,13 +183,6 @@ fn default_jobs() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-}
-
-/// Writes a line to stderr; an unwritable stderr (`2>/dev/full`) must not
-/// turn a clean exit code into a panic.
-pub(crate) fn eprintln_safe(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn command_line() -> String {

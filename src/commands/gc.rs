@@ -3,18 +3,41 @@
 use std::path::Path;
 
 use super::{emit, load_plan};
-use crate::record::{self, BuildState, Store};
-use crate::schedule::WorkspaceLock;
+use std::collections::HashSet;
+
+use crate::layout::Layout;
+use crate::record::{self, store_users, BuildState, Store};
+use crate::schedule::{LockError, WorkspaceLock};
 use crate::Error;
 
 pub fn gc(file: &Path, quiet: bool) -> Result<(), Error> {
     let (plan, layout) = load_plan(file, &[])?;
     let _lock = WorkspaceLock::acquire(&layout.lock_file(), "tnsflow gc")?;
+    let lock_error = |source| LockError::Io {
+        path: layout.gc_lock_file(),
+        source,
+    };
+    let Some(_store_to_itself) = store_users::try_exclusive(&layout).map_err(lock_error)? else {
+        return Err(LockError::Held {
+            holder: "a build in a workspace sharing this cache".into(),
+            path: layout.gc_lock_file(),
+        }
+        .into());
+    };
     let mut state = BuildState::load(&layout.state_file());
-    state.retain(|name| plan.pipeline.index_of(name).is_some());
+    let known: HashSet<&str> = plan.stages.iter().map(|s| s.name()).collect();
+    state.retain(|name| known.contains(name));
     state.save(&layout.state_file())?;
     let store = Store::open(&layout)?;
-    let report = record::gc(&store, &state);
+    // Every other workspace sharing the store (sweep points, other checkouts)
+    // keeps what its last build uses.
+    let mut states = vec![state];
+    for root in store_users::registered_roots(&layout) {
+        if root != layout.root() {
+            states.push(BuildState::load(&Layout::new(&root).state_file()));
+        }
+    }
+    let report = record::gc(&store, &states);
     if !quiet {
         emit(&format!(
             "removed {} run records and {} blobs ({:.1} MiB)\n",

@@ -44,6 +44,12 @@ pub(crate) fn load_plan(file: &Path, sets: &[String]) -> Result<(Plan, Layout), 
     Ok((Plan::build(pipeline)?, layout))
 }
 
+/// Writes a line to stderr. An unwritable stderr (`2>/dev/full`, a closed
+/// pipe) must not turn a clean exit code into a panic, as `eprintln!` would.
+pub(crate) fn note(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Writes to stdout; a closed pipe (`tnsflow status | head`) ends quietly.
 pub(crate) fn emit(text: &str) {
     let mut out = std::io::stdout().lock();

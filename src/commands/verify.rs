@@ -72,7 +72,7 @@ pub fn verify(args: VerifyArgs) -> Result<(), Error> {
         return Ok(());
     }
     for problem in &problems {
-        eprintln!("{problem}");
+        crate::commands::note(&problem.to_string());
     }
     Err(Error::VerifyFailed {
         problems: problems.len(),

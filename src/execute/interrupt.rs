@@ -40,9 +40,20 @@ pub fn running(stage: &str, on: bool) {
     }
 }
 
+/// Called by the main thread when the build is over: if Ctrl-C came, the
+/// handler owns the ending (message, clean-up, exit code 130), so wait for it.
+pub fn yield_to_handler() {
+    if requested() {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// Installs the handler (once per process; later calls do nothing).
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
+        let mut running = RUNNING.lock().expect("running list").clone();
         REQUESTED.store(true, Ordering::SeqCst);
         super::children::kill_all();
         let _quiet = PUBLISHING.write().unwrap_or_else(|e| e.into_inner());
@@ -53,7 +64,6 @@ pub fn install() {
                 let _ = std::fs::File::create(path);
             }
         }
-        let mut running = RUNNING.lock().expect("running list").clone();
         running.sort();
         let what = if running.is_empty() {
             String::new()

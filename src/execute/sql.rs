@@ -13,13 +13,28 @@ use crate::StageResult;
 
 /// Opens a built database for reading only.
 pub fn open_read_only(db: &Path) -> rusqlite::Result<Connection> {
-    let uri = format!("file:{}?immutable=1", db.display());
     Connection::open_with_flags(
-        uri,
+        file_uri(db),
         OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
+}
+
+/// `file:` URI of a path with `?immutable=1`. Every byte that means something
+/// in a URI is percent-encoded: in a folder named `ws%41` an unescaped URI
+/// opens `wsA/...`, and a `#` or `?` would cut the path short.
+fn file_uri(db: &Path) -> String {
+    use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    use std::os::unix::ffi::OsStrExt;
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let path = percent_encode(db.as_os_str().as_bytes(), KEEP);
+    format!("file:{path}?immutable=1")
 }
 
 /// Runs the query in `sql_file` against `db` and writes the result to `out`.
@@ -32,6 +47,12 @@ pub fn run_sql(sql_file: &Path, sql_name: &str, db: &Path, out: &Path) -> StageR
         return Err(StageError::Read {
             path: db.to_path_buf(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such database"),
+        });
+    }
+    if strip_sql_comments(&sql).trim().is_empty() {
+        return Err(StageError::Sql {
+            file: sql_name.to_string(),
+            message: "it holds no statement (expected one SELECT query)".into(),
         });
     }
     let sql_err = |e: rusqlite::Error| StageError::Sql {
@@ -50,6 +71,26 @@ pub fn run_sql(sql_file: &Path, sql_name: &str, db: &Path, out: &Path) -> StageR
             source,
         },
     })
+}
+
+/// The text without `--` line comments and `/* */` block comments (enough to
+/// tell an empty file from a query; quotes holding `--` do not matter here,
+/// as a query with a string literal is not empty anyway).
+fn strip_sql_comments(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.find('\n').map_or("", |i| &after[i..]);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.find("*/").map_or("", |i| &after[i + 2..]);
+        } else {
+            let c = rest.chars().next().expect("not empty");
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }
 
 /// Why writing a query's result failed.
@@ -119,5 +160,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(String::from_utf8(buf).unwrap(), "a,b,c,d\n1,0.5,\"x,y\",\n");
+    }
+
+    /// URI metacharacters in a path are escaped, so the path opened is the path given.
+    #[test]
+    fn uri_escapes_the_path() {
+        assert_eq!(
+            file_uri(Path::new("/w/ws%41 #1?x/out/sqlite.db")),
+            "file:/w/ws%2541%20%231%3Fx/out/sqlite.db?immutable=1"
+        );
+        assert!(strip_sql_comments("-- only a comment\n/* and\n this */\n")
+            .trim()
+            .is_empty());
+        assert_eq!(strip_sql_comments("select 1 -- one").trim(), "select 1");
     }
 }

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::layout::STATE_DIR;
+use crate::record::temp_file_owner;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputKind {
@@ -46,6 +47,8 @@ impl Input {
                 .filter_entry(|e| e.file_name() != STATE_DIR)
                 .filter_map(Result::ok)
                 .filter(|e| e.file_type().is_file())
+                // A temporary file of a killed tnsflow is never an input.
+                .filter(|e| e.file_name().to_str().and_then(temp_file_owner).is_none())
                 .map(|e| (display(e.path()), e.into_path()))
                 .collect(),
             InputKind::Glob => {

@@ -5,6 +5,7 @@
 //! Edges come from files: stage B depends on stage A when one of B's inputs is
 //! one of A's outs, or a folder or glob that takes in one of them.
 
+mod assessment;
 mod graph;
 mod input;
 mod reason;
@@ -12,6 +13,7 @@ mod stage_key;
 mod staleness;
 mod stat_cache;
 
+pub use assessment::{assess, StageStatus};
 pub use graph::{Plan, PlannedStage};
 pub use input::{Input, InputKind};
 pub use reason::Reason;

@@ -58,7 +58,9 @@ pub fn check(
     if outs_ok {
         return Check::Fresh(run);
     }
-    if run.outs.values().all(|h| store.has_blob(h)) {
+    // A blob is checked as a restore would check it, so that `status` never
+    // promises a restore that the build then cannot do.
+    if run.outs.values().all(|h| store.has_valid_blob(h)) {
         reasons.push(Reason::InCache);
         Check::Restore(run, reasons)
     } else {

@@ -88,7 +88,8 @@ impl StatCache {
         {
             return Ok(Some(hash.clone()));
         }
-        let meta = match std::fs::metadata(path) {
+        // Only regular files are read: opening a FIFO would block forever.
+        let meta = match crate::disk::regular_file(path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),

@@ -1,7 +1,8 @@
-//! `tnsflow gc`: drop run records and blobs that the workspace no longer uses.
+//! `tnsflow gc`: drop run records and blobs that no workspace sharing the
+//! store uses any more.
 //!
-//! Kept: the run record of each stage's last successful run, and the blobs its
-//! outs point to. Everything else goes, including the entries that would let a
+//! Kept: the run record of each stage's last successful run in every
+//! registered workspace (see `store_users`), and the blobs their outs point to. Everything else goes, including the entries that would let a
 //! build return to an older parameter set without recomputing. Runs only on
 //! request, so it does not have to be fast.
 
@@ -16,10 +17,10 @@ pub struct GcReport {
     pub bytes_freed: u64,
 }
 
-pub fn gc(store: &Store, state: &BuildState) -> GcReport {
-    let keys: HashSet<&str> = state.records().map(|r| r.key.as_str()).collect();
-    let blobs: HashSet<&str> = state
-        .records()
+pub fn gc(store: &Store, states: &[BuildState]) -> GcReport {
+    let records = || states.iter().flat_map(BuildState::records);
+    let keys: HashSet<&str> = records().map(|r| r.key.as_str()).collect();
+    let blobs: HashSet<&str> = records()
         .flat_map(|r| r.outs.values().map(String::as_str))
         .collect();
     let mut report = GcReport::default();

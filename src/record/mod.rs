@@ -18,6 +18,7 @@ mod gc;
 mod manifest;
 mod run_record;
 mod store;
+pub mod store_users;
 mod temp_area;
 
 pub use build_snapshot::BuildSnapshot;

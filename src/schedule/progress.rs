@@ -8,6 +8,7 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::Outcome;
@@ -64,7 +65,7 @@ impl Progress {
             Mode::Quiet => {}
             Mode::Plain => {
                 if let Some(line) = line {
-                    eprintln!("{line}");
+                    let _ = writeln!(std::io::stderr(), "{line}");
                 }
             }
             Mode::Bar(bar) => {

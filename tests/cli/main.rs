@@ -9,6 +9,7 @@ mod errors;
 mod properties;
 mod publish;
 mod regression;
+mod reliability;
 mod serve;
 mod slurm;
 mod status;

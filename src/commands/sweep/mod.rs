@@ -145,11 +145,11 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
 
     let failed = results.iter().filter(|r| r.status != "ok").count();
     if failed > 0 {
-        eprintln!(
+        crate::commands::note(&format!(
             "{failed} of {} points failed; their logs are in {}/point-NNN.log",
             grid.points.len(),
             sweeps.display()
-        );
+        ));
         return Err(Error::StagesFailed { failed });
     }
     Ok(())
@@ -197,12 +197,12 @@ fn run_locally(
                 let started = Instant::now();
                 let result = build_point(&exe, &dirs[n], file_name, point, build_jobs, cache);
                 if !quiet {
-                    eprintln!(
+                    crate::commands::note(&format!(
                         "point-{n:03} {}: {} ({:.1}s)",
                         describe(point),
                         result.status,
                         started.elapsed().as_secs_f64()
-                    );
+                    ));
                 }
                 results.lock().expect("results").insert(n, result);
             });

@@ -82,10 +82,10 @@ pub fn run(sweep: &SlurmSweep) -> Result<Vec<PointResult>, Error> {
         .unwrap_or_default()
         .to_string();
     if !job_id.is_empty() && !sweep.quiet {
-        eprintln!(
+        crate::commands::note(&format!(
             "submitted Slurm array job {job_id}: {} task(s); waiting for it to end",
             sweep.points.len()
-        );
+        ));
     }
     let output = child.wait_with_output()?;
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -110,7 +110,11 @@ pub fn run(sweep: &SlurmSweep) -> Result<Vec<PointResult>, Error> {
         .collect();
     if !sweep.quiet {
         for (n, (point, result)) in sweep.points.iter().zip(&results).enumerate() {
-            eprintln!("point-{n:03} {}: {}", describe(point), result.status);
+            crate::commands::note(&format!(
+                "point-{n:03} {}: {}",
+                describe(point),
+                result.status
+            ));
         }
     }
     Ok(results)

@@ -73,7 +73,9 @@ impl Workspace {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut cmd = Command::cargo_bin("tnsflow").expect("binary built");
+        // TNSFLOW_TEST_BIN runs the suite against another build of tnsflow
+        // (e.g. the previous commit's, to see a regression test fail there).
+        let mut cmd = Command::new(bin());
         cmd.current_dir(self.path())
             .env("NO_COLOR", "1")
             .env_remove("TNSFLOW_CACHE_DIR")
@@ -120,6 +122,14 @@ impl Workspace {
 }
 
 /// The last line of a build's stdout: `N ran, M up to date, K restored from cache, F failed`.
+/// The tnsflow binary under test: this build's, or `TNSFLOW_TEST_BIN` (another
+/// build, e.g. the previous commit's, to see a regression test fail there).
+pub fn bin() -> PathBuf {
+    std::env::var_os("TNSFLOW_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| assert_cmd::cargo::cargo_bin("tnsflow"))
+}
+
 pub fn summary(stdout: &str) -> String {
     stdout.lines().last().unwrap_or_default().to_string()
 }

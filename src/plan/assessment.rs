@@ -1,0 +1,78 @@
+//! `assess`: every selected stage as fresh or stale, with its reasons, as the
+//! disk is now. `status` prints it and `build --dry-run` lists its stale
+//! stages, so the two never disagree; a build takes the same `check` per stage.
+//!
+//! A stage downstream of a stale one is reported stale because of it, even
+//! though early cutoff may spare it once the upstream stage has run: this
+//! predicts without running anything.
+
+use serde::Serialize;
+
+use super::{check, diff_reasons, Check, Plan, Reason, StatCache};
+use crate::layout::Layout;
+use crate::record::{BuildState, Store};
+
+#[derive(Debug, Serialize)]
+pub struct StageStatus {
+    pub stage: String,
+    pub state: &'static str,
+    pub reasons: Vec<String>,
+}
+
+/// Fresh or stale, with reasons, for every stage in `mask`, in topological order.
+pub fn assess(
+    plan: &Plan,
+    layout: &Layout,
+    stats: &StatCache,
+    mask: &[bool],
+    forced: &[usize],
+) -> Vec<StageStatus> {
+    let root = layout.root();
+    let state = BuildState::load(&layout.state_file());
+    let store = Store::at(layout);
+    let mut stale = vec![false; plan.stages.len()];
+    let mut statuses = Vec::new();
+    for &i in plan.order.iter().filter(|&&i| mask[i]) {
+        let stage = &plan.stages[i];
+        let last = state.get(stage.name());
+        let upstream: Vec<usize> = plan.producers(i).filter(|&p| stale[p]).collect();
+        let reasons: Vec<Reason> = if !upstream.is_empty() {
+            let mut reasons: Vec<Reason> = upstream
+                .iter()
+                .map(|&p| Reason::UpstreamStale {
+                    stage: plan.stages[p].name().to_string(),
+                })
+                .collect();
+            reasons.extend(
+                diff_reasons(last, &stage.declared())
+                    .into_iter()
+                    .filter(|r| {
+                        !matches!(
+                            r,
+                            Reason::DepChanged { .. }
+                                | Reason::DepAdded { .. }
+                                | Reason::DepRemoved { .. }
+                        )
+                    }),
+            );
+            reasons
+        } else if forced.contains(&i) {
+            vec![Reason::Forced]
+        } else {
+            match stage.current(root, stats) {
+                Err(problem) => vec![Reason::DepUnreadable { problem }],
+                Ok(current) => match check(root, &current, last, &store, stats) {
+                    Check::Fresh(_) => Vec::new(),
+                    Check::Restore(_, reasons) | Check::Run(reasons) => reasons,
+                },
+            }
+        };
+        stale[i] = !reasons.is_empty();
+        statuses.push(StageStatus {
+            stage: stage.name().to_string(),
+            state: if stale[i] { "stale" } else { "fresh" },
+            reasons: reasons.iter().map(ToString::to_string).collect(),
+        });
+    }
+    statuses
+}
