@@ -383,7 +383,11 @@ fn parse_stage(
             let db = field.path(&sub(db.as_deref().unwrap_or_default()), "db", false)?;
             StageKind::Sql { sql, db }
         } else {
-            let cmd = sub(cmd.as_deref().unwrap_or_default());
+            let cmd = cmd.as_deref().unwrap_or_default();
+            let cmd = match &item {
+                Some(item) => foreach::substitute_in_cmd(cmd, item),
+                None => cmd.to_string(),
+            };
             check_cmd_refs(&field, params, &stage_params, &cmd)?;
             StageKind::Cmd { cmd }
         };
@@ -552,7 +556,7 @@ pub(crate) fn cmd_refs(cmd: &str) -> Vec<&str> {
 }
 
 /// Replaces `${param}` with values and `$${` with `${`.
-pub fn substitute_params(cmd: &str, value_of: impl Fn(&str) -> String) -> String {
+pub fn substitute_params(cmd: &str, mut value_of: impl FnMut(&str) -> String) -> String {
     let mut out = String::with_capacity(cmd.len());
     let mut rest = cmd;
     while let Some(at) = rest.find("${") {

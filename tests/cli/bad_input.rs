@@ -1,0 +1,231 @@
+//! Integration tests: bad or hostile input never runs the wrong thing
+//! (issue 10, items 1 (globs), 11, 12, 13, 14, 15 and 19).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::*;
+
+/// `tnsflow ARGS` with `dir` as the working directory.
+fn run_in(ws: &Workspace, dir: &Path, args: &[&str]) -> Output {
+    ws.tnsflow(args).current_dir(dir).output().unwrap()
+}
+
+fn assert_ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn read(path: PathBuf) -> String {
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The stage names `status --json` lists, in order.
+fn stage_names(ws: &Workspace, dir: &Path) -> Vec<String> {
+    let out = run_in(ws, dir, &["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&assert_ok(&out)).expect("JSON");
+    json.as_array()
+        .expect("an array")
+        .iter()
+        .map(|s| s["stage"].as_str().expect("a name").to_string())
+        .collect()
+}
+
+/// A foreach over `data/*.txt` and a stage with a glob dep on the same files.
+const GLOBS: &str = r#"
+stages:
+  copy:
+    foreach: data/*.txt
+    cmd: "cp ${item} out/each/${stem}.txt"
+    deps: [${item}]
+    outs: [out/each/${stem}.txt]
+  all:
+    cmd: "cat data/*.txt > out/all.txt"
+    deps: ["data/*.txt"]
+    outs: [out/all.txt]
+"#;
+
+/// A workspace whose own path holds `?`, `[1]`, `*` (or a space, `%`, `#`,
+/// `;`, `'`) expands `foreach` and glob deps from its own files only: the
+/// path is never read as a pattern, so a sibling folder the unescaped path
+/// would match (`wsX1`) is not expanded, and the workspace's files are.
+#[test]
+fn issue_10_globs_match_inside_a_workspace_with_glob_characters_in_its_path() {
+    for name in ["ws?[1]*", "ws %41#;'x"] {
+        let outer = Workspace::new();
+        let decoy = outer.join("wsX1");
+        std::fs::create_dir_all(decoy.join("data")).unwrap();
+        std::fs::write(decoy.join("data/decoy.txt"), "decoy\n").unwrap();
+        std::fs::write(decoy.join("pipeline.yaml"), GLOBS).unwrap();
+        let dir = outer.join(name);
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(dir.join("pipeline.yaml"), GLOBS).unwrap();
+        std::fs::write(dir.join("data/a.txt"), "a\n").unwrap();
+        std::fs::write(dir.join("data/b.txt"), "b\n").unwrap();
+
+        assert_ok(&run_in(&outer, &dir, &["build"]));
+        assert_eq!(
+            stage_names(&outer, &dir),
+            ["copy@a", "copy@b", "all"],
+            "in `{name}`"
+        );
+        assert_eq!(read(dir.join("out/each/a.txt")), "a\n");
+        assert_eq!(read(dir.join("out/each/b.txt")), "b\n");
+        assert_eq!(read(dir.join("out/all.txt")), "a\nb\n");
+        assert!(!decoy.join("out").exists(), "the sibling was not touched");
+
+        // The glob dep counts by content: a new match reruns `all`.
+        std::fs::write(dir.join("data/c.txt"), "c\n").unwrap();
+        let stdout = assert_ok(&run_in(&outer, &dir, &["build"]));
+        assert_eq!(summary(&stdout), counts(2, 2, 0, 0), "in `{name}`");
+        assert_eq!(read(dir.join("out/all.txt")), "a\nb\nc\n");
+    }
+}
+
+/// `${item}`, `${stem}` and string params reach `sh -c` quoted: a file named
+/// `x;touch INJECTED;.txt` runs no `touch`, names with a space or `'` work,
+/// and a param's `;` and `'` are text.
+#[test]
+fn issue_10_substituted_values_are_quoted_for_the_shell() {
+    let ws = Workspace::new()
+        .pipeline(
+            r#"
+params:
+  label: "it's; touch PWNED #"
+  n: 2
+stages:
+  copy:
+    foreach: data/*.txt
+    cmd: "head -n ${n} ${item} > out/each/${stem}.txt && echo ${stem} >> out/each/${stem}.txt"
+    deps: [${item}]
+    params: [n]
+    outs: [out/each/${stem}.txt]
+  label:
+    cmd: "printf '%s|' ${label} ${n} > out/label.txt"
+    params: [label, n]
+    outs: [out/label.txt]
+"#,
+        )
+        .file("data/x;touch INJECTED;.txt", "x1\nx2\nx3\n")
+        .file("data/a b.txt", "ab\n")
+        .file("data/it's.txt", "it\n");
+    ws.build(&[]);
+    assert!(!ws.exists("INJECTED"), "a file name ran as a command");
+    assert!(!ws.exists("PWNED"), "a param ran as a command");
+    assert_eq!(
+        ws.read("out/each/x;touch INJECTED;.txt"),
+        "x1\nx2\nx;touch INJECTED;\n"
+    );
+    assert_eq!(ws.read("out/each/a b.txt"), "ab\na b\n");
+    assert_eq!(ws.read("out/each/it's.txt"), "it\nit's\n");
+    assert_eq!(ws.read("out/label.txt"), "it's; touch PWNED #|2|");
+}
+
+/// A stand-in for `sbatch --parsable --wait --array=0-N --output=PATTERN
+/// SCRIPT`: prints a job id, then runs each array task one after the other
+/// as Slurm would, expanding the `%` fields of `--output` as Slurm does. A
+/// task whose log folder does not exist does not run (Slurm cannot open it).
+const FAKE_SBATCH: &str = r#"#!/usr/bin/env python3
+import os, subprocess, sys
+args = sys.argv[1:]
+script, last, output = args[-1], 0, None
+for a in args[:-1]:
+    if a.startswith("--array="):
+        last = int(a[len("--array="):].split("%")[0].split("-")[1])
+    elif a.startswith("--output="):
+        output = a[len("--output="):]
+print("4242", flush=True)
+
+def expand(pattern, task):
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern[i] != "%":
+            out, i = out + pattern[i], i + 1
+            continue
+        j = i + 1
+        while j < len(pattern) and pattern[j].isdigit():
+            j += 1
+        width, kind = int(pattern[i + 1:j] or 0), pattern[j:j + 1]
+        if kind == "%":
+            out += "%"
+        elif kind == "a":
+            out += str(task).zfill(width)
+        elif kind in ("A", "j"):
+            out += "4242".zfill(width)
+        else:
+            out += pattern[i:j + 1]
+        i = j + 1
+    return out
+
+for task in range(last + 1):
+    log = expand(output, task)
+    if not os.path.isdir(os.path.dirname(log)):
+        continue
+    with open(log, "w") as f:
+        env = dict(os.environ, SLURM_ARRAY_TASK_ID=str(task))
+        subprocess.run(["sh", script], stdout=f, stderr=subprocess.STDOUT, env=env)
+"#;
+
+/// `sweep --slurm` from a workspace whose path holds `%a`, a space, `'`, `;`
+/// and `#`, sweeping a string param that looks like shell: every task finds
+/// its point, writes its log where the sweep reads it, and the value reaches
+/// the command as text.
+#[test]
+fn issue_10_a_slurm_sweep_runs_in_a_workspace_with_shell_and_slurm_characters() {
+    let outer = Workspace::new();
+    let bin = outer.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("sbatch"), FAKE_SBATCH).unwrap();
+    std::fs::set_permissions(bin.join("sbatch"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = outer.join("sweep %a 'x'; #1");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("pipeline.yaml"),
+        "params:\n  label: a\nstages:\n  a:\n    cmd: \"printf '%s|' ${label} > out/label.txt\"\n    params: [label]\n    outs: [out/label.txt]\n",
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = outer
+        .tnsflow([
+            "sweep",
+            "--slurm",
+            "--set",
+            "label=it's; touch INJECTED,$(touch INJECTED)",
+        ])
+        .current_dir(&dir)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stdout = assert_ok(&out);
+    assert_eq!(
+        stdout,
+        "point,label,status\npoint-000,it's; touch INJECTED,ok\npoint-001,$(touch INJECTED),ok\n"
+    );
+    assert_eq!(
+        read(dir.join("sweeps/point-000/out/label.txt")),
+        "it's; touch INJECTED|"
+    );
+    assert_eq!(
+        read(dir.join("sweeps/point-001/out/label.txt")),
+        "$(touch INJECTED)|"
+    );
+    assert!(dir.join("sweeps/point-001.log").is_file());
+    for at in [
+        &dir,
+        &dir.join("sweeps/point-000"),
+        &dir.join("sweeps/point-001"),
+    ] {
+        assert!(!at.join("INJECTED").exists(), "in {}", at.display());
+    }
+}
