@@ -133,8 +133,8 @@ impl Pipeline {
     /// Applies `--set` overrides in order.
     pub fn apply_overrides(&mut self, overrides: &[Override]) -> ConfigResult<()> {
         for o in overrides {
-            o.apply(&mut self.params, &self.source.name)?;
-            self.overridden.insert(o.key.clone());
+            let set = o.apply(&mut self.params, &self.source.name)?;
+            self.overridden.extend(set);
         }
         Ok(())
     }

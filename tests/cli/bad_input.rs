@@ -6,6 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::common::*;
+use insta::assert_snapshot;
+
+/// Runs `tnsflow ARGS`, asserts exit code 2 and nothing on stdout, and returns stderr.
+fn config_error(ws: &Workspace, args: &[&str]) -> String {
+    let out = ws.tnsflow(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    stderr
+}
 
 /// `tnsflow ARGS` with `dir` as the working directory.
 fn run_in(ws: &Workspace, dir: &Path, args: &[&str]) -> Output {
@@ -228,4 +238,65 @@ fn issue_10_a_slurm_sweep_runs_in_a_workspace_with_shell_and_slurm_characters() 
     ] {
         assert!(!at.join("INJECTED").exists(), "in {}", at.display());
     }
+}
+
+const ENFORCEMENT: &str = r#"
+params:
+  enforcement:
+    block_risk: 0.9
+    review_risk: 0.5
+stages:
+  e:
+    cmd: "echo ${enforcement.block_risk} ${enforcement.review_risk} > out/e.txt"
+    params: [enforcement.block_risk, enforcement.review_risk]
+    outs: [out/e.txt]
+"#;
+
+/// A map-valued `--set` is merged key by key into the params (the keys it
+/// does not name keep the file's values), and each of its keys is checked
+/// like a dotted `--set`: an unknown one is refused with a suggestion.
+#[test]
+fn issue_10_a_map_valued_set_is_validated_and_merged() {
+    let ws = Workspace::new().pipeline(ENFORCEMENT);
+    ws.build(&["--set", "enforcement={block_risk: 0.99}"]);
+    assert_eq!(ws.read("out/e.txt"), "0.99 0.5\n");
+
+    assert_snapshot!(
+        "map_set_unknown_key",
+        config_error(&ws, &["build", "--set", "enforcement={block_rsk: 0.99}"])
+    );
+    assert_snapshot!(
+        "map_set_wrong_type",
+        config_error(&ws, &["build", "--set", "enforcement={review_risk: high}"])
+    );
+    assert_eq!(ws.read("out/e.txt"), "0.99 0.5\n", "nothing ran");
+}
+
+/// An int param takes a float from `--set` (numbers widen), and a builtin
+/// that reads a float accepts it; a builtin that needs an integer still
+/// refuses one, and a real type change is still an error.
+#[test]
+fn issue_10_an_int_param_widens_to_a_float() {
+    let ws = Workspace::new().pipeline(
+        "params:\n  n: 80\nstages:\n  a:\n    cmd: \"echo ${n} > out/a.txt\"\n    params: [n]\n    outs: [out/a.txt]\n",
+    );
+    ws.build(&["--set", "n=1.6"]);
+    assert_eq!(ws.read("out/a.txt"), "1.6\n");
+    let stderr = config_error(&ws, &["build", "--set", "n=many"]);
+    assert!(
+        stderr.contains("param `n` = many (from --set) has the wrong type: expected an integer"),
+        "{stderr}"
+    );
+
+    let repo = Workspace::from_repo();
+    let out = repo
+        .tnsflow(["status", "--set", "monitoring.chats_per_user=1.6"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let stderr = config_error(&repo, &["status", "--set", "users=1.5"]);
+    assert!(
+        stderr.contains("param `users` = 1.5 (from --set) is out of range for stage `generate`"),
+        "{stderr}"
+    );
 }
