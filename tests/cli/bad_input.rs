@@ -300,3 +300,82 @@ fn issue_10_an_int_param_widens_to_a_float() {
         "{stderr}"
     );
 }
+
+/// A pipeline file that declares no stages (empty, only comments, only
+/// params, or an empty `stages:` map) is an error naming the file.
+#[test]
+fn issue_10_a_pipeline_without_stages_is_an_error() {
+    let ws = Workspace::new().pipeline("");
+    assert_snapshot!("no_stages_empty", config_error(&ws, &["build"]));
+    let ws = Workspace::new().pipeline("# nothing here yet\n\n# still nothing\n");
+    assert_snapshot!("no_stages_comments", config_error(&ws, &["build"]));
+    let ws = Workspace::new().pipeline("params:\n  seed: 1\nstages: {}\n");
+    assert_snapshot!("no_stages_empty_map", config_error(&ws, &["status"]));
+    let ws = Workspace::new().pipeline("params:\n  seed: 1\n");
+    let stderr = config_error(&ws, &["dag"]);
+    assert!(
+        stderr.contains("pipeline.yaml declares no stages"),
+        "{stderr}"
+    );
+}
+
+/// An out may not be the pipeline file, however it is spelt, nor anything
+/// in tnsflow's state folder; the pipeline file is left as it was.
+#[test]
+fn issue_10_outs_may_not_be_the_pipeline_file_or_the_state_folder() {
+    let stage = |out: &str| {
+        format!("stages:\n  a:\n    cmd: \"echo oops > {out}\"\n    outs: [\"{out}\"]\n")
+    };
+    let ws = Workspace::new().pipeline(&stage("pipeline.yaml"));
+    assert_snapshot!("out_is_the_pipeline", config_error(&ws, &["build"]));
+    for out in [
+        "./pipeline.yaml",
+        "out/../pipeline.yaml",
+        "sub//..//pipeline.yaml",
+    ] {
+        let ws = Workspace::new().pipeline(&stage(out));
+        let stderr = config_error(&ws, &["build"]);
+        assert!(
+            stderr.contains(&format!(
+                "stage `a` writes `{out}`, which is the pipeline file"
+            )),
+            "{stderr}"
+        );
+        assert_eq!(ws.read("pipeline.yaml"), stage(out), "left as it was");
+    }
+    let ws = Workspace::new();
+    let absolute = ws.join("pipeline.yaml");
+    let absolute = absolute.to_str().unwrap();
+    ws.write("pipeline.yaml", &stage(absolute));
+    let stderr = config_error(&ws, &["build"]);
+    assert!(
+        stderr.contains("tnsflow::out_outside_workspace"),
+        "{stderr}"
+    );
+    assert_eq!(ws.read("pipeline.yaml"), stage(absolute));
+
+    // With -f, the pipeline file is that file.
+    let ws = Workspace::new().file("other.yaml", &stage("other.yaml"));
+    let stderr = config_error(&ws, &["-f", "other.yaml", "build"]);
+    assert!(
+        stderr.contains("stage `a` writes `other.yaml`, which is the pipeline file"),
+        "{stderr}"
+    );
+
+    let ws = Workspace::new().pipeline(&stage(".tnsflow/v1/state.json"));
+    assert_snapshot!("out_in_the_state_folder", config_error(&ws, &["build"]));
+    for out in [".tnsflow", "out/../.tnsflow/lock"] {
+        let ws = Workspace::new().pipeline(&stage(out));
+        let stderr = config_error(&ws, &["build"]);
+        assert!(
+            stderr.contains(&format!(
+                "stage `a` writes `{out}`, which is in tnsflow's state folder"
+            )),
+            "{stderr}"
+        );
+    }
+    // A name that only starts like the state folder is an ordinary out.
+    let ws = Workspace::new().pipeline(&stage(".tnsflowrc"));
+    ws.build(&[]);
+    assert_eq!(ws.read(".tnsflowrc"), "oops\n");
+}
