@@ -379,3 +379,45 @@ fn issue_10_outs_may_not_be_the_pipeline_file_or_the_state_folder() {
     ws.build(&[]);
     assert_eq!(ws.read(".tnsflowrc"), "oops\n");
 }
+
+/// The permission bits of a file, in octal as `chmod` takes them.
+fn mode(path: PathBuf) -> String {
+    let mode = std::fs::metadata(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode();
+    format!("{:o}", mode & 0o777)
+}
+
+/// `publish`'s manifest.json, `sweeps/summary.csv` and a sweep point's
+/// pipeline.yaml are created as the umask says, like every other file
+/// tnsflow writes (they were 0600).
+#[test]
+fn issue_10_published_and_swept_files_follow_the_umask() {
+    const PIPELINE: &str = "params:\n  seed: 1\nstages:\n  a:\n    cmd: \"echo ${seed} > out/a.txt\"\n    params: [seed]\n    outs: [out/a.txt]\n";
+    let ws = Workspace::new().pipeline(PIPELINE);
+    let bin = assert_cmd::cargo::cargo_bin("tnsflow");
+    // umask is per process: set it in a shell that execs tnsflow, not in
+    // this (multi-threaded) test process.
+    let with_umask = |args: &[&str]| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("umask 027 && exec \"$0\" \"$@\"")
+            .arg(&bin)
+            .args(args)
+            .current_dir(ws.path())
+            .env("NO_COLOR", "1")
+            .env_remove("TNSFLOW_CACHE_DIR")
+            .output()
+            .unwrap();
+        assert_ok(&out);
+    };
+    with_umask(&["publish", "pub"]);
+    with_umask(&["sweep", "--set", "seed=1,2"]);
+    // What an ordinary file gets under umask 027.
+    let expected = "640";
+    assert_eq!(mode(ws.join("out/a.txt")), expected, "an ordinary out");
+    assert_eq!(mode(ws.join("pub/manifest.json")), expected);
+    assert_eq!(mode(ws.join("sweeps/summary.csv")), expected);
+    assert_eq!(mode(ws.join("sweeps/point-001/pipeline.yaml")), expected);
+}
