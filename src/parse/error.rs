@@ -172,6 +172,34 @@ pub enum ConfigError {
         span: SourceSpan,
     },
 
+    #[error("stage `{stage}` writes `{out}`, which is {what}")]
+    #[diagnostic(code(tnsflow::reserved_out))]
+    ReservedOut {
+        stage: String,
+        out: String,
+        what: &'static str,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("not an out")]
+        span: SourceSpan,
+        #[help]
+        hint: String,
+    },
+
+    #[error("{file} declares no stages")]
+    #[diagnostic(
+        code(tnsflow::no_stages),
+        help("declare at least one under `stages:`, such as\n  stages:\n    hello:\n      cmd: \"echo hello > out/hello.txt\"\n      outs: [out/hello.txt]")
+    )]
+    NoStages {
+        file: String,
+        #[source_code]
+        src: NamedSource<String>,
+        /// The empty `stages:` map, when there is one.
+        #[label("no stages in here")]
+        span: Option<SourceSpan>,
+    },
+
     #[error("stage `{stage}`: foreach pattern `{pattern}` matches no files")]
     #[diagnostic(code(tnsflow::foreach_no_match))]
     ForeachNoMatch {

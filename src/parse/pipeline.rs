@@ -44,6 +44,11 @@ impl Pipeline {
     /// Parses pipeline text named `name` for a workspace at `root`.
     pub fn parse(name: &str, root: &Path, text: String) -> ConfigResult<Pipeline> {
         let source = Source::new(name.to_string(), text);
+        // The pipeline file as an out path: the workspace is the folder holding it.
+        let file_name = Path::new(name)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name.to_string());
         let mut doc: Value = serde_yaml::from_str(&placeholder::escape(&source.text))
             .map_err(|e| syntax(&source, &e))?;
         placeholder::restore(&mut doc);
@@ -94,7 +99,9 @@ impl Pipeline {
                             ))
                         }
                     };
-                    stages.extend(parse_stage(&source, root, &params, &name, decl)?);
+                    stages.extend(parse_stage(
+                        &source, root, &file_name, &params, &name, decl,
+                    )?);
                 }
             }
             Some(other) => {
@@ -106,6 +113,15 @@ impl Pipeline {
                     other,
                 ))
             }
+        }
+
+        // An empty or comment-only file would otherwise build nothing and exit 0.
+        if stages.is_empty() {
+            return Err(ConfigError::NoStages {
+                file: source.name.clone(),
+                src: source.named(),
+                span: top.contains_key("stages").then(|| source.span("stages")),
+            });
         }
 
         let mut seen = HashSet::new();
@@ -133,8 +149,8 @@ impl Pipeline {
     /// Applies `--set` overrides in order.
     pub fn apply_overrides(&mut self, overrides: &[Override]) -> ConfigResult<()> {
         for o in overrides {
-            o.apply(&mut self.params, &self.source.name)?;
-            self.overridden.insert(o.key.clone());
+            let set = o.apply(&mut self.params, &self.source.name)?;
+            self.overridden.extend(set);
         }
         Ok(())
     }
@@ -246,6 +262,7 @@ fn check_keys(
 fn parse_stage(
     source: &Source,
     root: &Path,
+    pipeline_file: &str,
     params: &Params,
     name: &str,
     decl: &Value,
@@ -278,6 +295,7 @@ fn parse_stage(
         map,
         path: &path,
         stage: name,
+        pipeline_file,
     };
     let builtin = field.string("builtin")?;
     let sql = field.string("sql")?;
@@ -383,7 +401,11 @@ fn parse_stage(
             let db = field.path(&sub(db.as_deref().unwrap_or_default()), "db", false)?;
             StageKind::Sql { sql, db }
         } else {
-            let cmd = sub(cmd.as_deref().unwrap_or_default());
+            let cmd = cmd.as_deref().unwrap_or_default();
+            let cmd = match &item {
+                Some(item) => foreach::substitute_in_cmd(cmd, item),
+                None => cmd.to_string(),
+            };
             check_cmd_refs(&field, params, &stage_params, &cmd)?;
             StageKind::Cmd { cmd }
         };
@@ -421,6 +443,8 @@ struct Fields<'a> {
     map: &'a Mapping,
     path: &'a str,
     stage: &'a str,
+    /// The pipeline file, relative to the workspace: never an out.
+    pipeline_file: &'a str,
 }
 
 impl Fields<'_> {
@@ -489,12 +513,34 @@ impl Fields<'_> {
             src: self.source.named(),
             span: self.source.span(&format!("{}.{key}", self.path)),
         };
+        // A stage must not overwrite what declares it or tnsflow's own state
+        // (issue 10, item 15); spellings such as `out/../pipeline.yaml` are
+        // normalized first.
+        let reserved = |what, hint: String| ConfigError::ReservedOut {
+            stage: self.stage.into(),
+            out: raw.into(),
+            what,
+            src: self.source.named(),
+            span: self.source.span(&format!("{}.{key}", self.path)),
+            hint,
+        };
+        let state_dir = crate::layout::STATE_DIR;
         match normalize(raw) {
             Some(p) if p.is_empty() => Err(self.bad(key, "empty path", None)),
+            Some(p) if is_out && p.starts_with('/') => Err(outside()),
+            Some(p) if is_out && p == self.pipeline_file => Err(reserved(
+                "the pipeline file",
+                format!("a stage cannot overwrite the pipeline that declares it; write to another path, such as `out/{p}`"),
+            )),
             Some(p)
-                if is_out && (p.starts_with('/') || p.starts_with(crate::layout::STATE_DIR)) =>
+                if is_out
+                    && (p == state_dir
+                        || p.strip_prefix(state_dir).is_some_and(|r| r.starts_with('/'))) =>
             {
-                Err(outside())
+                Err(reserved(
+                    "in tnsflow's state folder `.tnsflow/`",
+                    "`.tnsflow/` holds tnsflow's run records and cache; write to another path, such as `out/...`".into(),
+                ))
             }
             Some(p) => Ok(p),
             None if is_out => Err(outside()),
@@ -552,7 +598,7 @@ pub(crate) fn cmd_refs(cmd: &str) -> Vec<&str> {
 }
 
 /// Replaces `${param}` with values and `$${` with `${`.
-pub fn substitute_params(cmd: &str, value_of: impl Fn(&str) -> String) -> String {
+pub fn substitute_params(cmd: &str, mut value_of: impl FnMut(&str) -> String) -> String {
     let mut out = String::with_capacity(cmd.len());
     let mut rest = cmd;
     while let Some(at) = rest.find("${") {

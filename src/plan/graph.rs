@@ -17,7 +17,8 @@ use super::input::{is_glob, literal_separator, Input, InputKind};
 use super::{StageKey, StatCache};
 use crate::execute::{Builtin, StageParams};
 use crate::parse::{
-    did_you_mean, display_value, substitute_params, ConfigError, Pipeline, StageDecl, StageKind,
+    did_you_mean, display_value, shell_word, substitute_params, ConfigError, Pipeline, StageDecl,
+    StageKind,
 };
 use crate::record::RunRecord;
 use crate::{stages, ConfigResult};
@@ -140,9 +141,7 @@ impl Plan {
                 })?;
             }
             let cmd = match &decl.kind {
-                StageKind::Cmd { cmd } => Some(substitute_params(cmd, |k| {
-                    params.get(k).map(display_value).unwrap_or_default()
-                })),
+                StageKind::Cmd { cmd } => Some(cmd_with_params(&pipeline, decl, cmd, &params)?),
                 _ => None,
             };
             let mut inputs = Vec::new();
@@ -215,6 +214,38 @@ impl Plan {
             }
         }
         mask
+    }
+}
+
+/// The cmd with each `${param}` replaced by its value as one shell word:
+/// a param is data, so `label: "it's; rm x"` reaches the command as that
+/// text (issue 10, item 11). Numbers and plain words stay bare.
+fn cmd_with_params(
+    pipeline: &Pipeline,
+    decl: &StageDecl,
+    cmd: &str,
+    params: &BTreeMap<String, Value>,
+) -> ConfigResult<String> {
+    let mut holds_nul = None;
+    let text = substitute_params(cmd, |k| {
+        let value = params.get(k).map(display_value).unwrap_or_default();
+        shell_word(&value).unwrap_or_else(|| {
+            holds_nul.get_or_insert_with(|| k.to_string());
+            String::new()
+        })
+    });
+    match holds_nul {
+        None => Ok(text),
+        Some(key) => Err(ConfigError::BadStage {
+            stage: decl.name.clone(),
+            message: format!(
+                "param `{key}` ({}) holds a NUL character, which a shell command cannot carry",
+                pipeline.origin(&key)
+            ),
+            src: pipeline.source.named(),
+            span: pipeline.source.span(&format!("{}.cmd", decl.yaml_path)),
+            hint: None,
+        }),
     }
 }
 

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::layout::STATE_DIR;
+use crate::parse::workspace_glob;
 use crate::record::temp_file_owner;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,18 +52,17 @@ impl Input {
                 .filter(|e| e.file_name().to_str().and_then(temp_file_owner).is_none())
                 .map(|e| (display(e.path()), e.into_path()))
                 .collect(),
-            InputKind::Glob => {
-                let pattern = self.absolute(root);
-                glob::glob_with(&pattern.to_string_lossy(), literal_separator())
-                    .map(|paths| {
-                        paths
-                            .filter_map(Result::ok)
-                            .filter(|p| p.is_file())
-                            .map(|p| (display(&p), p))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            }
+            // Matched inside the workspace: its own path is never a pattern
+            // (issue 10, item 1).
+            InputKind::Glob => workspace_glob(root, &self.path, literal_separator())
+                .map(|paths| {
+                    paths
+                        .filter_map(Result::ok)
+                        .filter(|p| p.is_file())
+                        .map(|p| (display(&p), p))
+                        .collect()
+                })
+                .unwrap_or_default(),
         };
         files.sort();
         files

@@ -3,6 +3,7 @@
 mod common;
 
 mod analytics;
+mod bad_input;
 mod build;
 mod data;
 mod errors;

@@ -56,10 +56,7 @@ pub fn run(sweep: &SlurmSweep) -> Result<Vec<PointResult>, Error> {
     };
     let mut child = Command::new("sbatch")
         .args(["--parsable", "--wait", "--job-name=tnsflow-sweep", &array])
-        .arg(format!(
-            "--output={}",
-            sweep.sweeps.join("point-%3a.log").display()
-        ))
+        .arg(output_option(sweep.sweeps))
         .args(sweep.sbatch_args)
         .arg(&script_path)
         .stdout(Stdio::piped())
@@ -122,6 +119,15 @@ pub fn run(sweep: &SlurmSweep) -> Result<Vec<PointResult>, Error> {
 
 fn exit_file(sweeps: &Path, n: usize) -> PathBuf {
     sweeps.join(format!("point-{n:03}.exit"))
+}
+
+/// `--output=SWEEPS/point-%3a.log`, one log per task. sbatch reads `%` in
+/// the path as a field (`%a` is the task id, `%j` the job id), so a `%` of
+/// the workspace path is written `%%` (issue 10: a folder `ws%a` must not
+/// send the logs to `ws0/`).
+fn output_option(sweeps: &Path) -> String {
+    let dir = sweeps.to_string_lossy().replace('%', "%%");
+    format!("--output={dir}/point-%3a.log")
 }
 
 fn quote(text: &str) -> Result<String, Error> {
