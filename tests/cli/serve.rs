@@ -7,7 +7,7 @@
 //! Without chromium the browser test is skipped locally and fails under CI.
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,13 +42,18 @@ impl Drop for Running {
 
 /// `tnsflow serve --port 0 ARGS` in the workspace, and the URL it printed.
 fn start_serve(ws: &Workspace, args: &[&str]) -> (Running, String) {
+    spawn_serve(ws, args, Stdio::inherit())
+}
+
+/// `start_serve` with its stderr sent to `stderr` (`Stdio::piped()` to read it).
+fn spawn_serve(ws: &Workspace, args: &[&str], stderr: Stdio) -> (Running, String) {
     let mut running = Running::spawn(
         Command::new(assert_cmd::cargo::cargo_bin("tnsflow"))
             .args(["serve", "--port", "0"])
             .args(args)
             .current_dir(ws.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit()),
+            .stderr(stderr),
     );
     let stdout = running.0.stdout.take().expect("piped stdout");
     let mut line = String::new();
@@ -354,4 +359,112 @@ fn analyst_reviews_a_case_in_chromium_and_the_review_survives_a_rebuild() {
     drop(server);
     assert!(ws.exists("review/reviews.db"));
     assert!(ws.exists("elsewhere/team-b.db"));
+}
+
+/// The port of a `http://ADDR:PORT` URL.
+fn port_of(url: &str) -> &str {
+    url.rsplit(':').next().expect("a port")
+}
+
+/// Sends one raw HTTP/1.1 request to 127.0.0.1:`port` with exactly the
+/// `headers` given (Host included, or not), and returns the status and body.
+fn http(
+    port: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method == "POST" {
+        request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the response");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The review database the workbench made refuses every rewrite from a raw
+/// `sqlite3` session (which never sets recursive_triggers): REPLACE, upsert,
+/// UPDATE and DELETE on both tables, each an error, the dump unchanged.
+/// Issue 10, item 5.
+#[test]
+fn issue_10_a_raw_sqlite3_session_cannot_rewrite_reviews() {
+    let Some(sqlite3) = find_program("SQLITE3", &["/usr/bin/sqlite3", "/usr/local/bin/sqlite3"])
+    else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install sqlite3");
+        eprintln!("skipped: sqlite3 not installed");
+        return;
+    };
+    let ws = Workspace::from_repo();
+    ws.build(&["-q"]);
+    let all = cases(&ws);
+    let (first, second) = (&all[0].0, &all[1].0);
+    let (server, url) = start_serve(&ws, &[]);
+    let port = port_of(&url);
+    let host = format!("127.0.0.1:{port}");
+    let origin = format!("http://{host}");
+    for case_id in [first, second] {
+        let (status, body) = http(
+            port,
+            "POST",
+            &format!("/cases/{case_id}/review"),
+            &[("Host", &host), ("Origin", &origin)],
+            "disposition=confirmed_abuse&reviewer=ana&notes=seen",
+        );
+        assert_eq!(status, 303, "{body}");
+    }
+    drop(server);
+
+    let db = ws.join("review/reviews.db");
+    let sql = |statement: &str| {
+        Command::new(&sqlite3)
+            .arg(&db)
+            .arg(statement)
+            .output()
+            .expect("run sqlite3")
+    };
+    let dump = || String::from_utf8(sql(".dump").stdout).expect("utf-8 dump");
+    let before = dump();
+    assert!(
+        before.contains("'seen'") && before.contains(&format!("'{second}'")),
+        "{before}"
+    );
+    let row = "'confirmed_abuse', 'mallory', 'rewritten', '2020-01-01T00:00:00Z'";
+    for statement in [
+        format!("INSERT OR REPLACE INTO reviews VALUES (1, '{first}', {row})"),
+        format!("REPLACE INTO reviews VALUES (1, '{first}', {row})"),
+        format!("INSERT INTO reviews VALUES (1, '{first}', {row}) ON CONFLICT DO UPDATE SET notes = excluded.notes"),
+        "UPDATE reviews SET notes = 'rewritten'".to_string(),
+        "DELETE FROM reviews".to_string(),
+        format!("INSERT OR REPLACE INTO case_opened VALUES ('{first}', '2099-01-01T00:00:00Z')"),
+        format!("REPLACE INTO case_opened VALUES ('{first}', '2099-01-01T00:00:00Z')"),
+        format!("INSERT INTO case_opened VALUES ('{first}', '2099-01-01T00:00:00Z') ON CONFLICT DO UPDATE SET opened_at = excluded.opened_at"),
+        "UPDATE case_opened SET opened_at = '2099-01-01T00:00:00Z'".to_string(),
+        "DELETE FROM case_opened".to_string(),
+    ] {
+        let out = sql(&statement);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("append-only"), "{statement}: {stderr}");
+        assert_eq!(dump(), before, "{statement}");
+    }
 }
