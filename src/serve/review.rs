@@ -117,11 +117,35 @@ impl ReviewForm {
         } else if reviewer.chars().count() > MAX_REVIEWER {
             problems.push(format!("reviewer is longer than {MAX_REVIEWER} characters"));
         }
+        // A name is one line: no control character at all.
+        if let Some(c) = self.reviewer.chars().find(|c| c.is_control()) {
+            problems.push(format!(
+                "reviewer contains a control character ({}); a reviewer is one line of plain text",
+                code_point(c)
+            ));
+        }
         if self.notes.chars().count() > MAX_NOTES {
             problems.push(format!("notes are longer than {MAX_NOTES} characters"));
         }
+        // Line breaks (a textarea sends CRLF) and tabs are text; the rest
+        // (escape sequences, NUL, bells) would reach terminals and exports.
+        if let Some(c) = self
+            .notes
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            problems.push(format!(
+                "notes contain a control character ({}); only line breaks and tabs are allowed",
+                code_point(c)
+            ));
+        }
         problems
     }
+}
+
+/// `U+001B`: how a problem names an invisible character.
+fn code_point(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
 }
 
 pub struct ReviewStore {
@@ -480,5 +504,45 @@ mod tests {
         let problems = form("lol", " ", &"x".repeat(MAX_NOTES + 1)).problems();
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].starts_with("disposition must be one of"));
+    }
+
+    /// Control characters are refused with the field and the character
+    /// named, except line breaks and tabs in the notes. Issue 10, item 22.
+    #[test]
+    fn control_characters_are_refused() {
+        let kept = form("escalated", "ana", "one\r\ntwo\n\tthree");
+        assert!(kept.problems().is_empty(), "{:?}", kept.problems());
+        for (reviewer, notes, problem) in [
+            (
+                "ana",
+                "\u{1b}[2J",
+                "notes contain a control character (U+001B)",
+            ),
+            ("ana", "a\0b", "notes contain a control character (U+0000)"),
+            (
+                "ana",
+                "a\u{85}b",
+                "notes contain a control character (U+0085)",
+            ),
+            (
+                "an\u{7}a",
+                "",
+                "reviewer contains a control character (U+0007)",
+            ),
+            (
+                "ana\r\nbo",
+                "",
+                "reviewer contains a control character (U+000D)",
+            ),
+            (
+                "ana\tbo",
+                "",
+                "reviewer contains a control character (U+0009)",
+            ),
+        ] {
+            let problems = form("escalated", reviewer, notes).problems();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].starts_with(problem), "{problems:?}");
+        }
     }
 }

@@ -403,6 +403,70 @@ fn http(
     (status, body)
 }
 
+/// How many reviews the case page lists, asked the way a browser on this
+/// machine would.
+fn review_count(port: &str, case_id: &str) -> usize {
+    let host = format!("127.0.0.1:{port}");
+    let (status, page) = http(
+        port,
+        "GET",
+        &format!("/cases/{case_id}"),
+        &[("Host", &host)],
+        "",
+    );
+    assert_eq!(status, 200, "{page}");
+    page.matches("class=\"audit-row\"").count()
+}
+
+/// Reviewer and notes refuse control characters (an escape sequence, a NUL, a
+/// bell, a line break in a name) with a 422 naming the field; the notes keep
+/// line breaks (CRLF from a textarea) and tabs. Issue 10, item 22.
+#[test]
+fn issue_10_control_characters_in_a_review_are_refused() {
+    let ws = Workspace::from_repo();
+    ws.build(&["-q"]);
+    let case_id = cases(&ws)[0].0.clone();
+    let (_server, url) = start_serve(&ws, &[]);
+    let port = port_of(&url);
+    let host = format!("127.0.0.1:{port}");
+    let origin = format!("http://{host}");
+    let review = format!("/cases/{case_id}/review");
+    let post = |form: &str| {
+        http(
+            port,
+            "POST",
+            &review,
+            &[("Host", &host), ("Origin", &origin)],
+            form,
+        )
+    };
+
+    for (form, field) in [
+        (
+            "disposition=escalated&reviewer=ana&notes=%1B%5B2Jcleared",
+            "notes",
+        ),
+        ("disposition=escalated&reviewer=ana&notes=a%00b", "notes"),
+        ("disposition=escalated&reviewer=an%07a&notes=", "reviewer"),
+        (
+            "disposition=escalated&reviewer=ana%0D%0Abo&notes=",
+            "reviewer",
+        ),
+    ] {
+        let (status, page) = post(form);
+        assert_eq!(status, 422, "{form}: {page}");
+        assert!(
+            page.contains(&format!("{field} contain")) && page.contains("a control character"),
+            "{form}: {page}"
+        );
+    }
+    assert_eq!(review_count(port, &case_id), 0);
+    let (status, page) =
+        post("disposition=escalated&reviewer=ana&notes=line%0D%0Aline%0Acol%09col");
+    assert_eq!(status, 303, "{page}");
+    assert_eq!(review_count(port, &case_id), 1);
+}
+
 /// The review database the workbench made refuses every rewrite from a raw
 /// `sqlite3` session (which never sets recursive_triggers): REPLACE, upsert,
 /// UPDATE and DELETE on both tables, each an error, the dump unchanged.
