@@ -5,6 +5,7 @@
 //! helpers for the pages, `pages` renders HTML and `routes` wires them to
 //! HTTP. Nothing here writes into the workspace's outs.
 
+pub mod allowed_hosts;
 pub mod data;
 pub mod graph;
 pub mod pages;
@@ -96,7 +97,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
         writeln!(out, "serving http://{local}")?;
         out.flush()?;
         drop(out);
-        axum::serve(listener, routes::router(state))
+        let hosts = allowed_hosts::AllowedHosts::for_listener(local);
+        axum::serve(listener, routes::router(state, hosts))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

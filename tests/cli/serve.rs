@@ -418,6 +418,95 @@ fn review_count(port: &str, case_id: &str) -> usize {
     page.matches("class=\"audit-row\"").count()
 }
 
+/// A page on another site that the analyst's browser resolves to the
+/// workbench (DNS rebinding) sends its own name as Host, with a matching
+/// Origin: every route refuses it, GET included, and nothing is saved.
+/// Issue 10, item 20.
+#[test]
+fn issue_10_a_foreign_host_is_refused_on_every_route() {
+    let ws = Workspace::from_repo();
+    ws.build(&["-q"]);
+    let case_id = cases(&ws)[0].0.clone();
+    let (_server, url) = start_serve(&ws, &[]);
+    let port = port_of(&url);
+    let evil = format!("evil.example:{port}");
+    let evil_origin = format!("http://{evil}");
+    let review = format!("/cases/{case_id}/review");
+    let form = "disposition=no_violation&reviewer=mallory&notes=rebound";
+
+    for path in [
+        "/",
+        "/queue",
+        &format!("/cases/{case_id}"),
+        "/static/workbench.css",
+        "/nope",
+    ] {
+        let (status, body) = http(port, "GET", path, &[("Host", &evil)], "");
+        assert_eq!(status, 421, "GET {path}: {body}");
+        assert!(body.contains(&format!("`{evil}`")), "{body}");
+    }
+    let (status, _) = http(
+        port,
+        "POST",
+        &review,
+        &[("Host", &evil), ("Origin", &evil_origin)],
+        form,
+    );
+    assert_eq!(status, 421);
+    let (status, _) = http(port, "GET", "/", &[], "");
+    assert_eq!(status, 421, "a request without Host is refused too");
+
+    // The names of this machine are answered.
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("LocalHost:{port}"),
+    ] {
+        let (status, body) = http(port, "GET", "/", &[("Host", &host)], "");
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    let ours = format!("127.0.0.1:{port}");
+    let our_origin = format!("http://{ours}");
+    // No Origin and no Sec-Fetch-Site, or a foreign Referer: refused.
+    for headers in [
+        vec![("Host", ours.as_str())],
+        vec![("Host", &ours), ("Sec-Fetch-Site", "cross-site")],
+        vec![
+            ("Host", &ours),
+            ("Origin", &our_origin),
+            ("Referer", "http://evil.example/x"),
+        ],
+    ] {
+        let (status, body) = http(port, "POST", &review, &headers, form);
+        assert_eq!(status, 403, "{headers:?}: {body}");
+    }
+    assert_eq!(review_count(port, &case_id), 0);
+    // A form posted from the workbench's own page is saved.
+    let referer = format!("{our_origin}/cases/{case_id}");
+    let (status, body) = http(
+        port,
+        "POST",
+        &review,
+        &[
+            ("Host", &ours),
+            ("Origin", &our_origin),
+            ("Referer", &referer),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
+        form,
+    );
+    assert_eq!(status, 303, "{body}");
+    let (status, body) = http(
+        port,
+        "POST",
+        &review,
+        &[("Host", &ours), ("Sec-Fetch-Site", "same-origin")],
+        form,
+    );
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(review_count(port, &case_id), 2);
+}
+
 /// Reviewer and notes refuse control characters (an escape sequence, a NUL, a
 /// bell, a line break in a name) with a 422 naming the field; the notes keep
 /// line breaks (CRLF from a textarea) and tabs. Issue 10, item 22.
