@@ -556,6 +556,39 @@ fn issue_10_control_characters_in_a_review_are_refused() {
     assert_eq!(review_count(port, &case_id), 1);
 }
 
+/// `--bind 0.0.0.0` warns on stderr that every case, review and note is
+/// reachable from the network; the default loopback address does not.
+/// Issue 10, item 21.
+#[test]
+fn issue_10_a_non_loopback_bind_warns_what_it_exposes() {
+    let ws = Workspace::from_repo();
+    ws.build(&["-q"]);
+    let stderr_of = |args: &[&str]| {
+        let (mut server, url) = spawn_serve(&ws, args, Stdio::piped());
+        let mut stderr = server.0.stderr.take().expect("piped stderr");
+        drop(server);
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).expect("read stderr");
+        (url, text)
+    };
+    let (url, warning) = stderr_of(&["--bind", "0.0.0.0"]);
+    let port = port_of(&url);
+    assert!(url.starts_with("http://0.0.0.0:"), "{url}");
+    for words in [
+        "warning:".to_string(),
+        format!("0.0.0.0:{port} is not a loopback address"),
+        "every case, review and note of this workspace".to_string(),
+        format!("anyone who can reach this machine on port {port}"),
+    ] {
+        assert!(warning.contains(&words), "no {words:?} in:\n{warning}");
+    }
+    let (url, quiet) = stderr_of(&[]);
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert_eq!(quiet, "");
+    let (_, quiet) = stderr_of(&["--bind", "127.0.0.1"]);
+    assert_eq!(quiet, "");
+}
+
 /// The review database the workbench made refuses every rewrite from a raw
 /// `sqlite3` session (which never sets recursive_triggers): REPLACE, upsert,
 /// UPDATE and DELETE on both tables, each an error, the dump unchanged.
