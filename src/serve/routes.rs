@@ -107,9 +107,9 @@ fn refusal(
 }
 
 /// Why a POST to `host` does not come from a page of this server, if it does
-/// not. Browsers send `Origin` on every form POST and `Sec-Fetch-Site` on
-/// every request; a script on this machine sends either (`-H 'Origin:
-/// http://HOST'` or `-H 'Sec-Fetch-Site: same-origin'`).
+/// not. Browsers send `Origin` on every form POST, and `Sec-Fetch-Site` to
+/// loopback (and HTTPS) servers; a script on this machine sends either
+/// (`-H 'Origin: http://HOST'` or `-H 'Sec-Fetch-Site: same-origin'`).
 fn cross_site(host: &str, headers: &HeaderMap) -> Option<String> {
     let ours = format!("http://{host}");
     let text = |name: header::HeaderName| {
@@ -118,8 +118,9 @@ fn cross_site(host: &str, headers: &HeaderMap) -> Option<String> {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     };
     let fetch_site = text(header::HeaderName::from_static("sec-fetch-site"));
-    let is_same_site = |site: &str| matches!(site, "same-origin" | "none");
-    if let Some(site) = fetch_site.as_deref().filter(|s| !is_same_site(s)) {
+    // `none`: the user's own action (typed, bookmarked), no other page.
+    let is_ours = |site: &str| matches!(site, "same-origin" | "none");
+    if let Some(site) = fetch_site.as_deref().filter(|s| !is_ours(s)) {
         return Some(format!("Sec-Fetch-Site is `{site}`"));
     }
     match text(header::ORIGIN) {
