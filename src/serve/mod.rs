@@ -5,6 +5,7 @@
 //! helpers for the pages, `pages` renders HTML and `routes` wires them to
 //! HTTP. Nothing here writes into the workspace's outs.
 
+pub mod allowed_hosts;
 pub mod data;
 pub mod graph;
 pub mod pages;
@@ -91,16 +92,62 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
                 source,
             })?;
         let local = listener.local_addr()?;
+        if let Some(warning) = exposure_warning(local) {
+            // Before the serving line, so whoever reads that has seen it.
+            // A closed stderr must not stop the workbench.
+            let _ = writeln!(std::io::stderr().lock(), "{warning}");
+        }
         // The one line scripts and tests wait for: the address, with the real port.
         let mut out = std::io::stdout().lock();
         writeln!(out, "serving http://{local}")?;
         out.flush()?;
         drop(out);
-        axum::serve(listener, routes::router(state))
+        let hosts = allowed_hosts::AllowedHosts::for_listener(local);
+        axum::serve(listener, routes::router(state, hosts))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
         Ok(())
     })
+}
+
+/// The warning for a listener others can reach: anything but loopback puts
+/// every case on the network, with no login (issue 10, item 21).
+fn exposure_warning(local: SocketAddr) -> Option<String> {
+    if local.ip().to_canonical().is_loopback() {
+        return None;
+    }
+    let port = local.port();
+    Some(format!(
+        "warning: {local} is not a loopback address: every case, review and note of this \
+         workspace can be read, and reviews filed, with no login, by anyone who can reach \
+         this machine on port {port}. Leave out --bind to serve on 127.0.0.1 only."
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only a loopback listener is quiet.
+    #[test]
+    fn non_loopback_listeners_are_warned_about() {
+        for quiet in [
+            "127.0.0.1:8080",
+            "127.0.0.2:8080",
+            "[::1]:8080",
+            "[::ffff:127.0.0.1]:8080",
+        ] {
+            assert_eq!(exposure_warning(quiet.parse().unwrap()), None, "{quiet}");
+        }
+        for loud in ["0.0.0.0:8080", "[::]:8080", "192.168.1.5:8080"] {
+            let warning = exposure_warning(loud.parse().unwrap()).expect(loud);
+            assert!(
+                warning.starts_with(&format!("warning: {loud} is not a loopback")),
+                "{warning}"
+            );
+            assert!(warning.contains("on port 8080"), "{warning}");
+        }
+    }
 }

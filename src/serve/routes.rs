@@ -1,12 +1,14 @@
 //! HTTP routes of the workbench.
 //!
 //! Handlers run their SQLite work on the blocking pool. Every response gets a
-//! strict Content-Security-Policy (the pages have no scripts), and a POST
-//! whose Origin is not this server is refused, so another site open in the
-//! analyst's browser cannot file reviews.
+//! strict Content-Security-Policy (the pages have no scripts). Before any
+//! handler runs, the guard refuses a request whose Host is not this server
+//! (421: DNS rebinding, see `allowed_hosts`) and a POST that does not come
+//! from one of this server's own pages (403), so another site open in the
+//! analyst's browser can neither read cases nor file reviews.
 
 use axum::extract::{Form, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -14,6 +16,7 @@ use axum::Router;
 use maud::Markup;
 use std::sync::Arc;
 
+use super::allowed_hosts::AllowedHosts;
 use super::pages::{self, CaseView, QueueFilter, ReviewState};
 use super::review::ReviewForm;
 use super::sla::now_utc;
@@ -21,7 +24,7 @@ use super::AppState;
 
 const CSS: &str = include_str!("workbench.css");
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, hosts: AllowedHosts) -> Router {
     Router::new()
         .route("/", get(dashboard))
         .route("/queue", get(queue))
@@ -29,16 +32,17 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{case_id}/review", axum::routing::post(review))
         .route("/static/workbench.css", get(css))
         .fallback(|| async { not_found("No such page.") })
-        .layer(middleware::from_fn(guard))
+        .layer(middleware::from_fn_with_state(Arc::new(hosts), guard))
         .with_state(Arc::new(state))
 }
 
-/// Refuses cross-site POSTs and sets the security headers on every response.
-async fn guard(request: Request, next: Next) -> Response {
-    if request.method() == axum::http::Method::POST && !same_origin(request.headers()) {
-        return (StatusCode::FORBIDDEN, "cross-origin request refused").into_response();
-    }
-    let mut response = next.run(request).await;
+/// Refuses foreign hosts and cross-site POSTs, and sets the security headers
+/// on every response, refusals included.
+async fn guard(State(hosts): State<Arc<AllowedHosts>>, request: Request, next: Next) -> Response {
+    let mut response = match refusal(&hosts, request.method(), request.uri(), request.headers()) {
+        Some((status, message)) => (status, message).into_response(),
+        None => next.run(request).await,
+    };
     let headers = response.headers_mut();
     for (name, value) in [
         (
@@ -56,16 +60,92 @@ async fn guard(request: Request, next: Next) -> Response {
     response
 }
 
-/// A POST from a page of this server: its Origin (sent by every current
-/// browser on a form POST) names the Host it was sent to. Requests without
-/// an Origin (curl, scripts on this machine) are let through.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
+/// Why a request must not reach a handler, if it must not: its status and a
+/// plain message naming the header at fault.
+fn refusal(
+    hosts: &AllowedHosts,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Option<(StatusCode, String)> {
+    let misdirected = |what: String| {
+        Some((
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "{what}: this workbench answers only to {} (a page reaching it under another name is refused)",
+                hosts.describe()
+            ),
+        ))
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin.to_str().ok().and_then(|o| o.strip_prefix("http://"));
-    matches!((origin_host, host), (Some(o), Some(h)) if o == h)
+    let Some(host) = headers.get(header::HOST) else {
+        return misdirected("no Host header".to_string());
+    };
+    let Ok(host) = host.to_str() else {
+        return misdirected(format!(
+            "unknown Host `{}`",
+            String::from_utf8_lossy(host.as_bytes())
+        ));
+    };
+    if !hosts.allows(host) {
+        return misdirected(format!("unknown Host `{host}`"));
+    }
+    // An absolute-form request line names a host of its own.
+    if let Some(authority) = uri.authority() {
+        if !hosts.allows(authority.as_str()) {
+            return misdirected(format!("unknown host `{authority}` in the request line"));
+        }
+    }
+    if method.is_safe() {
+        return None;
+    }
+    cross_site(host, headers).map(|why| {
+        (
+            StatusCode::FORBIDDEN,
+            format!("cross-origin request refused: {why}"),
+        )
+    })
+}
+
+/// Why a POST to `host` does not come from a page of this server, if it does
+/// not. Browsers send `Origin` on every form POST, and `Sec-Fetch-Site` to
+/// loopback (and HTTPS) servers; a script on this machine sends either
+/// (`-H 'Origin: http://HOST'` or `-H 'Sec-Fetch-Site: same-origin'`).
+fn cross_site(host: &str, headers: &HeaderMap) -> Option<String> {
+    let ours = format!("http://{host}");
+    let text = |name: header::HeaderName| {
+        headers
+            .get(&name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let fetch_site = text(header::HeaderName::from_static("sec-fetch-site"));
+    // `none`: the user's own action (typed, bookmarked), no other page.
+    let is_ours = |site: &str| matches!(site, "same-origin" | "none");
+    if let Some(site) = fetch_site.as_deref().filter(|s| !is_ours(s)) {
+        return Some(format!("Sec-Fetch-Site is `{site}`"));
+    }
+    match text(header::ORIGIN) {
+        Some(origin) if !origin.eq_ignore_ascii_case(&ours) => {
+            return Some(format!("Origin `{origin}` is not `{ours}`"));
+        }
+        Some(_) => {}
+        None if fetch_site.is_none() => {
+            return Some(
+                "no Origin header (nor Sec-Fetch-Site: same-origin): send `Origin: http://HOST`"
+                    .to_string(),
+            );
+        }
+        None => {}
+    }
+    if let Some(referer) = text(header::REFERER) {
+        let origin = referer
+            .parse::<Uri>()
+            .ok()
+            .and_then(|uri| Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?)));
+        if !origin.is_some_and(|o| o.eq_ignore_ascii_case(&ours)) {
+            return Some(format!("Referer `{referer}` is not a page of `{ours}`"));
+        }
+    }
+    None
 }
 
 /// An internal failure (the database went away): a 500 naming it.
@@ -207,40 +287,50 @@ async fn css() -> impl IntoResponse {
 mod tests {
     use super::*;
     use axum::body::Body;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use tower::ServiceExt;
 
-    /// The guard around a route that records whether it ran.
-    fn guarded(ran: Arc<std::sync::atomic::AtomicBool>) -> Router {
+    /// The guard of a server bound to `bound`, around a route that records
+    /// whether it ran.
+    fn guarded(bound: &str, ran: Arc<AtomicBool>) -> Router {
+        let hosts = AllowedHosts::for_listener(bound.parse().unwrap());
         Router::new()
             .route(
                 "/",
                 get(|| async { "page" }).post(move || async move {
-                    ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                    ran.store(true, Ordering::SeqCst);
                     "saved"
                 }),
             )
-            .layer(middleware::from_fn(guard))
+            .layer(middleware::from_fn_with_state(Arc::new(hosts), guard))
     }
 
-    fn request(method: &str, origin: Option<&str>) -> Request {
-        let mut builder = Request::builder()
-            .method(method)
-            .uri("/")
-            .header(header::HOST, "127.0.0.1:8080");
-        if let Some(origin) = origin {
-            builder = builder.header(header::ORIGIN, origin);
+    fn request(method: &str, headers: &[(&str, &str)]) -> Request {
+        let mut builder = Request::builder().method(method).uri("/");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
         }
         builder.body(Body::empty()).unwrap()
     }
 
-    #[tokio::test]
-    async fn every_response_is_locked_down_and_foreign_posts_never_reach_a_handler() {
-        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let page = guarded(ran.clone())
-            .oneshot(request("GET", None))
+    /// The status a server on 127.0.0.1:8080 answers, and whether the
+    /// handler ran.
+    async fn send(method: &str, headers: &[(&str, &str)]) -> (StatusCode, bool, Response) {
+        let ran = Arc::new(AtomicBool::new(false));
+        let response = guarded("127.0.0.1:8080", ran.clone())
+            .oneshot(request(method, headers))
             .await
             .unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
+        (response.status(), ran.load(Ordering::SeqCst), response)
+    }
+
+    const HOST: (&str, &str) = ("host", "127.0.0.1:8080");
+    const ORIGIN: (&str, &str) = ("origin", "http://127.0.0.1:8080");
+
+    #[tokio::test]
+    async fn every_response_is_locked_down_and_foreign_posts_never_reach_a_handler() {
+        let (status, _, page) = send("GET", &[HOST]).await;
+        assert_eq!(status, StatusCode::OK);
         let csp = page.headers()[header::CONTENT_SECURITY_POLICY]
             .to_str()
             .unwrap();
@@ -248,43 +338,146 @@ mod tests {
         assert_eq!(page.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         assert_eq!(page.headers()[header::REFERRER_POLICY], "same-origin");
 
-        let foreign = guarded(ran.clone())
-            .oneshot(request("POST", Some("http://evil.example")))
-            .await
-            .unwrap();
-        assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
-        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+        let (status, ran, refused) = send("POST", &[HOST, ("origin", "http://evil.example")]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(!ran);
+        // Refusals are locked down too.
+        assert_eq!(refused.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
 
-        let ours = guarded(ran.clone())
-            .oneshot(request("POST", Some("http://127.0.0.1:8080")))
-            .await
-            .unwrap();
-        assert_eq!(ours.status(), StatusCode::OK);
-        assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
+        let (status, ran, _) = send("POST", &[HOST, ORIGIN]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(ran);
     }
 
-    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(name.clone(), HeaderValue::from_str(value).unwrap());
+    /// DNS rebinding: a request naming another host gets a 421 on GET and
+    /// POST alike, even with an Origin that matches it. Issue 10, item 20.
+    #[tokio::test]
+    async fn a_foreign_host_is_misdirected_on_every_method() {
+        for headers in [
+            vec![("host", "evil.example:8080")],
+            vec![
+                ("host", "evil.example:8080"),
+                ("origin", "http://evil.example:8080"),
+            ],
+            vec![("host", "127.0.0.1:9999")],
+            vec![("host", "127.0.0.1")],
+            vec![],
+        ] {
+            for method in ["GET", "POST"] {
+                let (status, ran, response) = send(method, &headers).await;
+                assert_eq!(
+                    status,
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "{method} {headers:?}"
+                );
+                assert!(!ran);
+                let body = axum::body::to_bytes(response.into_body(), 4096)
+                    .await
+                    .unwrap();
+                let body = String::from_utf8_lossy(&body);
+                assert!(
+                    body.contains("answers only to 127.0.0.1:8080, localhost:8080, [::1]:8080"),
+                    "{body}"
+                );
+            }
         }
-        map
+        for host in ["127.0.0.1:8080", "localhost:8080", "[::1]:8080"] {
+            let (status, _, _) = send("GET", &[("host", host)]).await;
+            assert_eq!(status, StatusCode::OK, "{host}");
+        }
+        // An absolute-form request line with a foreign host.
+        let ran = Arc::new(AtomicBool::new(false));
+        let absolute = Request::builder()
+            .uri("http://evil.example:8080/")
+            .header("host", "127.0.0.1:8080")
+            .body(Body::empty())
+            .unwrap();
+        let response = guarded("127.0.0.1:8080", ran)
+            .oneshot(absolute)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST);
     }
 
-    #[test]
-    fn posts_from_other_sites_are_refused() {
-        let ours = headers(&[
-            (header::HOST, "127.0.0.1:8080"),
-            (header::ORIGIN, "http://127.0.0.1:8080"),
-        ]);
-        assert!(same_origin(&ours));
-        let theirs = headers(&[
-            (header::HOST, "127.0.0.1:8080"),
-            (header::ORIGIN, "http://evil.example"),
-        ]);
-        assert!(!same_origin(&theirs));
-        let opaque = headers(&[(header::HOST, "127.0.0.1:8080"), (header::ORIGIN, "null")]);
-        assert!(!same_origin(&opaque));
-        assert!(same_origin(&headers(&[(header::HOST, "127.0.0.1:8080")])));
+    /// A bound address other than loopback is answered too.
+    #[tokio::test]
+    async fn the_bound_address_is_answered() {
+        let ran = Arc::new(AtomicBool::new(false));
+        for (host, expected) in [
+            ("192.168.1.5:8080", StatusCode::OK),
+            ("localhost:8080", StatusCode::OK),
+            ("evil.example:8080", StatusCode::MISDIRECTED_REQUEST),
+        ] {
+            let response = guarded("192.168.1.5:8080", ran.clone())
+                .oneshot(request("GET", &[("host", host)]))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), expected, "{host}");
+        }
+    }
+
+    /// Which POSTs on the right Host reach the handler: each header
+    /// combination a browser or a script sends. Issue 10, item 20.
+    #[tokio::test]
+    async fn posts_must_come_from_a_page_of_this_server() {
+        let ok = StatusCode::OK;
+        let refused = StatusCode::FORBIDDEN;
+        for (headers, expected) in [
+            (vec![HOST, ORIGIN], ok),
+            (
+                vec![
+                    ("host", "LOCALHOST:8080"),
+                    ("origin", "http://localhost:8080"),
+                ],
+                ok,
+            ),
+            (vec![HOST, ORIGIN, ("sec-fetch-site", "same-origin")], ok),
+            (
+                vec![HOST, ORIGIN, ("referer", "http://127.0.0.1:8080/cases/c_1")],
+                ok,
+            ),
+            (vec![HOST, ("sec-fetch-site", "same-origin")], ok),
+            (vec![HOST, ("sec-fetch-site", "none")], ok),
+            // No Origin and nothing else that vouches for the request.
+            (vec![HOST], refused),
+            (
+                vec![HOST, ("referer", "http://127.0.0.1:8080/cases/c_1")],
+                refused,
+            ),
+            (vec![HOST, ("sec-fetch-site", "cross-site")], refused),
+            (vec![HOST, ("sec-fetch-site", "same-site")], refused),
+            // Another origin, an opaque one, another port or scheme.
+            (vec![HOST, ("origin", "http://evil.example")], refused),
+            (vec![HOST, ("origin", "null")], refused),
+            (vec![HOST, ("origin", "http://127.0.0.1:3000")], refused),
+            (vec![HOST, ("origin", "https://127.0.0.1:8080")], refused),
+            (vec![HOST, ("origin", "http://localhost:8080")], refused),
+            (
+                vec![HOST, ORIGIN, ("sec-fetch-site", "cross-site")],
+                refused,
+            ),
+            // A foreign or unreadable Referer.
+            (
+                vec![HOST, ORIGIN, ("referer", "http://evil.example/x")],
+                refused,
+            ),
+            (
+                vec![HOST, ORIGIN, ("referer", "http://127.0.0.1:3000/")],
+                refused,
+            ),
+            (vec![HOST, ORIGIN, ("referer", "not a url")], refused),
+            (
+                vec![
+                    HOST,
+                    ("sec-fetch-site", "same-origin"),
+                    ("referer", "http://evil.example/"),
+                ],
+                refused,
+            ),
+        ] {
+            let (status, ran, _) = send("POST", &headers).await;
+            assert_eq!(status, expected, "{headers:?}");
+            assert_eq!(ran, expected == ok, "{headers:?}");
+        }
     }
 }

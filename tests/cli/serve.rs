@@ -7,7 +7,7 @@
 //! Without chromium the browser test is skipped locally and fails under CI.
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,13 +42,18 @@ impl Drop for Running {
 
 /// `tnsflow serve --port 0 ARGS` in the workspace, and the URL it printed.
 fn start_serve(ws: &Workspace, args: &[&str]) -> (Running, String) {
+    spawn_serve(ws, args, Stdio::inherit())
+}
+
+/// `start_serve` with its stderr sent to `stderr` (`Stdio::piped()` to read it).
+fn spawn_serve(ws: &Workspace, args: &[&str], stderr: Stdio) -> (Running, String) {
     let mut running = Running::spawn(
         Command::new(assert_cmd::cargo::cargo_bin("tnsflow"))
             .args(["serve", "--port", "0"])
             .args(args)
             .current_dir(ws.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit()),
+            .stderr(stderr),
     );
     let stdout = running.0.stdout.take().expect("piped stdout");
     let mut line = String::new();
@@ -354,4 +359,298 @@ fn analyst_reviews_a_case_in_chromium_and_the_review_survives_a_rebuild() {
     drop(server);
     assert!(ws.exists("review/reviews.db"));
     assert!(ws.exists("elsewhere/team-b.db"));
+}
+
+/// The port of a `http://ADDR:PORT` URL.
+fn port_of(url: &str) -> &str {
+    url.rsplit(':').next().expect("a port")
+}
+
+/// Sends one raw HTTP/1.1 request to 127.0.0.1:`port` with exactly the
+/// `headers` given (Host included, or not), and returns the status and body.
+fn http(
+    port: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method == "POST" {
+        request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the response");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// How many reviews the case page lists, asked the way a browser on this
+/// machine would.
+fn review_count(port: &str, case_id: &str) -> usize {
+    let host = format!("127.0.0.1:{port}");
+    let (status, page) = http(
+        port,
+        "GET",
+        &format!("/cases/{case_id}"),
+        &[("Host", &host)],
+        "",
+    );
+    assert_eq!(status, 200, "{page}");
+    page.matches("class=\"audit-row\"").count()
+}
+
+/// A page on another site that the analyst's browser resolves to the
+/// workbench (DNS rebinding) sends its own name as Host, with a matching
+/// Origin: every route refuses it, GET included, and nothing is saved.
+/// Issue 10, item 20.
+#[test]
+fn issue_10_a_foreign_host_is_refused_on_every_route() {
+    let ws = Workspace::from_repo();
+    ws.build(&["-q"]);
+    let case_id = cases(&ws)[0].0.clone();
+    let (_server, url) = start_serve(&ws, &[]);
+    let port = port_of(&url);
+    let evil = format!("evil.example:{port}");
+    let evil_origin = format!("http://{evil}");
+    let review = format!("/cases/{case_id}/review");
+    let form = "disposition=no_violation&reviewer=mallory&notes=rebound";
+
+    for path in [
+        "/",
+        "/queue",
+        &format!("/cases/{case_id}"),
+        "/static/workbench.css",
+        "/nope",
+    ] {
+        let (status, body) = http(port, "GET", path, &[("Host", &evil)], "");
+        assert_eq!(status, 421, "GET {path}: {body}");
+        assert!(body.contains(&format!("`{evil}`")), "{body}");
+    }
+    let (status, _) = http(
+        port,
+        "POST",
+        &review,
+        &[("Host", &evil), ("Origin", &evil_origin)],
+        form,
+    );
+    assert_eq!(status, 421);
+    let (status, _) = http(port, "GET", "/", &[], "");
+    assert_eq!(status, 421, "a request without Host is refused too");
+
+    // The names of this machine are answered.
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("LocalHost:{port}"),
+    ] {
+        let (status, body) = http(port, "GET", "/", &[("Host", &host)], "");
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    let ours = format!("127.0.0.1:{port}");
+    let our_origin = format!("http://{ours}");
+    // No Origin and no Sec-Fetch-Site, or a foreign Referer: refused.
+    for headers in [
+        vec![("Host", ours.as_str())],
+        vec![("Host", &ours), ("Sec-Fetch-Site", "cross-site")],
+        vec![
+            ("Host", &ours),
+            ("Origin", &our_origin),
+            ("Referer", "http://evil.example/x"),
+        ],
+    ] {
+        let (status, body) = http(port, "POST", &review, &headers, form);
+        assert_eq!(status, 403, "{headers:?}: {body}");
+    }
+    assert_eq!(review_count(port, &case_id), 0);
+    // A form posted from the workbench's own page is saved.
+    let referer = format!("{our_origin}/cases/{case_id}");
+    let (status, body) = http(
+        port,
+        "POST",
+        &review,
+        &[
+            ("Host", &ours),
+            ("Origin", &our_origin),
+            ("Referer", &referer),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
+        form,
+    );
+    assert_eq!(status, 303, "{body}");
+    let (status, body) = http(
+        port,
+        "POST",
+        &review,
+        &[("Host", &ours), ("Sec-Fetch-Site", "same-origin")],
+        form,
+    );
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(review_count(port, &case_id), 2);
+}
+
+/// Reviewer and notes refuse control characters (an escape sequence, a NUL, a
+/// bell, a line break in a name) with a 422 naming the field; the notes keep
+/// line breaks (CRLF from a textarea) and tabs. Issue 10, item 22.
+#[test]
+fn issue_10_control_characters_in_a_review_are_refused() {
+    let ws = Workspace::from_repo();
+    ws.build(&["-q"]);
+    let case_id = cases(&ws)[0].0.clone();
+    let (_server, url) = start_serve(&ws, &[]);
+    let port = port_of(&url);
+    let host = format!("127.0.0.1:{port}");
+    let origin = format!("http://{host}");
+    let review = format!("/cases/{case_id}/review");
+    let post = |form: &str| {
+        http(
+            port,
+            "POST",
+            &review,
+            &[("Host", &host), ("Origin", &origin)],
+            form,
+        )
+    };
+
+    for (form, field) in [
+        (
+            "disposition=escalated&reviewer=ana&notes=%1B%5B2Jcleared",
+            "notes",
+        ),
+        ("disposition=escalated&reviewer=ana&notes=a%00b", "notes"),
+        ("disposition=escalated&reviewer=an%07a&notes=", "reviewer"),
+        (
+            "disposition=escalated&reviewer=ana%0D%0Abo&notes=",
+            "reviewer",
+        ),
+    ] {
+        let (status, page) = post(form);
+        assert_eq!(status, 422, "{form}: {page}");
+        assert!(
+            page.contains(&format!("{field} contain")) && page.contains("a control character"),
+            "{form}: {page}"
+        );
+    }
+    assert_eq!(review_count(port, &case_id), 0);
+    let (status, page) =
+        post("disposition=escalated&reviewer=ana&notes=line%0D%0Aline%0Acol%09col");
+    assert_eq!(status, 303, "{page}");
+    assert_eq!(review_count(port, &case_id), 1);
+}
+
+/// `--bind 0.0.0.0` warns on stderr that every case, review and note is
+/// reachable from the network; the default loopback address does not.
+/// Issue 10, item 21.
+#[test]
+fn issue_10_a_non_loopback_bind_warns_what_it_exposes() {
+    let ws = Workspace::from_repo();
+    ws.build(&["-q"]);
+    let stderr_of = |args: &[&str]| {
+        let (mut server, url) = spawn_serve(&ws, args, Stdio::piped());
+        let mut stderr = server.0.stderr.take().expect("piped stderr");
+        drop(server);
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).expect("read stderr");
+        (url, text)
+    };
+    let (url, warning) = stderr_of(&["--bind", "0.0.0.0"]);
+    let port = port_of(&url);
+    assert!(url.starts_with("http://0.0.0.0:"), "{url}");
+    for words in [
+        "warning:".to_string(),
+        format!("0.0.0.0:{port} is not a loopback address"),
+        "every case, review and note of this workspace".to_string(),
+        format!("anyone who can reach this machine on port {port}"),
+    ] {
+        assert!(warning.contains(&words), "no {words:?} in:\n{warning}");
+    }
+    let (url, quiet) = stderr_of(&[]);
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert_eq!(quiet, "");
+    let (_, quiet) = stderr_of(&["--bind", "127.0.0.1"]);
+    assert_eq!(quiet, "");
+}
+
+/// The review database the workbench made refuses every rewrite from a raw
+/// `sqlite3` session (which never sets recursive_triggers): REPLACE, upsert,
+/// UPDATE and DELETE on both tables, each an error, the dump unchanged.
+/// Issue 10, item 5.
+#[test]
+fn issue_10_a_raw_sqlite3_session_cannot_rewrite_reviews() {
+    let Some(sqlite3) = find_program("SQLITE3", &["/usr/bin/sqlite3", "/usr/local/bin/sqlite3"])
+    else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install sqlite3");
+        eprintln!("skipped: sqlite3 not installed");
+        return;
+    };
+    let ws = Workspace::from_repo();
+    ws.build(&["-q"]);
+    let all = cases(&ws);
+    let (first, second) = (&all[0].0, &all[1].0);
+    let (server, url) = start_serve(&ws, &[]);
+    let port = port_of(&url);
+    let host = format!("127.0.0.1:{port}");
+    let origin = format!("http://{host}");
+    for case_id in [first, second] {
+        let (status, body) = http(
+            port,
+            "POST",
+            &format!("/cases/{case_id}/review"),
+            &[("Host", &host), ("Origin", &origin)],
+            "disposition=confirmed_abuse&reviewer=ana&notes=seen",
+        );
+        assert_eq!(status, 303, "{body}");
+    }
+    drop(server);
+
+    let db = ws.join("review/reviews.db");
+    let sql = |statement: &str| {
+        Command::new(&sqlite3)
+            .arg(&db)
+            .arg(statement)
+            .output()
+            .expect("run sqlite3")
+    };
+    let dump = || String::from_utf8(sql(".dump").stdout).expect("utf-8 dump");
+    let before = dump();
+    assert!(
+        before.contains("'seen'") && before.contains(&format!("'{second}'")),
+        "{before}"
+    );
+    let row = "'confirmed_abuse', 'mallory', 'rewritten', '2020-01-01T00:00:00Z'";
+    for statement in [
+        format!("INSERT OR REPLACE INTO reviews VALUES (1, '{first}', {row})"),
+        format!("REPLACE INTO reviews VALUES (1, '{first}', {row})"),
+        format!("INSERT INTO reviews VALUES (1, '{first}', {row}) ON CONFLICT DO UPDATE SET notes = excluded.notes"),
+        "UPDATE reviews SET notes = 'rewritten'".to_string(),
+        "DELETE FROM reviews".to_string(),
+        format!("INSERT OR REPLACE INTO case_opened VALUES ('{first}', '2099-01-01T00:00:00Z')"),
+        format!("REPLACE INTO case_opened VALUES ('{first}', '2099-01-01T00:00:00Z')"),
+        format!("INSERT INTO case_opened VALUES ('{first}', '2099-01-01T00:00:00Z') ON CONFLICT DO UPDATE SET opened_at = excluded.opened_at"),
+        "UPDATE case_opened SET opened_at = '2099-01-01T00:00:00Z'".to_string(),
+        "DELETE FROM case_opened".to_string(),
+    ] {
+        let out = sql(&statement);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("append-only"), "{statement}: {stderr}");
+        assert_eq!(dump(), before, "{statement}");
+    }
 }
