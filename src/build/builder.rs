@@ -17,8 +17,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::runner::{file_name, RunContext, StageRunner};
-use crate::disk::{regular_file, Disk};
-use crate::execute::{interrupt, Publication, StageError};
+use crate::disk::{regular_file, Disk, RealDisk};
+use crate::execute::{has_journal, interrupt, recover, Publication, StageError};
 use crate::layout::Layout;
 use crate::plan::{check, Check, Plan, PlannedStage, StatCache};
 use crate::record::{BuildState, RunRecord, Store, TempArea};
@@ -30,6 +30,36 @@ use crate::{content_hash, StageResult};
 pub struct Areas {
     pub local: TempArea,
     pub cache: TempArea,
+}
+
+impl Areas {
+    pub fn create(layout: &Layout) -> std::io::Result<Areas> {
+        Ok(Areas {
+            local: TempArea::create(&layout.tmp_dir())?,
+            cache: TempArea::create(&layout.cache_tmp_dir())?,
+        })
+    }
+
+    /// Ends the build's use of its temp areas. A publication whose rollback
+    /// could not finish is rolled back now; if even that fails, the area is
+    /// left in place (its lock goes with the process) for the next build's
+    /// recovery, rather than deleting the old outs it holds.
+    pub fn close(self) {
+        let unfinished: Vec<PathBuf> = std::fs::read_dir(self.local.dir())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| has_journal(p))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let settled = unfinished
+            .iter()
+            .all(|staging| recover(&RealDisk, staging).is_ok());
+        if !settled {
+            std::mem::forget(self.local);
+        }
+    }
 }
 
 pub struct Builder<'a> {
@@ -413,7 +443,7 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        if !crate::execute::has_journal(&self.dir) {
+        if !has_journal(&self.dir) {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }

@@ -6,6 +6,8 @@
 //! tests) and `recovery` (what a killed build left, put right).
 
 mod builder;
+#[cfg(test)]
+mod builder_test;
 mod recovery;
 mod runner;
 

@@ -15,7 +15,7 @@ use crate::disk::RealDisk;
 use crate::execute::interrupt;
 use crate::layout::{workspace_root, Layout};
 use crate::plan::{assess, InputKind, Plan, StatCache};
-use crate::record::{store_users, BuildSnapshot, BuildState, RecordError, Store, TempArea};
+use crate::record::{store_users, BuildSnapshot, BuildState, RecordError, Store};
 use crate::schedule::{self, Event, Options, Outcome, Progress, WorkspaceLock};
 use crate::Error;
 
@@ -72,13 +72,10 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
             recovered.dead_builds, recovered.orphans_killed, recovered.outs_restored
         ));
     }
-    let area = |root: std::path::PathBuf| {
-        TempArea::create(&root).map_err(|source| RecordError::Write { path: root, source })
-    };
-    let areas = Areas {
-        local: area(layout.tmp_dir())?,
-        cache: area(layout.cache_tmp_dir())?,
-    };
+    let areas = Areas::create(&layout).map_err(|source| RecordError::Write {
+        path: layout.tmp_dir(),
+        source,
+    })?;
     interrupt::clean_up_on_interrupt(areas.local.dir().to_path_buf());
     interrupt::clean_up_on_interrupt(areas.cache.dir().to_path_buf());
     interrupt::clean_up_on_interrupt(layout.lock_file());
@@ -170,7 +167,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
         count(Outcome::Restored),
         failed
     ));
-    drop(areas);
+    areas.close();
     drop(lock);
     saved?;
     if failed > 0 {

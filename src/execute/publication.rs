@@ -128,12 +128,15 @@ impl<'a> Publication<'a> {
         }
     }
 
-    /// The new outs stay: drops the journal (the commit point) and the old outs.
+    /// The new outs stay: drops the journal (the commit point) and the old
+    /// outs. If the journal cannot be dropped, everything is rolled back: a
+    /// failed stage never leaves new outs behind.
     pub fn commit(self) -> Result<(), PublishError> {
         let journal = self.dir.join(JOURNAL);
-        self.disk
-            .remove_file(&journal)
-            .map_err(|e| error(&journal, e))?;
+        if let Err(e) = self.disk.remove_file(&journal) {
+            self.roll_back();
+            return Err(error(&journal, e));
+        }
         let _ = std::fs::remove_dir_all(self.dir.join(PREV));
         Ok(())
     }
