@@ -4,6 +4,7 @@ mod common;
 
 mod analytics;
 mod build;
+mod crash;
 mod data;
 mod errors;
 mod properties;
