@@ -449,7 +449,11 @@ class Harness:
         fresh_workspace(ws)
         log = self.base / f"trial {slot}.strace"
         inject = f"{syscall}:signal=SIGKILL:when={n}"
-        done = run(self.strace_cmd(log, scope, [syscall], inject), ws, self.timeout)
+        # Tracing the whole family, as the counting build does, numbers the
+        # threads alike in both logs.
+        family = next((f for f in FAMILIES.values() if syscall in f), [syscall])
+        traced = ["?" + s for s in family if s != syscall] + [syscall]
+        done = run(self.strace_cmd(log, scope, traced, inject), ws, self.timeout)
         calls = parse_strace(log.read_text(errors="replace"), str(ws)) if log.exists() else []
         killed = [c for c in calls if c.killed and c.point[1] == syscall and c.point[2] == n]
         if killed:
