@@ -5,6 +5,7 @@ mod common;
 mod analytics;
 mod bad_input;
 mod build;
+mod crash;
 mod data;
 mod errors;
 mod properties;
