@@ -47,6 +47,7 @@ pub fn recover_dead_builds(layout: &Layout, plan: &Plan, store: &Store) -> Recov
     // outs (older tnsflow versions staged outs next to them).
     let mut folders: BTreeSet<PathBuf> = BTreeSet::new();
     folders.insert(layout.local_dir());
+    folders.insert(layout.roots_dir());
     if report.dead_builds > 0 {
         folders.extend(store.run_shards());
     }
