@@ -662,9 +662,10 @@ stages:
         );
         ws.write(
             "data/user_day_scored.csv",
-            "day,user_id,is_abuse_gt,risk_score,uncertainty\n\
-             2026-01-01,u_01,1,0.9,0.2\n2026-01-01,u_02,0,0.3,0.6\n2026-01-01,u_04,1,0.8,0.4\n\
-             2026-01-02,u_05,0,0.6,0.8\n2026-01-02,u_06,0,0.1,0.2\n",
+            "day,user_id,n_chat,block_rate,n_ips,n_warned,is_abuse_gt,risk_score,uncertainty\n\
+             2026-01-01,u_01,40,0.2,1,0,1,0.9,0.2\n2026-01-01,u_02,3,0,1,0,0,0.3,0.6\n\
+             2026-01-01,u_04,12,0,1,0,1,0.8,0.4\n2026-01-02,u_05,5,0,1,0,0,0.6,0.8\n\
+             2026-01-02,u_06,90,0,1,0,0,0.1,0.2\n",
         );
         ws.write(
             "data/model_eval.csv",
@@ -796,6 +797,12 @@ stages:
             "detections,shared_device_hits,4",
             "detections,velocity_spike_hits,0",
             "model,roc_auc,0.833333",
+            // Raw heuristics 1.03 (u_01, the largest), 0.68, 0.134, 0.085,
+            // 0.071: only u_01 reaches 0.75 of the largest.
+            "flags,heuristic,1",
+            "flags,ml,3",
+            "flags,uncertain,1",
+            "flags,needs_review,3",
             "queue,rows,5",
             "queue,duplicate_fraction,0.2",
             "clustering,clusters,2",

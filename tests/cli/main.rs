@@ -10,6 +10,7 @@ mod properties;
 mod publish;
 mod regression;
 mod serve;
+mod signal;
 mod slurm;
 mod status;
 mod sweep;

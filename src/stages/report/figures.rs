@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::execute::{open_read_only, StageContext, StageError};
 use crate::stages::csv_stream::CsvStream;
+use crate::stages::review_queue::{flag_counts, read_threshold, FlagCounts};
 use crate::stages::table::Table;
 use crate::StageResult;
 
@@ -39,6 +40,8 @@ pub struct Figures {
     pub model: Vec<(String, String)>,
     /// (risk_score, is_abuse_gt) per scored user-day.
     pub scored: Vec<(f64, bool)>,
+    /// Scored user-days per flag, with the review queue's own rule.
+    pub flags: FlagCounts,
     pub queue_rows: usize,
     pub queue_dups: usize,
     /// Rows per cluster, largest first.
@@ -153,6 +156,11 @@ impl Figures {
                 Ok(())
             },
         )?;
+
+        // The queue's own rule, not a second copy of it: the report cannot
+        // disagree with review_queue about what was flagged.
+        let threshold = read_threshold(&ctx.dep("model_eval.csv")?)?;
+        f.flags = flag_counts(&ctx.dep("user_day_scored.csv")?, threshold)?;
 
         each_row(&ctx.dep("review_queue_dedup.csv")?, &["is_dup"], |r| {
             f.queue_rows += 1;

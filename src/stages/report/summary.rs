@@ -85,6 +85,12 @@ pub fn rows(f: &Figures) -> Vec<Row> {
     let (_, average_precision) = precision_recall::curve(&f.scored);
     add("model", "average_precision", fmt_f64(average_precision));
 
+    // Flagged user-days over everything scored; the queue holds the top ones.
+    add("flags", "ml", f.flags.ml.to_string());
+    add("flags", "heuristic", f.flags.heuristic.to_string());
+    add("flags", "uncertain", f.flags.uncertain.to_string());
+    add("flags", "needs_review", f.flags.needs_review.to_string());
+
     add("queue", "rows", f.queue_rows.to_string());
     add("queue", "duplicates", f.queue_dups.to_string());
     add(
