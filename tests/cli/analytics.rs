@@ -149,7 +149,7 @@ stages:
         assert_eq!(ws.build(&["-j", "2"]), counts(5, 0, 0, 0));
 
         let eval = &read_csv(&ws, "out/model_eval.csv")[0];
-        assert_eq!(eval["roc_auc"], "1", "{eval:?}");
+        assert_eq!(eval["test_auc"], "1", "{eval:?}");
         assert_eq!(
             (eval["n_train"].as_str(), eval["n_test"].as_str()),
             ("240", "80")
@@ -214,7 +214,7 @@ stages:
         let k = (clusters.len() as f64).sqrt().floor().clamp(2.0, 25.0) as usize;
         let ids: BTreeSet<usize> = clusters
             .iter()
-            .map(|r| r["cluster"].parse().unwrap())
+            .map(|r| r["cluster_id"].parse().unwrap())
             .collect();
         assert!(ids.len() <= k && ids.contains(&0), "{ids:?} for k = {k}");
         // Rows with the same text share a cluster.
@@ -223,7 +223,7 @@ stages:
             by_text
                 .entry(&r["recent_prompts"])
                 .or_default()
-                .insert(&r["cluster"]);
+                .insert(&r["cluster_id"]);
         }
         assert!(by_text.values().all(|c| c.len() == 1), "{by_text:?}");
 
@@ -287,7 +287,7 @@ stages:
         let clusters = read_csv(ws, "out/clusters.csv");
         let n_kept = dedup.iter().filter(|r| r["is_dup"] == "0").count();
         assert_eq!(clusters.len(), n_kept);
-        let ids: BTreeSet<&str> = clusters.iter().map(|r| r["cluster"].as_str()).collect();
+        let ids: BTreeSet<&str> = clusters.iter().map(|r| r["cluster_id"].as_str()).collect();
         assert_eq!(ids.len(), (n_kept as f64).sqrt().floor().min(25.0) as usize);
         assert_eq!(read_csv(ws, "out/drift_psi.csv").len(), 12);
     }
@@ -343,7 +343,7 @@ fn every_export_with_its_columns() {
     );
     assert_eq!(
         header(ws, "out/clusters.csv"),
-        format!("{queue},dedup_key,is_dup,cluster")
+        format!("{queue},dedup_key,is_dup,cluster_id")
     );
     assert_eq!(
         header(ws, "out/audit_log_template.csv"),
@@ -374,7 +374,8 @@ fn every_export_with_its_columns() {
         header(ws, "out/executive_summary.csv"),
         "section,metric,value"
     );
-    assert!(header(ws, "out/model_eval.csv").starts_with("threshold,precision,recall,f1,roc_auc"));
+    assert!(header(ws, "out/model_eval.csv")
+        .starts_with("threshold,test_precision,test_recall,test_f1,test_auc"));
 }
 
 /// The model is reported, the queue is non-empty and bounded, and every seeded
@@ -383,8 +384,8 @@ fn every_export_with_its_columns() {
 fn model_queue_and_cases() {
     let ws = built();
     let eval = &read_csv(ws, "out/model_eval.csv")[0];
-    let auc: f64 = eval["roc_auc"].parse().unwrap();
-    let f1: f64 = eval["f1"].parse().unwrap();
+    let auc: f64 = eval["test_auc"].parse().unwrap();
+    let f1: f64 = eval["test_f1"].parse().unwrap();
     eprintln!(
         "model: threshold {} ROC AUC {auc} F1 {f1}",
         eval["threshold"]
@@ -669,11 +670,11 @@ stages:
         );
         ws.write(
             "data/model_eval.csv",
-            "threshold,precision,recall,f1,roc_auc\n0.5,0.666667,1,0.8,0.833333\n",
+            "threshold,test_precision,test_recall,test_f1,test_auc\n0.5,0.666667,1,0.8,0.833333\n",
         );
         ws.write(
             "data/clusters.csv",
-            "day,user_id,cluster\n2026-01-02,u_01,0\n2026-01-01,u_04,1\n2026-01-01,u_05,1\n",
+            "day,user_id,cluster_id\n2026-01-02,u_01,0\n2026-01-01,u_04,1\n2026-01-01,u_05,1\n",
         );
         ws.write(
             "data/drift_psi.csv",
@@ -796,7 +797,7 @@ stages:
             "detections,ban_evasion_hits,1",
             "detections,shared_device_hits,4",
             "detections,velocity_spike_hits,0",
-            "model,roc_auc,0.833333",
+            "model,test_auc,0.833333",
             // Raw heuristics 1.03 (u_01, the largest), 0.68, 0.134, 0.085,
             // 0.071: only u_01 reaches 0.75 of the largest.
             "flags,heuristic,1",

@@ -169,7 +169,7 @@ impl Figures {
         })?;
 
         let mut clusters: BTreeMap<String, usize> = BTreeMap::new();
-        each_row(&ctx.dep("clusters.csv")?, &["cluster"], |r| {
+        each_row(&ctx.dep("clusters.csv")?, &["cluster_id"], |r| {
             *clusters.entry(r[0].to_string()).or_default() += 1;
             Ok(())
         })?;
