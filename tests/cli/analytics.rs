@@ -510,6 +510,7 @@ params:
     p1_score: 90
     p2_score: 60
     p3_score: 35
+    min_score: 0
 
 stages:
   entity_resolution:
@@ -563,8 +564,9 @@ stages:
     }
 
     /// Eight users: {u_01, u_02, u_03} linked by a device and a payment,
-    /// {u_04, u_05} by an IP, u_06 alone, and u_07 on the device of the
-    /// banned u_08. Five queue rows cover every enforcement rule.
+    /// {u_04, u_05} by an IP, u_06 alone, and u_07 on the device and IP of
+    /// the banned u_08 (the one strong link). Five queue rows cover every
+    /// enforcement rule.
     fn world() -> Workspace {
         let ws = Workspace::new().pipeline(PIPELINE);
         std::fs::create_dir_all(ws.join("data")).unwrap();
@@ -591,7 +593,7 @@ stages:
              INSERT INTO core_user_identifiers (user_id, kind, value) VALUES
                ('u_01','device','dv1'), ('u_02','device','dv1'), ('u_02','payment','p1'), ('u_03','payment','p1'),
                ('u_04','ip','i1'), ('u_05','ip','i1'), ('u_06','payment',NULL), ('u_03','payment',NULL),
-               ('u_07','device','dv2'), ('u_08','device','dv2');
+               ('u_07','device','dv2'), ('u_08','device','dv2'), ('u_07','ip','i9'), ('u_08','ip','i9');
              CREATE TABLE core_day_metrics (day TEXT, n_events INTEGER);
              INSERT INTO core_day_metrics VALUES ('2026-01-01', 6), ('2026-01-02', 4);
              CREATE TABLE raw_events (event_type TEXT);
@@ -710,7 +712,8 @@ stages:
              u_01,u_02,shared_device,dv1\n\
              u_02,u_03,shared_payment,p1\n\
              u_04,u_05,shared_ip,i1\n\
-             u_07,u_08,shared_device,dv2\n"
+             u_07,u_08,shared_device,dv2\n\
+             u_07,u_08,shared_ip,i9\n"
         );
         assert_eq!(
             column(&ws, "out/entity_resolution_components.csv", "component_id"),
@@ -727,8 +730,13 @@ stages:
              2026-01-02,u_06,0.52,0.96,warn,suspicious_burst\n"
         );
 
-        // u_01: 20 (shared_device) + 30*0.92 + 10*log10(3) + 5*2 reports + 15 (block) = 77.37.
+        // Components count strong links only (a device plus an IP or payment):
+        // u_07 and u_08 (dv2 from i9) are the one strong pair.
+        // u_01: 20 (shared_device) + 30*0.92 + 5*2 reports + 15 (block) = 72.6,
+        //   P2, raised to suspend_pending_review by the suggested block.
         // u_07: 20*2 + 10 (high ban_evasion) + 10*log10(2) = 53.01, suspended for ban evasion.
+        // u_04: 30*0.8 + 15 (rate_limit) = 39, P3, raised to manual_review.
+        // u_05 (escalate) and u_06 (warn) are raised too; min_score 0 keeps all.
         let cases = read_csv(&ws, "out/cases.csv");
         let brief: Vec<String> = cases
             .iter()
@@ -746,25 +754,29 @@ stages:
         assert_eq!(
             brief,
             [
-                "case_u_01 77.37 P2 manual_review 3",
+                "case_u_01 72.6 P2 suspend_pending_review 1",
                 "case_u_07 53.01 P3 suspend_pending_review 2",
-                "case_u_04 42.01 P3 monitor 2",
-                "case_u_02 24.77 P4 no_action 3",
+                "case_u_04 39 P3 manual_review 1",
                 "case_u_08 23.01 P4 no_action 2",
-                "case_u_05 21.01 P4 no_action 2",
-                "case_u_06 15.6 P4 no_action 1",
-                "case_u_03 7.77 P4 no_action 3",
+                "case_u_02 20 P4 no_action 1",
+                "case_u_05 18 P4 manual_review 1",
+                "case_u_06 15.6 P4 monitor 1",
+                "case_u_03 3 P4 no_action 1",
             ]
         );
         let u_01 = &cases[0];
         assert_eq!(
             u_01["evidence_tags"],
-            "shared_device;high_model_risk;linked_accounts;user_reported;suggested_block"
+            "shared_device;high_model_risk;user_reported;suggested_block"
         );
         assert_eq!(u_01["n_reports"], "2");
         assert_eq!(u_01["first_ts"], "2026-01-01T01:00:00Z");
         assert!(u_01["findings"].starts_with("shared_device (medium): device dv1 used by 2 accounts; highest model risk 0.92 on 2026-01-02"));
-        assert_eq!(cases[4]["last_ts"], "", "u_08 has no events");
+        assert!(u_01["findings"].ends_with(
+            "suspend_pending_review follows the suggested block (enforcement rule high_confidence_abuse)"
+        ));
+        assert!(cases[1]["evidence_tags"].contains("linked_accounts"));
+        assert_eq!(cases[3]["last_ts"], "", "u_08 has no events");
 
         let incidents = read_csv(&ws, "out/incident_log.csv");
         assert_eq!(incidents.len(), 1);
