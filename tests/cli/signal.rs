@@ -511,3 +511,68 @@ fn recommended_action_agrees_with_the_suggestion() {
         }
     }
 }
+
+/// A sweep over seeds of the repository pipeline: its summary has each
+/// detection's precision and recall and the cases' per point, and they are
+/// the point's own exports scored against its ground truth.
+#[test]
+fn sweep_summary_has_precision_and_recall() {
+    let ws = Workspace::from_repo();
+    let out = ws
+        .tnsflow([
+            "sweep",
+            "--set",
+            "seed=1..2",
+            "--set",
+            "users=400",
+            "--set",
+            "events=8000",
+            "-j",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = read_csv(&ws, "sweeps/summary.csv");
+    assert_eq!(rows.len(), 2);
+    let detections = [
+        "ban_evasion",
+        "coordinated_activity",
+        "shared_device",
+        "shared_infrastructure",
+        "suspicious_prompting",
+        "velocity_spike",
+        "cases",
+        "cases_p1",
+    ];
+    for (n, row) in rows.iter().enumerate() {
+        for d in detections {
+            for m in ["precision", "recall"] {
+                let v: f64 = row[&format!("evaluation.{d}_{m}")].parse().unwrap();
+                assert!((0.0..=1.0).contains(&v), "{d}_{m} = {v}");
+            }
+        }
+        // The cases' figures, recomputed from the point's exports.
+        let point = format!("sweeps/point-{n:03}/out");
+        let abusers: Users = read_csv(&ws, &format!("{point}/users.csv"))
+            .into_iter()
+            .filter(|u| u["is_abuse_gt"] == "1")
+            .map(|u| u["user_id"].clone())
+            .collect();
+        let cases: Users = read_csv(&ws, &format!("{point}/cases.csv"))
+            .into_iter()
+            .map(|c| c["user_id"].clone())
+            .collect();
+        let true_hits = cases.intersection(&abusers).count() as f64;
+        let close = |col: &str, want: f64| {
+            let got: f64 = row[col].parse().unwrap();
+            assert!((got - want).abs() < 1e-6, "{col}: {got} != {want}");
+        };
+        close("evaluation.cases_precision", true_hits / cases.len() as f64);
+        close("evaluation.cases_recall", true_hits / abusers.len() as f64);
+    }
+}
