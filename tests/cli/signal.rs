@@ -576,3 +576,47 @@ fn sweep_summary_has_precision_and_recall() {
         close("evaluation.cases_recall", true_hits / abusers.len() as f64);
     }
 }
+
+/// The figures the case studies quote (the table at the end of each
+/// docs/case-studies/*.md: export, key column, key, column, value) hold in a
+/// default build. On a mismatch the message lists every stale figure with
+/// the build's value, to copy into the walkthrough.
+#[test]
+fn case_studies_quote_the_build() {
+    let ws = built();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/case-studies");
+    let mut checked = 0;
+    let mut stale = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n == "README.md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let figures = text
+            .split("## Figures")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{}: no ## Figures table", path.display()));
+        for line in figures.lines().filter(|l| l.starts_with("| ")).skip(2) {
+            let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+            let [export, key_col, key, column, value] = cells[..] else {
+                panic!("{}: a figure row needs 5 cells: {line}", path.display());
+            };
+            let rows = read_csv(ws, &format!("out/{export}"));
+            let actual = rows
+                .iter()
+                .find(|r| r[key_col] == key)
+                .map(|r| r[column].clone())
+                .unwrap_or_else(|| format!("(no row with {key_col} = {key})"));
+            if actual != value {
+                stale.push(format!(
+                    "{}: {export} {key} {column}: quoted `{value}`, built `{actual}`",
+                    path.file_name().unwrap().to_string_lossy()
+                ));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} figures found");
+    assert!(stale.is_empty(), "stale figures:\n{}", stale.join("\n"));
+}
