@@ -8,7 +8,9 @@
 //! by (timestamp, generation index) and numbered in that order.
 //!
 //! Seeded scenarios, so that every detection has true hits:
-//! - ban evasion: abusers `i` and `i + 30` share a device; for every even
+//! - ban evasion: abusers `i` and `i + p` share a device and an IP, where
+//!   `p` = lcm(clusters, 10) is the period of the actor devices (30 up to
+//!   15,000 users, 300 at 150,000); for every even
 //!   `i < 30` the older account is banned before the window (with an
 //!   enforcement record) while its partner, a newer account, stays active;
 //! - velocity: every third abuser (but the banned ones) is a young account
@@ -17,7 +19,8 @@
 //! - coordinated activity: abusers post the same four spam texts;
 //! - evasion prompting: abusers' evasion prompts, each with a marker word;
 //! - shared infrastructure: abusers pair up on IPs (30 addresses), and for
-//!   odd `i < 30` abuser `i + 30` uses abuser `i`'s payment token too;
+//!   odd `i < 30` abuser `i + p` uses abuser `i`'s payment token too, on
+//!   their shared device;
 //! - the incident day (`scenarios.incident_day`, 0 turns it off): a
 //!   moderation filter regression blocks [`MISFIRE_RATE`] of benign users'
 //!   chats on that day of the window, so its block rate crosses the
@@ -150,6 +153,22 @@ impl Config {
         3.max(self.users / 500)
     }
 
+    /// Abusers `i` and `i + period` share an actor device (and an IP): the
+    /// device repeats every lcm(clusters, 10) abusers. The ban-evasion and
+    /// payment scenarios pair accounts this far apart, so each pair shares a
+    /// device at every size (with a fixed 30, pairs stopped sharing one above
+    /// 15,000 users).
+    pub fn actor_period(&self) -> usize {
+        let (a, b) = (self.clusters(), 10);
+        let gcd = |mut x: usize, mut y: usize| {
+            while y != 0 {
+                (x, y) = (y, x % y);
+            }
+            x
+        };
+        a / gcd(a, b) * b
+    }
+
     /// The incident day as [from, to) in seconds, if the scenario is on.
     pub fn incident_window(&self) -> Option<(i64, i64)> {
         (self.incident_day > 0).then(|| {
@@ -210,7 +229,7 @@ impl Builtin for Generate {
     }
 
     fn version(&self) -> &'static str {
-        "2"
+        "3"
     }
 
     fn outs(&self) -> &'static [&'static str] {
@@ -270,6 +289,7 @@ pub fn make_users(config: &Config) -> Vec<User> {
         abuser_of[u] = Some(i);
     }
     let clusters = config.clusters();
+    let period = config.actor_period();
     let devices = 2 * config.users - 1;
     let payments = config.users / 2 + 49;
     let window = config.days * DAY;
@@ -296,7 +316,7 @@ pub fn make_users(config: &Config) -> Vec<User> {
                     burst: false,
                 },
                 Some(i) => {
-                    let banned = i < 30 && i % 2 == 0 && i + 30 < n_abusers;
+                    let banned = i < 30 && i % 2 == 0 && i + period < n_abusers;
                     let burst = i % 3 == 0 && !banned;
                     let created = if burst {
                         config.start + rng.random_range(0..window.saturating_sub(3 * 3600).max(1))
@@ -319,7 +339,8 @@ pub fn make_users(config: &Config) -> Vec<User> {
             }
         })
         .collect();
-    // Shared infrastructure: abusers i and i + 30 already share an IP; for odd
+    // Shared infrastructure: abusers i and i + period already share a device
+    // and an IP; for odd
     // i the newer one also uses the older one's payment token.
     let by_number: Vec<usize> = {
         let mut order: Vec<(usize, usize)> = abuser_of
@@ -330,12 +351,12 @@ pub fn make_users(config: &Config) -> Vec<User> {
         order.sort_unstable();
         order.into_iter().map(|(_, u)| u).collect()
     };
-    for i in (1..30).step_by(2).filter(|i| i + 30 < n_abusers) {
+    for i in (1..30).step_by(2).filter(|i| i + period < n_abusers) {
         let token = users[by_number[i]]
             .payment
             .unwrap_or(1 + (i as u32 * 7919) % payments as u32);
         users[by_number[i]].payment = Some(token);
-        users[by_number[i + 30]].payment = Some(token);
+        users[by_number[i + period]].payment = Some(token);
     }
     users
 }
@@ -638,6 +659,34 @@ mod tests {
             .iter()
             .filter(|u| u.abuser.is_none())
             .all(|u| u.ip.starts_with("203.0.113.")));
+    }
+
+    /// The scenario pairs share an actor device at every size: the period is
+    /// 30 up to 15,000 users (the worlds before it existed) and 300 at 150,000.
+    #[test]
+    fn scenario_pairs_share_a_device_at_every_size() {
+        assert_eq!(config(1500, 0).actor_period(), 30);
+        assert_eq!(config(15_000, 0).actor_period(), 30);
+        assert_eq!(config(150_000, 0).actor_period(), 300);
+        assert_eq!(config(3500, 0).actor_period(), 70);
+        for users in [1500, 150_000] {
+            let c = config(users, 0);
+            let all = make_users(&c);
+            let by_number: std::collections::BTreeMap<usize, &User> = all
+                .iter()
+                .filter_map(|u| u.abuser.map(|i| (i, u)))
+                .collect();
+            let p = c.actor_period();
+            for i in 0..30 {
+                let (a, b) = (by_number[&i], by_number[&(i + p)]);
+                assert_eq!((&a.device, &a.ip), (&b.device, &b.ip), "{users}: {i}");
+                if i % 2 == 1 {
+                    assert_eq!(a.payment, b.payment, "{users}: {i}");
+                } else {
+                    assert_eq!((a.status, b.status), ("banned", "active"));
+                }
+            }
+        }
     }
 
     /// The same config gives the same events, whatever the thread count.
