@@ -1,29 +1,46 @@
--- ban_evasion: active accounts linked to an older banned or suspended account
--- through a device or a payment token.
+-- ban_evasion: active accounts that come back on the setup of an older banned
+-- or suspended account.
 --
--- The enforced account must have been created before the active one: a new
--- account reusing an enforced account's device or payment is the classic
--- evasion pattern. A link to a ban is high severity, to a suspension medium.
-WITH identifiers AS MATERIALIZED (
+-- A single shared identifier is not enough: device ids and payment tokens
+-- collide between strangers in this telemetry, and a banned account's card
+-- shows up on unrelated accounts by chance. An evader reuses the setup, so
+-- the active account must have a strong link to the enforced one (the rule
+-- of docs/stages-cases.md): the same device and, with it, the same IP or
+-- the same payment token. The enforced account must also be the older one: a new
+-- account on an enforced account's setup is the evasion pattern. A link to
+-- a ban is high severity, to a suspension medium.
+WITH ids AS MATERIALIZED (
     SELECT user_id, kind, value FROM core_user_identifiers
-    WHERE kind IN ('device', 'payment') AND value IS NOT NULL
+    WHERE kind IN ('device', 'payment', 'ip') AND value IS NOT NULL
 ),
-links AS MATERIALIZED (
-    SELECT DISTINCT n.user_id, e.user_id AS enforced_user, e.account_status, n.kind, n.value
-    FROM users e
-    JOIN identifiers d ON d.user_id = e.user_id
-    JOIN identifiers n ON n.kind = d.kind AND n.value = d.value AND n.user_id <> e.user_id
+enforced AS MATERIALIZED (
+    SELECT user_id, account_status, created_ts FROM users
+    WHERE account_status IN ('banned', 'suspended')
+),
+-- Every identifier an active, newer account shares with an enforced one.
+shared AS MATERIALIZED (
+    SELECT n.user_id, e.user_id AS enforced_user, e.account_status, n.kind, n.value
+    FROM enforced e
+    JOIN ids d ON d.user_id = e.user_id
+    JOIN ids n ON n.kind = d.kind AND n.value = d.value AND n.user_id <> e.user_id
     JOIN users nu ON nu.user_id = n.user_id
-    WHERE e.account_status IN ('banned', 'suspended')
-      AND nu.account_status = 'active'
+    WHERE nu.account_status = 'active'
       AND nu.created_ts > e.created_ts
+),
+-- Pairs that share a device and an IP or payment: the setup, not a coincidence.
+links AS MATERIALIZED (
+    SELECT user_id, enforced_user, account_status,
+           group_concat(kind || ' ' || value, ' and ') AS what
+    FROM (SELECT * FROM shared ORDER BY user_id, enforced_user, kind, value)
+    GROUP BY user_id, enforced_user
+    HAVING MAX(kind = 'device') AND COUNT(DISTINCT kind) >= 2
 ),
 per_user AS (
     SELECT user_id,
            MAX(account_status = 'banned') AS any_ban,
-           COUNT(DISTINCT enforced_user) AS n_enforced,
-           MIN(kind || ' ' || value) AS first_link,
-           group_concat(DISTINCT enforced_user) AS others
+           COUNT(*) AS n_enforced,
+           MIN(what) AS first_link,
+           group_concat(enforced_user) AS others
     FROM (SELECT * FROM links ORDER BY user_id, enforced_user)
     GROUP BY user_id
 ),

@@ -1,32 +1,35 @@
--- shared_infrastructure: accounts that share both an IP with limited fanout
--- and a payment token with another account.
+-- shared_infrastructure: accounts that share a payment token with another
+-- account and use the same device as that account.
 --
--- An IP used by 2 to 30 accounts is specific enough to link them (a carrier
--- NAT or a campus is not); a shared payment token on top makes the link
--- strong. Either alone is common among benign users.
-WITH user_ip AS MATERIALIZED (
-    SELECT value AS ip, user_id FROM core_user_identifiers WHERE kind = 'ip'
-),
-limited_ip AS (
-    SELECT ip FROM user_ip GROUP BY ip HAVING COUNT(*) BETWEEN 2 AND 30
-),
-user_payment AS MATERIALIZED (
-    SELECT value AS payment_id, user_id FROM core_user_identifiers
+-- A payment token alone is a weak link here: tokens are drawn from a pool
+-- smaller than the paying population, so strangers share one by chance
+-- (about 600 pairs at the default size, 60,000 at 150,000 users). A shared
+-- IP does not corroborate it either: a benign IP is shared by a handful of
+-- accounts at the default size and by hundreds at scale (so "limited
+-- fanout" depends on the population, and a card plus an IP still matched
+-- 4 to 8 strangers per 1,500 users). The same card on the same device is
+-- one operator's kit: a chance match needs two independent coincidences,
+-- whatever the population.
+WITH payment AS MATERIALIZED (
+    SELECT user_id, value AS payment_id FROM core_user_identifiers
     WHERE kind = 'payment' AND value IS NOT NULL
 ),
+device AS MATERIALIZED (
+    SELECT user_id, value AS device_id FROM core_user_identifiers WHERE kind = 'device'
+),
+-- Pairs of accounts on the same payment token and the same device.
 pairs AS MATERIALIZED (
-    SELECT DISTINCT a.user_id, b.user_id AS other, a.ip, pa.payment_id
-    FROM user_ip a
-    JOIN limited_ip l ON l.ip = a.ip
-    JOIN user_ip b ON b.ip = a.ip AND b.user_id <> a.user_id
-    JOIN user_payment pa ON pa.user_id = a.user_id
-    JOIN user_payment pb ON pb.user_id = b.user_id AND pb.payment_id = pa.payment_id
+    SELECT DISTINCT a.user_id, b.user_id AS other, a.payment_id, da.device_id
+    FROM payment a
+    JOIN payment b ON b.payment_id = a.payment_id AND b.user_id <> a.user_id
+    JOIN device da ON da.user_id = a.user_id
+    JOIN device db ON db.user_id = b.user_id AND db.device_id = da.device_id
 ),
 linked AS (
     SELECT user_id,
            COUNT(DISTINCT other) AS n_linked,
-           MIN(ip) AS ip,
            MIN(payment_id) AS payment_id,
+           MIN(device_id) AS device_id,
            group_concat(DISTINCT other) AS others
     FROM (SELECT * FROM pairs ORDER BY user_id, other)
     GROUP BY user_id
@@ -40,7 +43,7 @@ SELECT
     l.user_id,
     'shared_infrastructure' AS detection,
     'high' AS severity,
-    'shares IP ' || l.ip || ' and payment ' || l.payment_id || ' with ' || l.n_linked || ' account(s)' AS evidence,
+    'shares payment ' || l.payment_id || ' and device ' || l.device_id || ' with ' || l.n_linked || ' account(s)' AS evidence,
     s.first_ts,
     s.last_ts,
     replace(l.others, ',', ';') AS related

@@ -1,14 +1,16 @@
 //! `cases`: one explainable case per flagged user, for the analyst workbench.
 //!
 //! A user is flagged by a detection hit, a row in the deduplicated review
-//! queue, or a suggested enforcement other than `allow`. Its case combines,
-//! with weights from the `cases.*` params:
+//! queue, or a suggested enforcement other than `allow`. A flagged user
+//! becomes a case only when its case score reaches `cases.min_score`: the
+//! cases are an inbox, not a census (every signal stays in its own export).
+//! The score combines, with weights from the `cases.*` params:
 //!
 //! ```text
 //! case_score = weight_detection     * distinct detections that hit the user
 //!            + weight_high_severity * of those, the ones of high severity
 //!            + weight_risk          * highest risk_score among its queue rows (0 if none)
-//!            + weight_component     * min(1, log10(component size))   (0 when alone)
+//!            + weight_component     * min(1, log10(strong component size)) (0 when alone)
 //!            + weight_report        * min(reports against the user, 4)
 //!            + weight_enforcement   * (most severe suggested action is block or rate_limit)
 //! ```
@@ -20,10 +22,21 @@
 //! corroboration: one detection plus a high risk and a suggested block
 //! reaches P2, and P1 needs a second detection or user reports on top.
 //!
+//! The component is the user's **strong** component (`strong_links.rs`: a
+//! shared device plus a shared IP or payment token), not the notebook's
+//! entity-resolution component, which joins nearly every account through
+//! coincidental device and payment collisions; `component_id` and
+//! `component_size` are the strong component's, and so is the
+//! `linked_accounts` tag.
+//!
 //! The recommended action follows the priority (P1 suspend_pending_review,
 //! P2 manual_review, P3 monitor, P4 no_action), except that a high-severity
-//! ban_evasion hit always recommends suspend_pending_review: a banned actor
-//! back on a new account needs no further corroboration.
+//! ban_evasion hit always recommends suspend_pending_review (a banned actor
+//! back on a new account needs no further corroboration), and that it is
+//! never weaker than the enforcement suggestion: block asks for
+//! suspend_pending_review, rate_limit and escalate for manual_review, warn
+//! for monitor. Where the suggestion raised the action, the findings say so,
+//! with the enforcement rule's reason code.
 //!
 //! case_id is `case_<user_id>`, stable for the same data. Rows are sorted by
 //! case_score descending, then user_id. Everything is read in one pass per
@@ -32,6 +45,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::csv_stream::CsvStream;
+use super::strong_links::StrongLinks;
 use super::table::{write_csv, Table};
 use crate::execute::{
     open_read_only, Builtin, ParamProblem, StageContext, StageError, StageParams,
@@ -62,6 +76,8 @@ const HEADER: [&str; 14] = [
 const MAX_REPORTS: usize = 4;
 /// A risk at or above this earns the `high_model_risk` tag.
 const HIGH_RISK: f64 = 0.9;
+/// The default `cases.min_score`.
+const MIN_SCORE: f64 = 50.0;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Weights {
@@ -74,6 +90,7 @@ pub struct Weights {
     pub p1: f64,
     pub p2: f64,
     pub p3: f64,
+    pub min_score: f64,
 }
 
 impl Weights {
@@ -89,6 +106,7 @@ impl Weights {
             p1: w("p1_score", 90.0)?,
             p2: w("p2_score", 60.0)?,
             p3: w("p3_score", 35.0)?,
+            min_score: w("min_score", MIN_SCORE)?,
         })
     }
 }
@@ -107,8 +125,10 @@ pub struct Evidence {
     pub hits: BTreeMap<String, Hit>,
     pub max_risk: Option<f64>,
     pub risk_day: String,
-    /// The most severe suggested action other than allow.
+    /// The most severe suggested action other than allow, and its reason code.
     pub action: Option<String>,
+    pub action_reason: String,
+    /// The strong component (`strong_links.rs`).
     pub component_id: String,
     pub component_size: usize,
     pub n_reports: usize,
@@ -178,7 +198,30 @@ pub fn priority(score: f64, w: &Weights) -> &'static str {
     }
 }
 
-pub fn recommended_action(priority: &str, e: &Evidence) -> &'static str {
+/// The case actions, weakest first.
+const CASE_ACTIONS: [&str; 4] = [
+    "no_action",
+    "monitor",
+    "manual_review",
+    "suspend_pending_review",
+];
+
+/// The case action an enforcement suggestion asks for at least.
+fn case_action_for(suggestion: &str) -> &'static str {
+    match suggestion {
+        "block" => "suspend_pending_review",
+        "rate_limit" | "escalate" => "manual_review",
+        "warn" => "monitor",
+        _ => "no_action",
+    }
+}
+
+fn case_rank(action: &str) -> usize {
+    CASE_ACTIONS.iter().position(|a| *a == action).unwrap_or(0)
+}
+
+/// The action the priority and the evidence ask for, before the suggestion.
+fn evidence_action(priority: &str, e: &Evidence) -> &'static str {
     if e.is_ban_evasion_high() {
         return "suspend_pending_review";
     }
@@ -187,6 +230,17 @@ pub fn recommended_action(priority: &str, e: &Evidence) -> &'static str {
         "P2" => "manual_review",
         "P3" => "monitor",
         _ => "no_action",
+    }
+}
+
+/// The recommended action, and whether the enforcement suggestion raised it.
+pub fn recommended_action(priority: &str, e: &Evidence) -> (&'static str, bool) {
+    let own = evidence_action(priority, e);
+    let suggested = e.action.as_deref().map_or("no_action", case_action_for);
+    if case_rank(suggested) > case_rank(own) {
+        (suggested, true)
+    } else {
+        (own, false)
     }
 }
 
@@ -227,8 +281,8 @@ pub fn findings(e: &Evidence) -> String {
     }
     if e.component_size >= 2 {
         parts.push(format!(
-            "in a component of {} accounts linked by shared devices, payments or IPs",
-            e.component_size
+            "strongly linked to {} other account(s) (a shared device plus a shared IP or payment)",
+            e.component_size - 1
         ));
     }
     if e.n_reports > 0 {
@@ -241,6 +295,19 @@ pub fn findings(e: &Evidence) -> String {
         parts.push(format!("suggested enforcement: {a}"));
     }
     parts.join("; ")
+}
+
+/// The findings, plus why the action is what it is when the suggestion set it.
+fn findings_with_action(e: &Evidence, action: &str, raised: bool) -> String {
+    let mut text = findings(e);
+    if raised {
+        let suggestion = e.action.as_deref().unwrap_or_default();
+        text.push_str(&format!(
+            "; {action} follows the suggested {suggestion} (enforcement rule {})",
+            e.action_reason
+        ));
+    }
+    text
 }
 
 /// Every detection file's hits, files in name order.
@@ -299,7 +366,11 @@ fn gather(ctx: &StageContext) -> StageResult<BTreeMap<String, Evidence>> {
     }
 
     let actions = Table::read(&ctx.dep("enforcement_actions.csv")?)?;
-    let (auser, aaction) = (actions.col("user_id")?, actions.col("suggested_action")?);
+    let (auser, aaction, areason) = (
+        actions.col("user_id")?,
+        actions.col("suggested_action")?,
+        actions.col("reason_code")?,
+    );
     for r in actions.rows.iter().filter(|r| r[aaction] != "allow") {
         let e = users.entry(r[auser].clone()).or_default();
         if e.action
@@ -307,24 +378,20 @@ fn gather(ctx: &StageContext) -> StageResult<BTreeMap<String, Evidence>> {
             .is_none_or(|a| action_rank(&r[aaction]) > action_rank(a))
         {
             e.action = Some(r[aaction].clone());
+            e.action_reason = r[areason].clone();
         }
     }
 
-    // Components: one streamed pass for the sizes, one for the flagged users' ids.
-    let path = ctx.dep("entity_resolution_components.csv")?;
-    let mut sizes: HashMap<String, usize> = HashMap::new();
-    let mut s = CsvStream::open(&path)?;
-    let cid = s.col("component_id")?;
-    while s.advance()? {
-        *sizes.entry(s.text(cid)?.to_string()).or_default() += 1;
-    }
-    let mut s = CsvStream::open(&path)?;
-    let (cuser, cid) = (s.col("user_id")?, s.col("component_id")?);
-    while s.advance()? {
-        if let Some(e) = users.get_mut(s.text(cuser)?) {
-            e.component_id = s.text(cid)?.to_string();
-            e.component_size = sizes.get(&e.component_id).copied().unwrap_or(1);
-        }
+    // Strong components, not the notebook's all-links ones (see the top).
+    let strong = StrongLinks::read(&ctx.dep("sqlite.db")?)?;
+    for (user, e) in users.iter_mut() {
+        let (id, size) = strong.component(user).unwrap_or((usize::MAX, 1));
+        e.component_id = if id == usize::MAX {
+            String::new()
+        } else {
+            id.to_string()
+        };
+        e.component_size = size;
     }
     Ok(users)
 }
@@ -377,7 +444,7 @@ impl Builtin for Cases {
     }
 
     fn version(&self) -> &'static str {
-        "2"
+        "3"
     }
 
     fn outs(&self) -> &'static [&'static str] {
@@ -396,20 +463,22 @@ impl Builtin for Cases {
         let mut cases: Vec<(f64, &String, &Evidence)> = users
             .iter()
             .map(|(u, e)| (case_score(e, &weights), u, e))
+            .filter(|(score, _, _)| *score >= weights.min_score)
             .collect();
         cases.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
         let rows = cases.into_iter().map(|(score, user, e)| {
             let (first, last) = spans.get(user).cloned().unwrap_or_default();
             let p = priority(score, &weights);
+            let (action, raised) = recommended_action(p, e);
             [
                 format!("case_{user}"),
                 user.clone(),
                 fmt_f64(score),
                 p.to_string(),
-                recommended_action(p, e).to_string(),
+                action.to_string(),
                 e.hits.keys().cloned().collect::<Vec<_>>().join(";"),
                 tags(e).join(";"),
-                findings(e),
+                findings_with_action(e, action, raised),
                 e.max_risk.map(fmt_f64).unwrap_or_default(),
                 e.component_id.clone(),
                 e.component_size.max(1).to_string(),
@@ -483,12 +552,43 @@ mod tests {
         let mut e = Evidence::default();
         e.add_hit("ban_evasion", hit("high"));
         e.add_hit("ban_evasion", hit("medium"));
-        assert_eq!(recommended_action("P4", &e), "suspend_pending_review");
-        assert_eq!(recommended_action("P3", &Evidence::default()), "monitor");
+        assert_eq!(
+            recommended_action("P4", &e),
+            ("suspend_pending_review", false)
+        );
+        assert_eq!(
+            recommended_action("P3", &Evidence::default()),
+            ("monitor", false)
+        );
         assert_eq!(
             recommended_action("P2", &Evidence::default()),
-            "manual_review"
+            ("manual_review", false)
         );
+    }
+
+    /// The action is never weaker than the enforcement suggestion: a P4 with
+    /// a suggested escalate asks for manual review, a P3 with a suggested
+    /// block for suspension, and the findings name the rule that raised it.
+    #[test]
+    fn action_follows_a_stronger_suggestion() {
+        let suggested = |a: &str, reason: &str| Evidence {
+            action: Some(a.into()),
+            action_reason: reason.into(),
+            ..Evidence::default()
+        };
+        let e = suggested("escalate", "uncertain_high_risk");
+        assert_eq!(recommended_action("P4", &e), ("manual_review", true));
+        assert!(findings_with_action(&e, "manual_review", true).ends_with(
+            "manual_review follows the suggested escalate (enforcement rule uncertain_high_risk)"
+        ));
+        let e = suggested("block", "high_confidence_abuse");
+        assert_eq!(
+            recommended_action("P3", &e),
+            ("suspend_pending_review", true)
+        );
+        // A weaker suggestion leaves the priority's action alone.
+        let e = suggested("warn", "suspicious_burst");
+        assert_eq!(recommended_action("P2", &e), ("manual_review", false));
     }
 
     fn write(dir: &Path, name: &str, text: &str) {
@@ -529,10 +629,12 @@ mod tests {
              2026-01-02,u_a,0.95,0.1,warn,suspicious_burst\n\
              2026-01-01,u_c,0.2,0.4,allow,below_threshold\n",
         );
+        // u_b and u_x share a device and an IP: a strong link. u_a and u_c
+        // share only an IP: weak, so each is alone.
         write(
             d,
             "entity_resolution_components.csv",
-            "user_id,component_id\nu_a,0\nu_b,1\nu_c,2\nu_x,1\nu_z,3\n",
+            "user_id,component_id\nu_a,0\nu_b,1\nu_c,0\nu_x,1\nu_z,3\n",
         );
         let db = d.join("sqlite.db");
         let conn = rusqlite::Connection::open(&db).unwrap();
@@ -541,6 +643,13 @@ mod tests {
              INSERT INTO reports VALUES ('r1','t','u_c','u_a','e1','spam'), ('r2','t','u_c','u_a','e2','spam');
              CREATE TABLE enforcements (enforcement_id, ts, user_id, action, reason);
              INSERT INTO enforcements VALUES ('n1','t','u_x','ban','abuse');
+             CREATE TABLE users (user_id);
+             INSERT INTO users VALUES ('u_a'), ('u_b'), ('u_c'), ('u_x'), ('u_z');
+             CREATE TABLE core_user_identifiers (user_id, kind, value);
+             INSERT INTO core_user_identifiers VALUES
+               ('u_b','device','dev_1'), ('u_x','device','dev_1'), ('u_b','ip','ip_1'),
+               ('u_x','ip','ip_1'), ('u_a','device','dev_2'), ('u_c','device','dev_3'),
+               ('u_a','ip','ip_2'), ('u_c','ip','ip_2');
              CREATE TABLE core_users (user_id, first_seen_ts, last_seen_ts);
              INSERT INTO core_users VALUES ('u_a','2026-01-01T00:00:00Z','2026-01-02T10:00:00Z');",
         )
@@ -551,7 +660,8 @@ mod tests {
         let ctx = StageContext {
             stage: "cases".into(),
             root: d.to_path_buf(),
-            params: StageParams::default(),
+            // Every flagged user, to see each score; the default cut is below.
+            params: StageParams::new(serde_yaml::from_str("cases: {min_score: 0}").unwrap()),
             deps: [
                 "detections",
                 "review_queue_dedup.csv",
@@ -580,7 +690,7 @@ mod tests {
         assert_eq!(
             brief,
             [
-                ["case_u_a", "53.5", "P3", "monitor", "1"],
+                ["case_u_a", "53.5", "P3", "suspend_pending_review", "1"],
                 ["case_u_b", "53.01", "P3", "suspend_pending_review", "2"],
                 ["case_u_x", "23.01", "P4", "no_action", "2"],
                 ["case_u_c", "6", "P4", "no_action", "1"],
@@ -590,7 +700,8 @@ mod tests {
         assert_eq!(u_a[6], "high_model_risk;user_reported;suggested_block");
         assert_eq!(
             u_a[7],
-            "highest model risk 0.95 on 2026-01-01; 2 user report(s); suggested enforcement: block"
+            "highest model risk 0.95 on 2026-01-01; 2 user report(s); suggested enforcement: block; \
+             suspend_pending_review follows the suggested block (enforcement rule high_confidence_abuse)"
         );
         assert_eq!(
             (&*u_a[12], &*u_a[13]),
@@ -605,5 +716,14 @@ mod tests {
             std::fs::read_to_string(out.join("cases.csv")).unwrap(),
             text
         );
+        // At the default cut (50) only the two scores above it are cases.
+        let ctx = StageContext {
+            params: StageParams::default(),
+            ..ctx
+        };
+        Cases.run(&ctx).unwrap();
+        let text = std::fs::read_to_string(out.join("cases.csv")).unwrap();
+        let ids: Vec<&str> = text.lines().skip(1).map(|l| &l[..8]).collect();
+        assert_eq!(ids, ["case_u_a", "case_u_b"]);
     }
 }

@@ -249,7 +249,7 @@ impl Builtin for Clustering {
     }
 
     fn version(&self) -> &'static str {
-        "2"
+        "3"
     }
 
     fn outs(&self) -> &'static [&'static str] {
@@ -268,7 +268,8 @@ impl Builtin for Clustering {
         let docs: Vec<&str> = rows.iter().map(|r| r[prompts].as_str()).collect();
         let clusters = cluster(&docs, seed);
         let mut header: Vec<&str> = queue.header.iter().map(String::as_str).collect();
-        header.push("cluster");
+        // `cluster_id`, the notebook's name for the column.
+        header.push("cluster_id");
         write_csv(
             &ctx.out("clusters.csv"),
             &header,

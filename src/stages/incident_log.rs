@@ -39,7 +39,11 @@ pub fn incident(high: &[(String, String, String)]) -> Result<Option<[String; 6]>
         .map(|(d, t, x)| format!("{d}\t{t}\t{x}\n"))
         .collect();
     let id = format!("inc_{}", &blake3::hash(content.as_bytes()).to_hex()[..12]);
-    let kinds: Vec<String> = high.iter().map(|(d, t, _)| format!("{t} on {d}")).collect();
+    // The day, the metric and its value: what on-call reads first.
+    let kinds: Vec<String> = high
+        .iter()
+        .map(|(d, t, x)| format!("{t} on {d} ({x})"))
+        .collect();
     let summary = format!(
         "{} high-severity alert(s): {}",
         high.len(),
@@ -48,7 +52,7 @@ pub fn incident(high: &[(String, String, String)]) -> Result<Option<[String; 6]>
     let stub = serde_json::json!({
         "what_happened": summary,
         "impact": "Elevated policy blocks on chat traffic; review queue and enforcement volumes may rise.",
-        "root_cause_hypothesis": "Coordinated abuse or an evasion campaign; confirm with the detections and cases of the affected days.",
+        "root_cause_hypothesis": "Either a coordinated abuse or evasion wave (blocks concentrated on flagged accounts) or a moderation filter regression (blocks spread over benign accounts); compare the day's blocked chats with the detections and cases of the affected days.",
         "mitigations_applied": [],
         "followups": [
             "Review the P1 cases of the affected days",
@@ -74,7 +78,7 @@ impl Builtin for IncidentLog {
     }
 
     fn version(&self) -> &'static str {
-        "1"
+        "2"
     }
 
     fn outs(&self) -> &'static [&'static str] {
@@ -119,6 +123,10 @@ mod tests {
         )];
         let row = incident(&alerts).unwrap().unwrap();
         assert_eq!(row[1], "2026-01-04T00:00:00Z");
+        assert_eq!(
+            row[3],
+            "1 high-severity alert(s): spike_block_rate on 2026-01-03 (x)"
+        );
         assert!(row[0].starts_with("inc_") && row[0].len() == 16);
         assert_eq!(Some(row.clone()), incident(&alerts).unwrap());
         let stub: serde_json::Value = serde_json::from_str(&row[5]).unwrap();

@@ -22,6 +22,7 @@ mod number;
 mod report;
 mod review_queue;
 mod scoring;
+mod strong_links;
 mod table;
 mod text;
 

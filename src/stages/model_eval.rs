@@ -20,11 +20,12 @@ pub struct ModelEval {
 
 impl ModelEval {
     pub const HEADER: [&'static str; 7] = [
+        // The notebook's names: its readers compare the two files.
         "threshold",
-        "precision",
-        "recall",
-        "f1",
-        "roc_auc",
+        "test_precision",
+        "test_recall",
+        "test_f1",
+        "test_auc",
         "n_train",
         "n_test",
     ];

@@ -4,8 +4,9 @@
 //! For every scored user-day (the values as `user_day_scored.csv` wrote them):
 //!
 //! ```text
-//! heuristic_score = (0.35 clip(n_chat/50, 0, 3) + 0.35 clip(block_rate/0.10, 0, 3)
-//!                  + 0.15 clip(n_ips/3, 0, 3) + 0.15 clip(n_warned/5, 0, 3)) / 3
+//! raw             = 0.35 clip(n_chat/50, 0, 3) + 0.35 clip(block_rate/0.10, 0, 3)
+//!                 + 0.15 clip(n_ips/3, 0, 3) + 0.15 clip(n_warned/5, 0, 3)
+//! heuristic_score = raw / (the largest raw over all scored user-days + 1e-9)
 //! flag_ml        = risk_score >= the threshold in model_eval.csv
 //! flag_heur      = heuristic_score >= 0.75
 //! flag_uncertain = uncertainty >= 0.75 and risk_score >= 0.35
@@ -13,13 +14,16 @@
 //! priority       = 0.65 risk_score + 0.20 uncertainty + 0.15 clip(n_chat/50, 0, 1)
 //! ```
 //!
-//! (3 is the heuristic's maximum: every clip at 3 and weights summing to 1.)
+//! Dividing by the largest observed value, as the notebook and SPEC section 6
+//! do, makes the top user-day score 1.0; dividing by the theoretical maximum
+//! 3 instead left `flag_heur` at zero on every realistic world.
 //! The queue is the rows needing review by priority, then risk, descending,
 //! ties by day and user_id so the order is total; at most `queue.max_rows`.
 //! recent_prompts = the last three non-empty normalized (`text.rs`) chat
 //! prompts of the user-day, in time order (ts, then event_id), joined by " | ".
 //!
-//! The scored export is streamed and only flagged rows are kept; prompts are
+//! The scored export is streamed twice (once for the largest raw heuristic,
+//! once to keep only the flagged rows); prompts are
 //! looked up per queued row through the (user_id, ts) index, so the cost is
 //! linear in the user-days plus `max_rows` index probes.
 
@@ -68,12 +72,18 @@ fn clip(x: f64, lo: f64, hi: f64) -> f64 {
     x.clamp(lo, hi)
 }
 
-pub fn heuristic_score(n_chat: f64, block_rate: f64, n_ips: f64, n_warned: f64) -> f64 {
-    (0.35 * clip(n_chat / 50.0, 0.0, 3.0)
+/// The heuristic before normalization: a weighted sum of clipped ratios.
+pub fn heuristic_raw(n_chat: f64, block_rate: f64, n_ips: f64, n_warned: f64) -> f64 {
+    0.35 * clip(n_chat / 50.0, 0.0, 3.0)
         + 0.35 * clip(block_rate / 0.10, 0.0, 3.0)
         + 0.15 * clip(n_ips / 3.0, 0.0, 3.0)
-        + 0.15 * clip(n_warned / 5.0, 0.0, 3.0))
-        / 3.0
+        + 0.15 * clip(n_warned / 5.0, 0.0, 3.0)
+}
+
+/// heuristic_score: the raw value over the largest raw value observed (plus
+/// 1e-9, so an all-zero world divides by something).
+pub fn heuristic_score(raw: f64, largest_raw: f64) -> f64 {
+    raw / (largest_raw + 1e-9)
 }
 
 pub fn priority(risk: f64, uncertainty: f64, n_chat: f64) -> f64 {
@@ -135,40 +145,107 @@ pub fn top(mut candidates: Vec<Candidate>, max_rows: usize) -> Vec<Candidate> {
     candidates
 }
 
+/// The columns of the scored export that the queue reads.
+struct ScoredColumns {
+    day: usize,
+    user: usize,
+    risk: usize,
+    uncertainty: usize,
+    n_chat: usize,
+    block_rate: usize,
+    n_ips: usize,
+    n_warned: usize,
+}
+
+impl ScoredColumns {
+    fn of(s: &CsvStream) -> StageResult<ScoredColumns> {
+        Ok(ScoredColumns {
+            day: s.col("day")?,
+            user: s.col("user_id")?,
+            risk: s.col("risk_score")?,
+            uncertainty: s.col("uncertainty")?,
+            n_chat: s.col("n_chat")?,
+            block_rate: s.col("block_rate")?,
+            n_ips: s.col("n_ips")?,
+            n_warned: s.col("n_warned")?,
+        })
+    }
+
+    fn heuristic_raw(&self, s: &CsvStream) -> StageResult<f64> {
+        Ok(heuristic_raw(
+            s.number(self.n_chat)?,
+            s.number(self.block_rate)?,
+            s.number(self.n_ips)?,
+            s.number(self.n_warned)?,
+        ))
+    }
+}
+
+/// The largest raw heuristic over every scored user-day: the first pass.
+fn largest_heuristic(path: &std::path::Path) -> StageResult<f64> {
+    let mut s = CsvStream::open(path)?;
+    let cols = ScoredColumns::of(&s)?;
+    let mut largest = 0.0f64;
+    while s.advance()? {
+        largest = largest.max(cols.heuristic_raw(&s)?);
+    }
+    Ok(largest)
+}
+
+/// How many scored user-days carry each flag. The queue keeps at most
+/// `queue.max_rows` of them; these count them all, for the summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlagCounts {
+    pub ml: usize,
+    pub heuristic: usize,
+    pub uncertain: usize,
+    pub needs_review: usize,
+}
+
+/// Counts the flags of every row of the scored export, with the queue's rule.
+pub fn flag_counts(path: &std::path::Path, threshold: f64) -> StageResult<FlagCounts> {
+    let largest = largest_heuristic(path)?;
+    let mut s = CsvStream::open(path)?;
+    let c = ScoredColumns::of(&s)?;
+    let mut n = FlagCounts::default();
+    while s.advance()? {
+        let heuristic = heuristic_score(c.heuristic_raw(&s)?, largest);
+        let f = Flags::new(
+            s.number(c.risk)?,
+            s.number(c.uncertainty)?,
+            heuristic,
+            threshold,
+        );
+        n.ml += usize::from(f.ml);
+        n.heuristic += usize::from(f.heuristic);
+        n.uncertain += usize::from(f.uncertain);
+        n.needs_review += usize::from(f.needs_review());
+    }
+    Ok(n)
+}
+
 /// Streams the scored export; returns its header and the rows needing review.
 fn read_candidates(
     path: &std::path::Path,
     threshold: f64,
 ) -> StageResult<(Vec<String>, Vec<Candidate>)> {
+    let largest = largest_heuristic(path)?;
     let mut s = CsvStream::open(path)?;
-    let [day, user, risk, unc, n_chat, block_rate, n_ips, n_warned] = [
-        "day",
-        "user_id",
-        "risk_score",
-        "uncertainty",
-        "n_chat",
-        "block_rate",
-        "n_ips",
-        "n_warned",
-    ]
-    .map(|c| s.col(c));
-    let (day, user, risk, unc) = (day?, user?, risk?, unc?);
-    let (n_chat, block_rate, n_ips, n_warned) = (n_chat?, block_rate?, n_ips?, n_warned?);
+    let c = ScoredColumns::of(&s)?;
     let mut out = Vec::new();
     while s.advance()? {
-        let (r, u, chats) = (s.number(risk)?, s.number(unc)?, s.number(n_chat)?);
-        let heuristic = heuristic_score(
-            chats,
-            s.number(block_rate)?,
-            s.number(n_ips)?,
-            s.number(n_warned)?,
+        let (r, u, chats) = (
+            s.number(c.risk)?,
+            s.number(c.uncertainty)?,
+            s.number(c.n_chat)?,
         );
+        let heuristic = heuristic_score(c.heuristic_raw(&s)?, largest);
         let flags = Flags::new(r, u, heuristic, threshold);
         if flags.needs_review() {
             out.push(Candidate {
                 record: s.record().clone(),
-                day: s.text(day)?.to_string(),
-                user_id: s.text(user)?.to_string(),
+                day: s.text(c.day)?.to_string(),
+                user_id: s.text(c.user)?.to_string(),
                 risk: r,
                 uncertainty: u,
                 heuristic,
@@ -212,7 +289,7 @@ fn lookup_prompts(db: &std::path::Path, queue: &[Candidate]) -> StageResult<Vec<
         .collect()
 }
 
-fn read_threshold(path: &std::path::Path) -> StageResult<f64> {
+pub fn read_threshold(path: &std::path::Path) -> StageResult<f64> {
     let eval = Table::read(path)?;
     let col = eval.col("threshold")?;
     let value = eval.rows.first().map(|r| r[col].as_str()).unwrap_or("");
@@ -238,7 +315,7 @@ impl Builtin for ReviewQueue {
     }
 
     fn version(&self) -> &'static str {
-        "2"
+        "3"
     }
 
     fn outs(&self) -> &'static [&'static str] {
@@ -322,15 +399,19 @@ mod tests {
         }
     }
 
-    /// The heuristic is normalized by its maximum and clipped per term.
+    /// The raw heuristic is clipped per term; the score divides it by the
+    /// largest observed raw value plus 1e-9.
     #[test]
     fn heuristic_by_hand() {
-        assert_eq!(heuristic_score(0.0, 0.0, 0.0, 0.0), 0.0);
-        assert!((heuristic_score(1000.0, 1.0, 100.0, 100.0) - 1.0).abs() < 1e-12);
-        // 0.35 * 1 + 0.35 * 1 + 0.15 * (1/3) + 0.15 * 0.2 = 0.78, over 3.
-        assert!((heuristic_score(50.0, 0.1, 1.0, 1.0) - 0.26).abs() < 1e-12);
-        // 0.35 * 3 (clipped) + 0.35 * 2 + 0.15 * 1 + 0.15 * 3 (clipped) = 2.35, over 3.
-        assert!((heuristic_score(400.0, 0.2, 3.0, 40.0) - 2.35 / 3.0).abs() < 1e-12);
+        assert_eq!(heuristic_raw(0.0, 0.0, 0.0, 0.0), 0.0);
+        assert!((heuristic_raw(1000.0, 1.0, 100.0, 100.0) - 3.0).abs() < 1e-12);
+        // 0.35 * 1 + 0.35 * 1 + 0.15 * (1/3) + 0.15 * 0.2 = 0.78.
+        assert!((heuristic_raw(50.0, 0.1, 1.0, 1.0) - 0.78).abs() < 1e-12);
+        // 0.35 * 3 (clipped) + 0.35 * 2 + 0.15 * 1 + 0.15 * 3 (clipped) = 2.35.
+        assert!((heuristic_raw(400.0, 0.2, 3.0, 40.0) - 2.35).abs() < 1e-12);
+        assert!((heuristic_score(0.78, 0.78) - 1.0).abs() < 1e-8);
+        assert!((heuristic_score(0.39, 0.78) - 0.5).abs() < 1e-8);
+        assert_eq!(heuristic_score(0.0, 0.0), 0.0);
     }
 
     /// Each flag at its boundary; priority by its formula.
@@ -383,6 +464,35 @@ mod tests {
         assert_eq!(recent_prompts(prompts), "second one | third | fourth?");
         assert_eq!(recent_prompts(["only"]), "only");
         assert_eq!(recent_prompts([]), "");
+    }
+
+    /// A world whose busiest user-day is far from the theoretical maximum 3
+    /// still has heuristic flags: the top user-day scores 1 and one at 80% of
+    /// it scores 0.8 (dividing by 3 gave 0.33 and 0.27, and no flag).
+    #[test]
+    fn heuristic_flag_fires_relative_to_the_largest_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |n: &str| dir.path().join(n);
+        // Raw values: u_1 0.35*2 + 0.35*1 = 1.05 (the largest); u_2 0.84;
+        // u_3 0.35*0.2 = 0.07.
+        std::fs::write(
+            path("user_day_scored.csv"),
+            "day,user_id,n_chat,block_rate,n_ips,n_warned,risk_score,uncertainty\n\
+             2026-01-01,u_1,100,0.1,0,0,0.1,0.2\n\
+             2026-01-01,u_2,70,0.1,0,0,0.1,0.2\n\
+             2026-01-01,u_3,10,0,0,0,0.1,0.2\n",
+        )
+        .unwrap();
+        let threshold = 0.9;
+        let (_, queue) = read_candidates(&path("user_day_scored.csv"), threshold).unwrap();
+        let flagged: Vec<(&str, String, bool)> = queue
+            .iter()
+            .map(|c| (&*c.user_id, fmt_f64(c.heuristic), c.flags.heuristic))
+            .collect();
+        assert_eq!(
+            flagged,
+            [("u_1", "1".into(), true), ("u_2", "0.8".into(), true)]
+        );
     }
 
     /// The stage end to end on a hand-made export and database: flags, order,

@@ -188,7 +188,7 @@ impl Builtin for Scoring {
     }
 
     fn version(&self) -> &'static str {
-        "2"
+        "3"
     }
 
     fn outs(&self) -> &'static [&'static str] {

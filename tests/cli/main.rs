@@ -13,6 +13,7 @@ mod publish;
 mod regression;
 mod reliability;
 mod serve;
+mod signal;
 mod slurm;
 mod status;
 mod sweep;

@@ -8,7 +8,9 @@
 //! by (timestamp, generation index) and numbered in that order.
 //!
 //! Seeded scenarios, so that every detection has true hits:
-//! - ban evasion: abusers `i` and `i + 30` share a device; for every even
+//! - ban evasion: abusers `i` and `i + p` share a device and an IP, where
+//!   `p` = lcm(clusters, 10) is the period of the actor devices (30 up to
+//!   15,000 users, 300 at 150,000); for every even
 //!   `i < 30` the older account is banned before the window (with an
 //!   enforcement record) while its partner, a newer account, stays active;
 //! - velocity: every third abuser (but the banned ones) is a young account
@@ -17,7 +19,15 @@
 //! - coordinated activity: abusers post the same four spam texts;
 //! - evasion prompting: abusers' evasion prompts, each with a marker word;
 //! - shared infrastructure: abusers pair up on IPs (30 addresses), and for
-//!   odd `i < 30` abuser `i + 30` uses abuser `i`'s payment token too.
+//!   odd `i < 30` abuser `i + p` uses abuser `i`'s payment token too, on
+//!   their shared device;
+//! - the incident day (`scenarios.incident_day`, 0 turns it off): a
+//!   moderation filter regression blocks [`MISFIRE_RATE`] of benign users'
+//!   chats on that day of the window, so its block rate crosses the
+//!   monitoring spike threshold while every other day stays below it. The
+//!   misfire is a hash of the seed and the event's index, not a draw from the
+//!   chunk's RNG stream, so turning the scenario off gives exactly the events
+//!   of a world without it, and turning it on changes only `blocked` bits.
 //!
 //! Reports point at abusers' abusive chats (and a little benign noise);
 //! enforcements hold the bans above plus benign warnings and suspensions.
@@ -45,6 +55,14 @@ pub struct Generate;
 /// part of the output's definition (changing it changes the data).
 const CHUNK: usize = 1 << 16;
 const DAY: i64 = 86_400;
+
+/// The share of benign chats the regressed filter blocks on the incident
+/// day: about +0.077 on a daily block rate of 0.069 +- 0.0055 (at the
+/// default 3,600 events a day), so the day doubles its rate and stands
+/// 8 standard deviations above a normal day.
+pub const MISFIRE_RATE: f64 = 0.08;
+/// The default incident day (1 = the first day of the window).
+const INCIDENT_DAY: i64 = 10;
 
 const EVENT_TYPES: [&str; 7] = [
     "signup",
@@ -99,6 +117,8 @@ pub struct Config {
     pub days: i64,
     pub abuse_rate: f64,
     pub start: i64,
+    /// The day of the window (1 = first) of the filter regression; 0 = none.
+    pub incident_day: i64,
 }
 
 impl Config {
@@ -112,13 +132,16 @@ impl Config {
                 value: start_text.clone(),
                 expected: "a UTC timestamp such as 2026-01-01T00:00:00Z".into(),
             })?;
+        let days = p.int("days", 14, 1..=3650)?;
         Ok(Config {
             seed: p.int("seed", 42, 0..=i64::MAX)? as u64,
             users: p.int("users", 1500, 1..=99_999_999)? as usize,
             events: p.int("events", 50_000, 0..=2_000_000_000)? as usize,
-            days: p.int("days", 14, 1..=3650)?,
+            days,
             abuse_rate: p.float("abuse_rate", 0.04, 0.0..=1.0)?,
             start: start.unix_timestamp(),
+            // A day outside the window is a mistake, not "off": say so.
+            incident_day: p.int("scenarios.incident_day", INCIDENT_DAY.min(days), 0..=days)?,
         })
     }
 
@@ -129,6 +152,43 @@ impl Config {
     pub fn clusters(&self) -> usize {
         3.max(self.users / 500)
     }
+
+    /// Abusers `i` and `i + period` share an actor device (and an IP): the
+    /// device repeats every lcm(clusters, 10) abusers. The ban-evasion and
+    /// payment scenarios pair accounts this far apart, so each pair shares a
+    /// device at every size (with a fixed 30, pairs stopped sharing one above
+    /// 15,000 users).
+    pub fn actor_period(&self) -> usize {
+        let (a, b) = (self.clusters(), 10);
+        let gcd = |mut x: usize, mut y: usize| {
+            while y != 0 {
+                (x, y) = (y, x % y);
+            }
+            x
+        };
+        a / gcd(a, b) * b
+    }
+
+    /// The incident day as [from, to) in seconds, if the scenario is on.
+    pub fn incident_window(&self) -> Option<(i64, i64)> {
+        (self.incident_day > 0).then(|| {
+            let from = self.start + (self.incident_day - 1) * DAY;
+            (from, from + DAY)
+        })
+    }
+}
+
+/// Whether the regressed filter blocks this event: a fixed hash of the seed
+/// and the event's generation index (splitmix64), uniform in [0, 1).
+fn filter_misfires(seed: u64, index: usize) -> bool {
+    let mut z = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(index as u64)
+        .wrapping_add(0x6A09_E667_F3BC_C909);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 11) as f64 / (1u64 << 53) as f64) < MISFIRE_RATE
 }
 
 /// One user's fixed attributes.
@@ -169,7 +229,7 @@ impl Builtin for Generate {
     }
 
     fn version(&self) -> &'static str {
-        "1"
+        "3"
     }
 
     fn outs(&self) -> &'static [&'static str] {
@@ -229,6 +289,7 @@ pub fn make_users(config: &Config) -> Vec<User> {
         abuser_of[u] = Some(i);
     }
     let clusters = config.clusters();
+    let period = config.actor_period();
     let devices = 2 * config.users - 1;
     let payments = config.users / 2 + 49;
     let window = config.days * DAY;
@@ -255,7 +316,7 @@ pub fn make_users(config: &Config) -> Vec<User> {
                     burst: false,
                 },
                 Some(i) => {
-                    let banned = i < 30 && i % 2 == 0 && i + 30 < n_abusers;
+                    let banned = i < 30 && i % 2 == 0 && i + period < n_abusers;
                     let burst = i % 3 == 0 && !banned;
                     let created = if burst {
                         config.start + rng.random_range(0..window.saturating_sub(3 * 3600).max(1))
@@ -278,7 +339,8 @@ pub fn make_users(config: &Config) -> Vec<User> {
             }
         })
         .collect();
-    // Shared infrastructure: abusers i and i + 30 already share an IP; for odd
+    // Shared infrastructure: abusers i and i + period already share a device
+    // and an IP; for odd
     // i the newer one also uses the older one's payment token.
     let by_number: Vec<usize> = {
         let mut order: Vec<(usize, usize)> = abuser_of
@@ -289,12 +351,12 @@ pub fn make_users(config: &Config) -> Vec<User> {
         order.sort_unstable();
         order.into_iter().map(|(_, u)| u).collect()
     };
-    for i in (1..30).step_by(2).filter(|i| i + 30 < n_abusers) {
+    for i in (1..30).step_by(2).filter(|i| i + period < n_abusers) {
         let token = users[by_number[i]]
             .payment
             .unwrap_or(1 + (i as u32 * 7919) % payments as u32);
         users[by_number[i]].payment = Some(token);
-        users[by_number[i + 30]].payment = Some(token);
+        users[by_number[i + period]].payment = Some(token);
     }
     users
 }
@@ -325,6 +387,7 @@ fn make_events(config: &Config, users: &[User]) -> Vec<Event> {
     let (chat_in, other_in) = (normal(220.0, 80.0), normal(30.0, 80.0));
     let (chat_out, other_out) = (normal(260.0, 120.0), normal(20.0, 120.0));
     let (chat_latency, other_latency) = (normal(900.0, 300.0), normal(180.0, 90.0));
+    let incident = config.incident_window();
     // What an event needs of its user, packed: a random lookup per event
     // then touches 16 bytes instead of a whole `User`.
     let traits: Vec<UserTraits> = users
@@ -378,6 +441,10 @@ fn make_events(config: &Config, users: &[User]) -> Vec<Event> {
                             }
                             EVASION_BASE + rng.random_range(0..EVASION_PROMPTS.len()) as u8
                         };
+                        // The incident: the regressed filter blocks benign chats.
+                        blocked |= !is_abuser
+                            && incident.is_some_and(|(from, to)| (from..to).contains(&ts))
+                            && filter_misfires(config.seed, index);
                     }
                     let floor = |x: f64, min: f64| x.max(min) as u32;
                     let tokens_in = floor(
@@ -570,6 +637,7 @@ mod tests {
             days: 14,
             abuse_rate: 0.04,
             start: 1_767_225_600,
+            incident_day: 0,
         }
     }
 
@@ -591,6 +659,34 @@ mod tests {
             .iter()
             .filter(|u| u.abuser.is_none())
             .all(|u| u.ip.starts_with("203.0.113.")));
+    }
+
+    /// The scenario pairs share an actor device at every size: the period is
+    /// 30 up to 15,000 users (the worlds before it existed) and 300 at 150,000.
+    #[test]
+    fn scenario_pairs_share_a_device_at_every_size() {
+        assert_eq!(config(1500, 0).actor_period(), 30);
+        assert_eq!(config(15_000, 0).actor_period(), 30);
+        assert_eq!(config(150_000, 0).actor_period(), 300);
+        assert_eq!(config(3500, 0).actor_period(), 70);
+        for users in [1500, 150_000] {
+            let c = config(users, 0);
+            let all = make_users(&c);
+            let by_number: std::collections::BTreeMap<usize, &User> = all
+                .iter()
+                .filter_map(|u| u.abuser.map(|i| (i, u)))
+                .collect();
+            let p = c.actor_period();
+            for i in 0..30 {
+                let (a, b) = (by_number[&i], by_number[&(i + p)]);
+                assert_eq!((&a.device, &a.ip), (&b.device, &b.ip), "{users}: {i}");
+                if i % 2 == 1 {
+                    assert_eq!(a.payment, b.payment, "{users}: {i}");
+                } else {
+                    assert_eq!((a.status, b.status), ("banned", "active"));
+                }
+            }
+        }
     }
 
     /// The same config gives the same events, whatever the thread count.
@@ -646,6 +742,35 @@ mod tests {
         assert!(fast == plain.as_bytes(), "the fast writer's rows differ");
     }
 
+    /// The incident only sets `blocked` on benign chats of its day: every
+    /// other field of every event is what the world without it has, and the
+    /// day's benign block share is near the misfire rate.
+    #[test]
+    fn incident_day_blocks_benign_chats_of_that_day_only() {
+        let off = config(300, 60_000);
+        let on = Config {
+            incident_day: 3,
+            ..off.clone()
+        };
+        let users = make_users(&off);
+        let (a, b) = (make_events(&off, &users), make_events(&on, &users));
+        let (from, to) = on.incident_window().unwrap();
+        let (mut chats, mut misfired) = (0, 0);
+        for (x, y) in a.iter().zip(&b) {
+            assert!(x.ts == y.ts && x.index == y.index && x.prompt == y.prompt);
+            assert_eq!(x.warned, y.warned);
+            let benign_chat = users[x.user as usize].abuser.is_none() && x.event_type == CHAT;
+            if benign_chat && (from..to).contains(&x.ts) {
+                chats += 1;
+                misfired += usize::from(y.blocked && !x.blocked);
+            } else {
+                assert_eq!(x.blocked, y.blocked, "event {} changed", x.index);
+            }
+        }
+        let share = misfired as f64 / chats as f64;
+        assert!((share - MISFIRE_RATE).abs() < 0.02, "{misfired} of {chats}");
+    }
+
     /// Timestamps are fixed-width ISO-8601 UTC.
     #[test]
     fn formats_timestamps() {
@@ -657,6 +782,13 @@ mod tests {
     fn rejects_bad_params() {
         let p = StageParams::new(serde_yaml::from_str("start: yesterday").unwrap());
         assert_eq!(Config::from_params(&p).unwrap_err().key, "start");
+        let p = StageParams::new(
+            serde_yaml::from_str("{days: 7, scenarios: {incident_day: 8}}").unwrap(),
+        );
+        assert_eq!(
+            Config::from_params(&p).unwrap_err().key,
+            "scenarios.incident_day"
+        );
         let p = StageParams::new(serde_yaml::from_str("abuse_rate: 1.5").unwrap());
         assert_eq!(
             Config::from_params(&p).unwrap_err().expected,

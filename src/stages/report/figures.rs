@@ -5,11 +5,12 @@
 //! the report stays linear and small at millions of user-days. Columns are
 //! found by header name.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use crate::execute::{open_read_only, StageContext, StageError};
 use crate::stages::csv_stream::CsvStream;
+use crate::stages::review_queue::{flag_counts, read_threshold, FlagCounts};
 use crate::stages::table::Table;
 use crate::StageResult;
 
@@ -35,10 +36,18 @@ pub struct Figures {
     pub alerts: Vec<[String; 4]>,
     /// Rows per detection file, by detection name (the file stem).
     pub detections: Vec<(String, usize)>,
+    /// Distinct users per detection, and how many of them are abusers (is_abuse_gt).
+    pub detection_users: Vec<(String, usize, usize)>,
+    /// Users with a case, and how many of them are abusers.
+    pub case_users: (usize, usize),
+    /// Users in P1 cases, and how many of them are abusers.
+    pub p1_users: (usize, usize),
     /// model_eval.csv's columns and values, as written.
     pub model: Vec<(String, String)>,
     /// (risk_score, is_abuse_gt) per scored user-day.
     pub scored: Vec<(f64, bool)>,
+    /// Scored user-days per flag, with the review queue's own rule.
+    pub flags: FlagCounts,
     pub queue_rows: usize,
     pub queue_dups: usize,
     /// Rows per cluster, largest first.
@@ -78,6 +87,15 @@ fn each_row(
     Ok(())
 }
 
+/// The users the ground truth marks as abusers. Only the report reads it, to
+/// evaluate the pipeline; no detection or score does.
+fn abusers(db: &Path) -> StageResult<HashSet<String>> {
+    let conn = open_read_only(db)?;
+    let mut stmt = conn.prepare("SELECT user_id FROM users WHERE is_abuse_gt = 1")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn number(text: &str, what: &str) -> StageResult<f64> {
     text.parse()
         .map_err(|_| StageError::Failed(format!("{what}: `{text}` is not a number")))
@@ -87,6 +105,14 @@ impl Figures {
     pub fn read(ctx: &StageContext) -> StageResult<Figures> {
         let mut f = Figures::default();
         f.read_database(&ctx.dep("sqlite.db")?)?;
+        let abusers = abusers(&ctx.dep("sqlite.db")?)?;
+        // (users, of them abusers) of a set of user ids.
+        let score = |users: &HashSet<String>| {
+            (
+                users.len(),
+                users.iter().filter(|u| abusers.contains(*u)).count(),
+            )
+        };
 
         let metrics = Table::read(&ctx.dep("monitoring_metrics.csv")?)?;
         f.days = {
@@ -125,10 +151,14 @@ impl Figures {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let mut rows = 0;
-            each_row(&file, &[], |_| {
+            let mut users = HashSet::new();
+            each_row(&file, &["user_id"], |r| {
                 rows += 1;
+                users.insert(r[0].to_string());
                 Ok(())
             })?;
+            let (n, true_hits) = score(&users);
+            f.detection_users.push((name.clone(), n, true_hits));
             f.detections.push((name, rows));
         }
 
@@ -154,6 +184,11 @@ impl Figures {
             },
         )?;
 
+        // The queue's own rule, not a second copy of it: the report cannot
+        // disagree with review_queue about what was flagged.
+        let threshold = read_threshold(&ctx.dep("model_eval.csv")?)?;
+        f.flags = flag_counts(&ctx.dep("user_day_scored.csv")?, threshold)?;
+
         each_row(&ctx.dep("review_queue_dedup.csv")?, &["is_dup"], |r| {
             f.queue_rows += 1;
             f.queue_dups += usize::from(r[0] == "1");
@@ -161,7 +196,7 @@ impl Figures {
         })?;
 
         let mut clusters: BTreeMap<String, usize> = BTreeMap::new();
-        each_row(&ctx.dep("clusters.csv")?, &["cluster"], |r| {
+        each_row(&ctx.dep("clusters.csv")?, &["cluster_id"], |r| {
             *clusters.entry(r[0].to_string()).or_default() += 1;
             Ok(())
         })?;
@@ -202,6 +237,7 @@ impl Figures {
             },
         )?;
 
+        let (mut case_users, mut p1_users) = (HashSet::new(), HashSet::new());
         each_row(
             &ctx.dep("cases.csv")?,
             &[
@@ -210,8 +246,13 @@ impl Figures {
                 "case_score",
                 "recommended_action",
                 "findings",
+                "user_id",
             ],
             |r| {
+                case_users.insert(r[5].to_string());
+                if r[1] == "P1" {
+                    p1_users.insert(r[5].to_string());
+                }
                 f.n_cases += 1;
                 *f.priorities.entry(r[1].to_string()).or_default() += 1;
                 if f.top_cases.len() < 10 {
@@ -221,6 +262,9 @@ impl Figures {
                 Ok(())
             },
         )?;
+
+        f.case_users = score(&case_users);
+        f.p1_users = score(&p1_users);
 
         let incidents = Table::read(&ctx.dep("incident_log.csv")?)?;
         for r in &incidents.rows {

@@ -2,8 +2,12 @@
 //!
 //! `executive_summary.csv` (section, metric, value) gathers the run's key
 //! figures in a fixed order: data volume, monitoring rates and alerts,
-//! detector hits, model quality, queue size and duplicate fraction, clusters,
-//! components, suggested actions, cases, drift and incidents.
+//! detector hits, model quality, flagged user-days (ml, heuristic, uncertain,
+//! by the review queue's own rule), queue size and duplicate fraction, clusters,
+//! components, suggested actions, cases, drift and incidents, then the
+//! evaluation against the synthetic ground truth (each detection's and the
+//! cases' precision and recall over the is_abuse_gt users), which `tnsflow
+//! sweep` turns into columns so a sweep over seeds shows their spread.
 //! `report.html` shows the same summary, the open incidents, the top cases and
 //! ten charts drawn with plotters as inline SVG; it needs no network to view.
 //!
@@ -167,7 +171,7 @@ impl Builtin for Report {
     }
 
     fn version(&self) -> &'static str {
-        "2"
+        "4"
     }
 
     fn outs(&self) -> &'static [&'static str] {

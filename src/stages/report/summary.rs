@@ -85,6 +85,12 @@ pub fn rows(f: &Figures) -> Vec<Row> {
     let (_, average_precision) = precision_recall::curve(&f.scored);
     add("model", "average_precision", fmt_f64(average_precision));
 
+    // Flagged user-days over everything scored; the queue holds the top ones.
+    add("flags", "ml", f.flags.ml.to_string());
+    add("flags", "heuristic", f.flags.heuristic.to_string());
+    add("flags", "uncertain", f.flags.uncertain.to_string());
+    add("flags", "needs_review", f.flags.needs_review.to_string());
+
     add("queue", "rows", f.queue_rows.to_string());
     add("queue", "duplicates", f.queue_dups.to_string());
     add(
@@ -163,6 +169,27 @@ pub fn rows(f: &Figures) -> Vec<Row> {
 
     add("incidents", "high_alerts", alerts("high").to_string());
     add("incidents", "open_incidents", f.incidents.len().to_string());
+
+    // Against the synthetic ground truth (users flagged / abusers): what a
+    // sweep over seeds compares. Recall is over every abuser of the world.
+    let abusers = usize::try_from(f.n_abusers).unwrap_or(0);
+    let mut evaluate = |name: &str, (flagged, true_hits): (usize, usize)| {
+        add(
+            "evaluation",
+            &format!("{name}_precision"),
+            fmt_f64(ratio(true_hits, flagged)),
+        );
+        add(
+            "evaluation",
+            &format!("{name}_recall"),
+            fmt_f64(ratio(true_hits, abusers)),
+        );
+    };
+    for (name, users, true_hits) in &f.detection_users {
+        evaluate(name, (*users, *true_hits));
+    }
+    evaluate("cases", f.case_users);
+    evaluate("cases_p1", f.p1_users);
     out
 }
 
@@ -194,5 +221,29 @@ mod tests {
         assert_eq!(get("cases", "P4"), "0");
         assert_eq!(get("monitoring", "alerts_high"), "1");
         assert_eq!(get("incidents", "open_incidents"), "0");
+    }
+
+    /// Precision and recall per detection and for cases, against the abusers.
+    #[test]
+    fn evaluation_rows() {
+        let f = Figures {
+            n_abusers: 4,
+            detection_users: vec![("shared_device".into(), 5, 4)],
+            case_users: (8, 4),
+            p1_users: (0, 0),
+            ..Figures::default()
+        };
+        let rows = rows(&f);
+        let get = |m: &str| {
+            rows.iter()
+                .find(|r| r[0] == "evaluation" && r[1] == m)
+                .map(|r| r[2].clone())
+                .unwrap_or_else(|| panic!("no evaluation/{m}"))
+        };
+        assert_eq!(get("shared_device_precision"), "0.8");
+        assert_eq!(get("shared_device_recall"), "1");
+        assert_eq!(get("cases_precision"), "0.5");
+        assert_eq!(get("cases_recall"), "1");
+        assert_eq!(get("cases_p1_precision"), "0");
     }
 }
