@@ -148,6 +148,10 @@ def scan(ws: Path) -> dict[str, Entry]:
         with os.scandir(folder) as it:
             for item in sorted(it, key=lambda e: e.name):
                 rel = prefix + item.name
+                # The store's registration of this workspace is named by the
+                # hash of its path, which differs between trial workspaces.
+                if prefix == ".tnsflow/v1/roots/" and not item.name.startswith("."):
+                    rel = prefix + "<this workspace>"
                 st = item.stat(follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
                     entries[rel] = Entry("dir")
