@@ -246,7 +246,7 @@ impl Builder<'_> {
         started: Instant,
     ) -> StageResult<RunRecord> {
         let staging = Staging::create(self.areas.local.dir(), stage.name())?;
-        let log = self.layout.logs_dir().join(format!("{}.log", stage.name()));
+        let log = staging.dir().join("log");
         let ctx = RunContext {
             root: self.layout.root(),
             out_dir: staging.new_dir(),
@@ -254,7 +254,9 @@ impl Builder<'_> {
             run_id: self.areas.local.id(),
         };
         if self.runner.in_place(stage) {
-            return self.run_in_place(stage, current, started, &staging, &ctx);
+            let result = self.run_in_place(stage, current, started, &staging, &ctx);
+            self.keep_log(stage, &log);
+            return result;
         }
         self.runner.run(stage, &ctx)?;
         let staged: Vec<PathBuf> = stage
@@ -309,6 +311,20 @@ impl Builder<'_> {
                 publication.roll_back();
                 Err(e)
             }
+        }
+    }
+
+    /// A command's output goes to `logs/STAGE.log` when there is any; an
+    /// empty log is no file at all (100,000 silent commands made 100,000
+    /// empty files).
+    fn keep_log(&self, stage: &PlannedStage, log: &Path) {
+        let kept = self.layout.logs_dir().join(format!("{}.log", stage.name()));
+        let has_output = std::fs::metadata(log).is_ok_and(|m| m.len() > 0);
+        if has_output {
+            let _ = std::fs::create_dir_all(self.layout.logs_dir());
+            let _ = std::fs::rename(log, &kept);
+        } else {
+            let _ = std::fs::remove_file(&kept);
         }
     }
 

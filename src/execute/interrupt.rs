@@ -50,6 +50,23 @@ pub fn yield_to_handler() {
     }
 }
 
+/// Removes a temp area, except a staging folder whose rollback could not
+/// finish: it holds old outs, and the next build puts them back.
+fn remove_unless_journaled(area: &std::path::Path) {
+    let mut kept = false;
+    for entry in std::fs::read_dir(area).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if super::has_journal(&path) {
+            kept = true;
+        } else if path.is_dir() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+    if !kept {
+        let _ = std::fs::remove_dir_all(area);
+    }
+}
+
 /// Installs the handler (once per process; later calls do nothing).
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
@@ -59,7 +76,7 @@ pub fn install() {
         let _quiet = PUBLISHING.write().unwrap_or_else(|e| e.into_inner());
         for path in CLEANUP.lock().expect("cleanup list").iter() {
             if path.is_dir() {
-                let _ = std::fs::remove_dir_all(path);
+                remove_unless_journaled(path);
             } else {
                 let _ = std::fs::File::create(path);
             }

@@ -32,6 +32,8 @@ impl TempArea {
     pub fn create(root: &Path) -> io::Result<TempArea> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         std::fs::create_dir_all(root)?;
+        // Held while the area is unnamed, so a sweeper never sees it half made.
+        let _creating = creation_lock(root)?;
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -71,6 +73,9 @@ impl TempArea {
     /// Hands every area under `root` whose owner is dead to `recover` (with
     /// its id), then removes it. Returns how many were removed.
     pub fn sweep_dead(root: &Path, mut recover: impl FnMut(&str, &Path)) -> usize {
+        let Ok(_creating) = creation_lock(root) else {
+            return 0;
+        };
         let Ok(entries) = std::fs::read_dir(root) else {
             return 0;
         };
@@ -78,7 +83,18 @@ impl TempArea {
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            let dead = match owner_state(&path) {
+            if name == CREATE_LOCK {
+                continue;
+            }
+            // Areas are created under the creation lock, which is held here:
+            // an area still without its final name was left by a dead creator.
+            let state = if name.starts_with('.') {
+                Owner::Unfinished
+            } else {
+                owner_state(&path)
+            };
+            let dead = match state {
+                Owner::Unfinished => true,
                 Owner::Alive => false,
                 Owner::Dead(_lock) => {
                     recover(&name, &path);
@@ -100,7 +116,22 @@ impl Drop for TempArea {
     }
 }
 
+/// Serializes creating areas with sweeping them (held briefly).
+const CREATE_LOCK: &str = ".create.lock";
+
+fn creation_lock(root: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join(CREATE_LOCK))?;
+    file.lock()?;
+    Ok(file)
+}
+
 enum Owner {
+    /// Created but never named: its creator died in the middle.
+    Unfinished,
     Alive,
     /// Holds the dead owner's lock while its area is recovered.
     Dead(#[allow(dead_code)] File),
@@ -145,13 +176,18 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let live = TempArea::create(root.path()).unwrap();
         std::fs::write(live.dir().join("staged"), b"x").unwrap();
+        // An area whose creator died before naming it.
+        let unfinished = root.path().join(".456-new-0.new");
+        std::fs::create_dir_all(&unfinished).unwrap();
+        std::fs::write(unfinished.join(OWNER), b"").unwrap();
         let dead = root.path().join("123-dead-0");
         std::fs::create_dir_all(dead.join("stage-a")).unwrap();
         std::fs::write(dead.join(OWNER), b"").unwrap();
 
         let mut recovered = Vec::new();
         let removed = TempArea::sweep_dead(root.path(), |id, _| recovered.push(id.to_string()));
-        assert_eq!((removed, recovered), (1, vec!["123-dead-0".to_string()]));
+        assert_eq!((removed, recovered), (2, vec!["123-dead-0".to_string()]));
+        assert!(!unfinished.exists());
         assert!(!dead.exists());
         assert!(
             live.dir().join("staged").is_file(),
