@@ -41,7 +41,7 @@ pub(crate) fn load_plan(file: &Path, sets: &[String]) -> Result<(Plan, Layout), 
     let mut pipeline = Pipeline::load(file)?;
     pipeline.apply_overrides(&overrides)?;
     let layout = Layout::new(&pipeline.root);
-    Ok((Plan::build(pipeline)?, layout))
+    Ok((Plan::build(pipeline, crate::stages::registry())?, layout))
 }
 
 /// Writes a line to stderr. An unwritable stderr (`2>/dev/full`, a closed

@@ -39,7 +39,7 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
     for point in &grid.points {
         let mut p = pipeline.clone();
         p.apply_overrides(point)?;
-        Plan::build(p)?;
+        Plan::build(p, crate::stages::registry())?;
     }
     let root = pipeline.root.clone();
     let layout = Layout::new(&root);
