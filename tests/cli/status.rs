@@ -148,10 +148,27 @@ fn human_form() {
     ws.build(&[]);
     ws.write("in.txt", "changed\n");
     let out = ws.tnsflow(["status"]).output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "stale  a           dep `in.txt` changed\nstale  b           upstream stage `a` is stale\nfresh  detect@one\nfresh  detect@two\n"
-    );
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout), @r"
+    stale  a           dep `in.txt` changed
+    stale  b           upstream stage `a` is stale
+    fresh  detect@one
+    fresh  detect@two
+    ");
+}
+
+/// `status --json` is pinned whole: every stage with its state and reasons,
+/// here a preview of `--set seed=17` after a dep changed.
+#[test]
+fn json_snapshot() {
+    let ws = workspace();
+    ws.build(&[]);
+    ws.write("q/two.txt", "changed\n");
+    let out = ws
+        .tnsflow(["status", "--json", "--set", "seed=17"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!("status_json", String::from_utf8_lossy(&out.stdout));
 }
 
 /// `dag` prints Mermaid and dot with one edge per producer -> consumer pair.
