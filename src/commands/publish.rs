@@ -29,15 +29,14 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
         quiet,
         BuildArgs {
             stages: Vec::new(),
-            jobs: args.jobs,
-            set: args.set.clone(),
+            run: args.run.clone(),
             dry_run: false,
             keep_going: false,
             force: Vec::new(),
         },
     )?;
 
-    let (plan, layout) = load_plan(file, &args.set)?;
+    let (plan, layout) = load_plan(file, &args.run.set)?;
     let state = BuildState::load(&layout.state_file());
     let mut stages = BTreeMap::new();
     let mut files = BTreeMap::new();

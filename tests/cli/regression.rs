@@ -101,3 +101,31 @@ fn issue_14_a_corrupt_csv_between_stages_names_the_file_and_line() {
         "{stderr}"
     );
 }
+
+/// A sweep's point parallelism has its own flag, `--parallel-points`; `-j` and
+/// `--jobs`, which meant the same before, still work. See: issue 14 (one set
+/// of run flags).
+#[test]
+fn issue_14_sweep_points_at_once_have_their_own_flag() {
+    let ws = Workspace::new().pipeline(
+        "params:\n  seed: 1\nstages:\n  a:\n    cmd: \"echo ${seed} > out/a.txt\"\n    params: [seed]\n    outs: [out/a.txt]\n",
+    );
+    for flag in ["--parallel-points", "--jobs", "-j"] {
+        let out = ws
+            .tnsflow(["sweep", "--set", "seed=1..2", flag, "2"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{flag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "point,seed,status\npoint-000,1,ok\npoint-001,2,ok\n",
+            "{flag}"
+        );
+    }
+    let help = ws.tnsflow(["sweep", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("-j, --parallel-points <N>"));
+}
