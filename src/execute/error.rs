@@ -55,6 +55,15 @@ pub enum StageError {
         columns: Vec<String>,
     },
 
+    #[error(transparent)]
+    Dep(#[from] crate::plan::DepError),
+
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
+
+    #[error("cannot lock its cache entry {key}: {source}")]
+    LockKey { key: String, source: std::io::Error },
+
     #[error("param {0}")]
     Param(#[from] super::ParamProblem),
 

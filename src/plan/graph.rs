@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
 
 use super::input::{is_glob, literal_separator, Input, InputKind};
-use super::{StageKey, StatCache};
+use super::{DepError, StageKey, StatCache};
 use crate::execute::{Builtin, Registry, StageParams};
 use crate::parse::{
     did_you_mean, display_value, shell_word, substitute_params, ConfigError, Pipeline, StageDecl,
@@ -43,7 +43,7 @@ impl PlannedStage {
     /// What goes into the stage's key, as the disk is now: a run record
     /// without outs. Hashes come from the stat cache, so unchanged files are
     /// not read.
-    pub fn current(&self, root: &Path, stats: &StatCache) -> Result<RunRecord, String> {
+    pub fn current(&self, root: &Path, stats: &StatCache) -> Result<RunRecord, DepError> {
         let mut deps = BTreeMap::new();
         for input in &self.inputs {
             for (display, abs) in input.files(root) {
@@ -51,8 +51,13 @@ impl PlannedStage {
                     Ok(Some(hash)) => {
                         deps.insert(display, hash);
                     }
-                    Ok(None) => return Err(format!("dep `{display}` does not exist")),
-                    Err(e) => return Err(format!("cannot read dep `{display}`: {e}")),
+                    Ok(None) => return Err(DepError::Missing { dep: display }),
+                    Err(source) => {
+                        return Err(DepError::Unreadable {
+                            dep: display,
+                            source,
+                        })
+                    }
                 }
             }
         }
