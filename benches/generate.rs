@@ -25,7 +25,9 @@ fn main() {
         wanted: vec!["raw_events.csv".into()],
         out_dir: dir.path().to_path_buf(),
     };
-    let generate = tnsflow::stages::find("generate").expect("generate is registered");
+    let generate = tnsflow::stages::registry()
+        .find("generate")
+        .expect("generate is registered");
     // The threads generate actually uses: RAYON_NUM_THREADS=1 measures one core.
     let cores = rayon::current_num_threads();
     let started = Instant::now();

@@ -3,6 +3,8 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+use crate::parse::Override;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tnsflow",
@@ -65,8 +67,15 @@ pub struct SweepArgs {
     pub set: Vec<String>,
 
     /// How many points build at once [default: number of cores; with --slurm, no limit]
-    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub jobs: Option<u32>,
+    // `-j`/`--jobs` meant this before the flag had its own name; kept as aliases.
+    #[arg(
+        short = 'j',
+        long = "parallel-points",
+        alias = "jobs",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub parallel_points: Option<u32>,
 
     /// Run the points as a Slurm array job, one task per point (workspace and cache on a shared filesystem)
     #[arg(long)]
@@ -92,13 +101,8 @@ pub struct PublishArgs {
     /// The folder to publish into (created if missing)
     pub dir: PathBuf,
 
-    /// How many stages run at once [default: number of cores]
-    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub jobs: Option<u32>,
-
-    /// Override a param for this run, e.g. --set seed=17 (VALUE is YAML)
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -113,13 +117,8 @@ pub struct BuildArgs {
     #[arg(value_name = "STAGE")]
     pub stages: Vec<String>,
 
-    /// How many stages run at once [default: number of cores]
-    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub jobs: Option<u32>,
-
-    /// Override a param for this run, e.g. --set enforcement.block_risk=0.95 (VALUE is YAML)
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
 
     /// Print the stages that would run, one per line, and run none
     #[arg(long)]
@@ -134,6 +133,31 @@ pub struct BuildArgs {
     pub force: Vec<String>,
 }
 
+/// The flags of every command that runs stages (`build`, `publish`), declared
+/// once and flattened in, as uv groups its shared flags.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// How many stages run at once [default: number of cores]
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+
+    /// Override a param for this run, e.g. --set enforcement.block_risk=0.95 (VALUE is YAML)
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = Override::parse)]
+    pub set: Vec<Override>,
+}
+
+impl RunArgs {
+    /// How many stages run at once: `-j`, or one per core.
+    pub fn jobs(&self) -> usize {
+        self.jobs.map_or_else(cores, |j| j as usize)
+    }
+}
+
+/// The machine's cores, the default for every kind of parallelism.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Stages to show, with everything they need [default: all]
@@ -141,8 +165,8 @@ pub struct StatusArgs {
     pub stages: Vec<String>,
 
     /// Show what a build with these params would rerun
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = Override::parse)]
+    pub set: Vec<Override>,
 
     /// Print a JSON array of {"stage", "state", "reasons"}
     #[arg(long)]

@@ -159,9 +159,7 @@ impl Builder<'_> {
         }
         let stage = &self.plan.stages[i];
         let root = self.layout.root();
-        let current = stage
-            .current(root, self.stats)
-            .map_err(StageError::Failed)?;
+        let current = stage.current(root, self.stats)?;
         let last = self.state.get(stage.name());
         let verdict = if self.forced.contains(&i) {
             Check::Run(Vec::new())
@@ -179,10 +177,13 @@ impl Builder<'_> {
             }
             Check::Restore(..) | Check::Run(_) => {}
         }
-        let _key_lock = self
-            .store
-            .lock_key(&current.key)
-            .map_err(|e| StageError::Failed(format!("cannot lock its cache entry: {e}")))?;
+        let _key_lock =
+            self.store
+                .lock_key(&current.key)
+                .map_err(|source| StageError::LockKey {
+                    key: current.key.clone(),
+                    source,
+                })?;
         // Another build sharing the cache may have run this key while we waited.
         if !self.forced.contains(&i) {
             if let Some(run) = self.store.load_run(&current.key) {
@@ -379,9 +380,7 @@ impl Builder<'_> {
             millis: started.elapsed().as_millis() as u64,
             ..current
         };
-        self.store
-            .save_run(self.disk, &record)
-            .map_err(|e| StageError::Failed(e.to_string()))?;
+        self.store.save_run(self.disk, &record)?;
         Ok(record)
     }
 

@@ -36,7 +36,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
         }
     }
 
-    let (plan, layout) = load_plan(file, &args.set)?;
+    let (plan, layout) = load_plan(file, &args.run.set)?;
     let mut selected = if args.stages.is_empty() {
         (0..plan.stages.len()).collect()
     } else {
@@ -100,7 +100,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
         &plan.graph,
         &mask,
         Options {
-            jobs: args.jobs.map(|j| j as usize).unwrap_or_else(default_jobs),
+            jobs: args.run.jobs(),
             keep_going: args.keep_going,
         },
         &builder,
@@ -176,12 +176,6 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn default_jobs() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
-
 fn command_line() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
 }
@@ -203,12 +197,16 @@ fn request_key(file: &Path, args: &BuildArgs) -> Option<String> {
     );
     h.update(b"\0");
     h.update(&bytes);
-    for part in args
-        .set
-        .iter()
-        .chain([&"--".to_string()])
-        .chain(&args.stages)
-    {
+    // Overrides in their parsed form: the key follows what the build means,
+    // not how the value was typed (`--set seed=17` and `--set 'seed= 17'`).
+    let sets = args.run.set.iter().map(|o| {
+        format!(
+            "{}={}",
+            o.key,
+            serde_json::to_string(&o.value).unwrap_or_default()
+        )
+    });
+    for part in sets.chain(["--".to_string()]).chain(args.stages.clone()) {
         h.update(b"\0");
         h.update(part.as_bytes());
     }

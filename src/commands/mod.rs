@@ -33,15 +33,11 @@ pub fn dispatch(cli: Cli) -> Result<(), Error> {
 }
 
 /// The pipeline with `--set` applied, planned against the disk.
-pub(crate) fn load_plan(file: &Path, sets: &[String]) -> Result<(Plan, Layout), Error> {
-    let overrides = sets
-        .iter()
-        .map(|s| Override::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
+pub(crate) fn load_plan(file: &Path, overrides: &[Override]) -> Result<(Plan, Layout), Error> {
     let mut pipeline = Pipeline::load(file)?;
-    pipeline.apply_overrides(&overrides)?;
+    pipeline.apply_overrides(overrides)?;
     let layout = Layout::new(&pipeline.root);
-    Ok((Plan::build(pipeline)?, layout))
+    Ok((Plan::build(pipeline, crate::stages::registry())?, layout))
 }
 
 /// Writes a line to stderr. An unwritable stderr (`2>/dev/full`, a closed

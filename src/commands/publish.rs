@@ -29,25 +29,23 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
         quiet,
         BuildArgs {
             stages: Vec::new(),
-            jobs: args.jobs,
-            set: args.set.clone(),
+            run: args.run.clone(),
             dry_run: false,
             keep_going: false,
             force: Vec::new(),
         },
     )?;
 
-    let (plan, layout) = load_plan(file, &args.set)?;
+    let (plan, layout) = load_plan(file, &args.run.set)?;
     let state = BuildState::load(&layout.state_file());
     let mut stages = BTreeMap::new();
     let mut files = BTreeMap::new();
     for stage in &plan.stages {
-        let record = state.get(stage.name()).ok_or_else(|| {
-            Error::Publish(format!(
-                "stage `{}` has no recorded run after the build",
-                stage.name()
-            ))
-        })?;
+        let record = state
+            .get(stage.name())
+            .ok_or_else(|| Error::PublishUnrecorded {
+                stage: stage.name().to_string(),
+            })?;
         stages.insert(stage.name().to_string(), record.key.clone());
         for (out, hash) in &record.outs {
             let dest = dir.join(out);
@@ -57,9 +55,7 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
             std::fs::copy(layout.root().join(out), &dest)?;
             let copied = content_hash::of_file(&dest)?;
             if &copied != hash {
-                return Err(Error::Publish(format!(
-                    "`{out}` changed while it was being published; build again"
-                )));
+                return Err(Error::PublishChanged { out: out.clone() });
             }
             let size = std::fs::metadata(&dest)?.len();
             files.insert(

@@ -13,7 +13,7 @@ use super::load_plan;
 use crate::cli::ServeArgs;
 use crate::record::BuildState;
 use crate::serve::data::Sources;
-use crate::serve::{self, ServeConfig, ServeError};
+use crate::serve::{self, ServeConfig};
 use crate::Error;
 
 /// The review database, relative to the workspace root, unless `--review-db`.
@@ -68,8 +68,5 @@ pub fn serve(file: &Path, args: ServeArgs) -> Result<(), Error> {
         review_db,
         addr: SocketAddr::new(args.bind, args.port),
     };
-    serve::run(config).map_err(|e| match e {
-        ServeError::Bind { .. } => Error::Usage(e.to_string()),
-        other => Error::Serve(other.to_string()),
-    })
+    Ok(serve::run(config)?)
 }

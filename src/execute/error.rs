@@ -33,6 +33,37 @@ pub enum StageError {
     #[error("needs a dep named `{name}`; declare it in the stage's deps")]
     MissingDep { name: String },
 
+    /// A CSV file that could not be read or written as CSV (csv names the record and line).
+    #[error("`{}`: {source}", path.display())]
+    Csv { path: PathBuf, source: csv::Error },
+
+    /// A CSV field that does not hold what its column promises.
+    #[error("`{}` line {line}: column `{column}` is `{value}`, expected {expected}", path.display())]
+    BadField {
+        path: PathBuf,
+        line: u64,
+        column: String,
+        value: String,
+        expected: &'static str,
+    },
+
+    /// A CSV export without a column a stage reads (columns are found by name).
+    #[error("`{}` has no column `{column}`; its columns are: {}", path.display(), columns.join(", "))]
+    NoColumn {
+        path: PathBuf,
+        column: String,
+        columns: Vec<String>,
+    },
+
+    #[error(transparent)]
+    Dep(#[from] crate::plan::DepError),
+
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
+
+    #[error("cannot lock its cache entry {key}: {source}")]
+    LockKey { key: String, source: std::io::Error },
+
     #[error("param {0}")]
     Param(#[from] super::ParamProblem),
 

@@ -8,12 +8,14 @@ pub mod children;
 mod error;
 pub mod interrupt;
 mod publication;
+mod registry;
 mod shell;
 mod sql;
 mod stage;
 
 pub use error::{panic_message, StageError};
 pub use publication::{has_journal, recover, Publication, PublishError};
+pub use registry::Registry;
 pub use shell::run_cmd;
 pub use sql::{open_read_only, query_to_csv, run_sql};
 pub use stage::{Builtin, ParamProblem, StageContext, StageParams};

@@ -15,7 +15,7 @@ use super::StageError;
 use crate::parse::display_value;
 use crate::StageResult;
 
-/// A stage implemented in Rust, registered in `stages::registry`.
+/// A stage implemented in Rust, listed in a `Registry` (`stages::registry()`).
 pub trait Builtin: Sync + Send {
     /// The name used in pipeline.yaml (`builtin: generate`).
     fn name(&self) -> &'static str;

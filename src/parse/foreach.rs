@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::shell_word::shell_word;
-use super::workspace_glob::workspace_glob;
+use super::workspace_glob::{workspace_glob, WorkspaceGlobError};
 
 /// One match of a foreach pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,10 +26,10 @@ impl Item {
 }
 
 /// Files matching `pattern` under `root`, sorted by path. Folders are skipped.
-pub fn expand(root: &Path, pattern: &str) -> Result<Vec<Item>, String> {
+pub fn expand(root: &Path, pattern: &str) -> Result<Vec<Item>, WorkspaceGlobError> {
     let mut items = Vec::new();
     for entry in workspace_glob(root, pattern, glob::MatchOptions::new())? {
-        let path = entry.map_err(|e| e.to_string())?;
+        let path = entry?;
         if !path.is_file() {
             continue;
         }

@@ -6,7 +6,21 @@
 //! a class) and would match `wsX1/data/*.txt` beside it (issue 10, item 1).
 //! The workspace part is escaped, so only the pattern the user wrote is one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a workspace glob could not be matched; each names what is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceGlobError {
+    #[error("the workspace path {} is not UTF-8", root.display())]
+    NotUtf8 { root: PathBuf },
+
+    #[error(transparent)]
+    Pattern(#[from] glob::PatternError),
+
+    /// A folder on the way could not be read (glob names the path).
+    #[error(transparent)]
+    Walk(#[from] glob::GlobError),
+}
 
 /// The paths matching `pattern` under `root`, in glob's order (an error
 /// for an invalid pattern). A pattern that is absolute is used as written
@@ -15,19 +29,19 @@ pub fn workspace_glob(
     root: &Path,
     pattern: &str,
     options: glob::MatchOptions,
-) -> Result<glob::Paths, String> {
+) -> Result<glob::Paths, WorkspaceGlobError> {
     let full = if pattern.starts_with('/') {
         pattern.to_string()
     } else {
-        let root = root
-            .to_str()
-            .ok_or_else(|| format!("the workspace path {} is not UTF-8", root.display()))?;
+        let root = root.to_str().ok_or_else(|| WorkspaceGlobError::NotUtf8 {
+            root: root.to_path_buf(),
+        })?;
         format!(
             "{}/{pattern}",
             glob::Pattern::escape(root.trim_end_matches('/'))
         )
     };
-    glob::glob_with(&full, options).map_err(|e| e.to_string())
+    Ok(glob::glob_with(&full, options)?)
 }
 
 #[cfg(test)]

@@ -60,7 +60,9 @@ pub fn assess(
             vec![Reason::Forced]
         } else {
             match stage.current(root, stats) {
-                Err(problem) => vec![Reason::DepUnreadable { problem }],
+                Err(problem) => vec![Reason::DepUnreadable {
+                    problem: problem.to_string(),
+                }],
                 Ok(current) => match check(root, &current, last, &store, stats) {
                     Check::Fresh(_) => Vec::new(),
                     Check::Restore(_, reasons) | Check::Run(reasons) => reasons,

@@ -14,14 +14,14 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
 
 use super::input::{is_glob, literal_separator, Input, InputKind};
-use super::{StageKey, StatCache};
-use crate::execute::{Builtin, StageParams};
+use super::{DepError, StageKey, StatCache};
+use crate::execute::{Builtin, Registry, StageParams};
 use crate::parse::{
     did_you_mean, display_value, shell_word, substitute_params, ConfigError, Pipeline, StageDecl,
     StageKind,
 };
 use crate::record::RunRecord;
-use crate::{stages, ConfigResult};
+use crate::ConfigResult;
 
 pub struct PlannedStage {
     pub decl: StageDecl,
@@ -43,7 +43,7 @@ impl PlannedStage {
     /// What goes into the stage's key, as the disk is now: a run record
     /// without outs. Hashes come from the stat cache, so unchanged files are
     /// not read.
-    pub fn current(&self, root: &Path, stats: &StatCache) -> Result<RunRecord, String> {
+    pub fn current(&self, root: &Path, stats: &StatCache) -> Result<RunRecord, DepError> {
         let mut deps = BTreeMap::new();
         for input in &self.inputs {
             for (display, abs) in input.files(root) {
@@ -51,8 +51,13 @@ impl PlannedStage {
                     Ok(Some(hash)) => {
                         deps.insert(display, hash);
                     }
-                    Ok(None) => return Err(format!("dep `{display}` does not exist")),
-                    Err(e) => return Err(format!("cannot read dep `{display}`: {e}")),
+                    Ok(None) => return Err(DepError::Missing { dep: display }),
+                    Err(source) => {
+                        return Err(DepError::Unreadable {
+                            dep: display,
+                            source,
+                        })
+                    }
                 }
             }
         }
@@ -93,7 +98,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn build(pipeline: Pipeline) -> ConfigResult<Plan> {
+    /// Plans `pipeline`, resolving `builtin:` names through `registry`.
+    pub fn build(pipeline: Pipeline, registry: Registry) -> ConfigResult<Plan> {
         let src = &pipeline.source;
 
         // Every out has one producer.
@@ -118,7 +124,7 @@ impl Plan {
 
         let mut stages = Vec::with_capacity(pipeline.stages.len());
         for decl in &pipeline.stages {
-            let builtin = resolve_builtin(&pipeline, decl)?;
+            let builtin = resolve_builtin(&pipeline, registry, decl)?;
             let params: BTreeMap<String, Value> = decl
                 .params
                 .iter()
@@ -251,20 +257,23 @@ fn cmd_with_params(
 
 fn resolve_builtin(
     pipeline: &Pipeline,
+    registry: Registry,
     decl: &StageDecl,
 ) -> ConfigResult<Option<&'static dyn Builtin>> {
     let Some(name) = decl.builtin() else {
         return Ok(None);
     };
     let src = &pipeline.source;
-    let builtin = stages::find(name).ok_or_else(|| ConfigError::UnknownBuiltin {
-        stage: decl.name.clone(),
-        builtin: name.into(),
-        known: stages::names().join(", "),
-        src: src.named(),
-        span: src.span(&format!("{}.builtin", decl.yaml_path)),
-        hint: did_you_mean(name, stages::names()),
-    })?;
+    let builtin = registry
+        .find(name)
+        .ok_or_else(|| ConfigError::UnknownBuiltin {
+            stage: decl.name.clone(),
+            builtin: name.into(),
+            known: registry.names().join(", "),
+            src: src.named(),
+            span: src.span(&format!("{}.builtin", decl.yaml_path)),
+            hint: did_you_mean(name, registry.names()),
+        })?;
     for (j, out) in decl.outs.iter().enumerate() {
         let file = out.rsplit('/').next().unwrap_or(out);
         if !builtin.outs().contains(&file) {
@@ -456,5 +465,90 @@ mod tests {
             Err(vec![0, 1, 2])
         );
         assert_eq!(topological_order(&graph(2, &[(1, 1)])), Err(vec![1]));
+    }
+
+    mod with_a_fake_registry {
+        use super::super::Plan;
+        use crate::execute::{Builtin, ParamProblem, Registry, StageContext, StageParams};
+        use crate::parse::{ConfigError, Pipeline};
+        use crate::StageResult;
+
+        /// A builtin that only exists in these tests: one out, a param `n` <= 10.
+        struct Fake;
+
+        impl Builtin for Fake {
+            fn name(&self) -> &'static str {
+                "fake"
+            }
+            fn version(&self) -> &'static str {
+                "7"
+            }
+            fn outs(&self) -> &'static [&'static str] {
+                &["fake.csv"]
+            }
+            fn validate(&self, params: &StageParams) -> Result<(), ParamProblem> {
+                params.int("n", 1, 0..=10).map(|_| ())
+            }
+            fn run(&self, _: &StageContext) -> StageResult<()> {
+                unreachable!("the planner never runs a stage")
+            }
+        }
+
+        static FAKES: Registry = Registry::new(&[&Fake]);
+
+        fn plan(yaml: &str) -> Result<Plan, ConfigError> {
+            let root = tempfile::tempdir().unwrap();
+            let pipeline = Pipeline::parse("pipeline.yaml", root.path(), yaml.to_string())?;
+            Plan::build(pipeline, FAKES)
+        }
+
+        /// A builtin is found in the registry it is given, and its outs feed the graph.
+        #[test]
+        fn resolves_builtins_through_the_registry() {
+            let plan = plan(
+                "params:\n  n: 3\nstages:\n  make:\n    builtin: fake\n    params: [n]\n    outs: [out/fake.csv]\n  use:\n    cmd: \"cat out/fake.csv > out/b.txt\"\n    deps: [out/fake.csv]\n    outs: [out/b.txt]\n",
+            )
+            .unwrap();
+            assert_eq!(plan.stages[0].builtin.map(|b| b.name()), Some("fake"));
+            assert_eq!(
+                plan.stages[0].declared().builtin_version.as_deref(),
+                Some("7")
+            );
+            assert!(plan.stages[1].builtin.is_none());
+            assert_eq!(plan.producers(1).collect::<Vec<_>>(), [0]);
+            assert_eq!(plan.order, [0, 1]);
+        }
+
+        /// A name the registry lacks is an error listing the registry's names,
+        /// with a suggestion; the real catalogue is not consulted.
+        #[test]
+        fn unknown_builtin_names_the_registry() {
+            let err = plan("stages:\n  a:\n    builtin: fak\n    outs: [out/fake.csv]\n");
+            match err {
+                Err(ConfigError::UnknownBuiltin { known, hint, .. }) => {
+                    assert_eq!(known, "fake");
+                    assert!(hint.is_some_and(|h| h.contains("fake")));
+                }
+                other => panic!("expected UnknownBuiltin, got {:?}", other.err()),
+            }
+            // `generate` is a real builtin, but not in this registry.
+            assert!(matches!(
+                plan("stages:\n  a:\n    builtin: generate\n    outs: [out/users.csv]\n"),
+                Err(ConfigError::UnknownBuiltin { .. })
+            ));
+        }
+
+        /// The registry's builtin decides which outs and param values are allowed.
+        #[test]
+        fn checks_outs_and_params_against_the_builtin() {
+            assert!(matches!(
+                plan("stages:\n  a:\n    builtin: fake\n    outs: [out/other.csv]\n"),
+                Err(ConfigError::BuiltinOut { allowed, .. }) if allowed == "fake.csv"
+            ));
+            assert!(matches!(
+                plan("params:\n  n: 11\nstages:\n  a:\n    builtin: fake\n    params: [n]\n    outs: [out/fake.csv]\n"),
+                Err(ConfigError::ParamRange { key, .. }) if key == "n"
+            ));
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! one of A's outs, or a folder or glob that takes in one of them.
 
 mod assessment;
+mod dep_error;
 mod graph;
 mod input;
 mod reason;
@@ -14,6 +15,7 @@ mod staleness;
 mod stat_cache;
 
 pub use assessment::{assess, StageStatus};
+pub use dep_error::DepError;
 pub use graph::{Plan, PlannedStage};
 pub use input::{Input, InputKind};
 pub use reason::Reason;

@@ -4,10 +4,13 @@
 //! This is the hot path of a no-op build: one lookup of the last run, one stat
 //! per out. Run records in the store are read only when the key changed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use serde_yaml::Value;
+
 use super::{Reason, StatCache};
+use crate::parse::display_value;
 use crate::record::{RunRecord, Store};
 
 #[derive(Debug)]
@@ -68,6 +71,33 @@ pub fn check(
     }
 }
 
+/// One `ParamChanged` per leaf key that differs: a map param such as
+/// `enforcement` is compared key by key, so `--set enforcement.block_risk=0.95`
+/// reads `param enforcement.block_risk changed from 0.9 to 0.95`, not the
+/// whole map twice (issue 14). A key present on one side only is reported
+/// whole, as is a map that became a scalar.
+fn param_changes(key: &str, from: Option<&Value>, to: Option<&Value>, reasons: &mut Vec<Reason>) {
+    if from == to {
+        return;
+    }
+    if let (Some(Value::Mapping(from)), Some(Value::Mapping(to))) = (from, to) {
+        let names: BTreeMap<String, &Value> = from
+            .keys()
+            .chain(to.keys())
+            .map(|k| (display_value(k), k))
+            .collect();
+        for (name, k) in names {
+            param_changes(&format!("{key}.{name}"), from.get(k), to.get(k), reasons);
+        }
+        return;
+    }
+    reasons.push(Reason::ParamChanged {
+        key: key.to_string(),
+        from: from.cloned(),
+        to: to.cloned(),
+    });
+}
+
 /// What differs between the last run and the current inputs.
 pub fn diff_reasons(last: Option<&RunRecord>, current: &RunRecord) -> Vec<Reason> {
     let Some(last) = last else {
@@ -85,14 +115,12 @@ pub fn diff_reasons(last: Option<&RunRecord>, current: &RunRecord) -> Vec<Reason
     }
     let keys: BTreeSet<&String> = last.params.keys().chain(current.params.keys()).collect();
     for key in keys {
-        let (from, to) = (last.params.get(key), current.params.get(key));
-        if from != to {
-            reasons.push(Reason::ParamChanged {
-                key: key.clone(),
-                from: from.cloned(),
-                to: to.cloned(),
-            });
-        }
+        param_changes(
+            key,
+            last.params.get(key),
+            current.params.get(key),
+            &mut reasons,
+        );
     }
     for (path, hash) in &current.deps {
         match last.deps.get(path) {
@@ -107,4 +135,43 @@ pub fn diff_reasons(last: Option<&RunRecord>, current: &RunRecord) -> Vec<Reason
         }
     }
     reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changes(from: &str, to: &str) -> Vec<String> {
+        let (from, to): (Value, Value) = (
+            serde_yaml::from_str(from).unwrap(),
+            serde_yaml::from_str(to).unwrap(),
+        );
+        let mut reasons = Vec::new();
+        param_changes("enforcement", Some(&from), Some(&to), &mut reasons);
+        reasons.iter().map(ToString::to_string).collect()
+    }
+
+    /// A map param's reasons name the leaf keys that differ, nested ones too.
+    #[test]
+    fn map_params_report_leaf_keys() {
+        assert_eq!(
+            changes(
+                "{block_risk: 0.9, warn_chats: 80}",
+                "{block_risk: 0.95, warn_chats: 80}"
+            ),
+            ["param `enforcement.block_risk` changed from 0.9 to 0.95"]
+        );
+        assert_eq!(
+            changes("{a: {b: 1, c: 2}, d: 3}", "{a: {b: 1, c: 5}, e: 4}"),
+            [
+                "param `enforcement.a.c` changed from 2 to 5",
+                "param `enforcement.d` changed from 3 to (unset)",
+                "param `enforcement.e` changed from (unset) to 4",
+            ]
+        );
+        assert_eq!(
+            changes("{a: 1}", "7"),
+            [r#"param `enforcement` changed from {"a":1} to 7"#]
+        );
+    }
 }

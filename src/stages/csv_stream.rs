@@ -28,7 +28,15 @@ impl CsvStream {
             source,
         })?;
         let mut reader = csv::Reader::from_reader(BufReader::with_capacity(1 << 20, file));
-        let header = reader.headers()?.iter().map(str::to_string).collect();
+        let header = reader
+            .headers()
+            .map_err(|source| StageError::Csv {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .iter()
+            .map(str::to_string)
+            .collect();
         Ok(CsvStream {
             path: path.to_path_buf(),
             reader,
@@ -43,18 +51,24 @@ impl CsvStream {
 
     /// The index of a column, or an error naming the file's columns.
     pub fn col(&self, name: &str) -> StageResult<usize> {
-        self.header.iter().position(|h| h == name).ok_or_else(|| {
-            StageError::Failed(format!(
-                "`{}` has no column `{name}`; its columns are: {}",
-                self.path.display(),
-                self.header.join(", ")
-            ))
-        })
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| StageError::NoColumn {
+                path: self.path.clone(),
+                column: name.to_string(),
+                columns: self.header.clone(),
+            })
     }
 
     /// Moves to the next record; false at the end of the file.
     pub fn advance(&mut self) -> StageResult<bool> {
-        Ok(self.reader.read_byte_record(&mut self.record)?)
+        self.reader
+            .read_byte_record(&mut self.record)
+            .map_err(|source| StageError::Csv {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// The current record, for copying whole.
@@ -75,14 +89,16 @@ impl CsvStream {
             .map_err(|_| self.bad_field(col, "a number"))
     }
 
-    fn bad_field(&self, col: usize, expected: &str) -> StageError {
+    fn bad_field(&self, col: usize, expected: &'static str) -> StageError {
         let line = self.record.position().map_or(0, |p| p.line());
         let value = String::from_utf8_lossy(self.record.get(col).unwrap_or_default());
-        StageError::Failed(format!(
-            "`{}` line {line}: column `{}` is `{value}`, expected {expected}",
-            self.path.display(),
-            self.header.get(col).map_or("?", String::as_str),
-        ))
+        StageError::BadField {
+            path: self.path.clone(),
+            line,
+            column: self.header.get(col).map_or("?", String::as_str).to_string(),
+            value: value.into_owned(),
+            expected,
+        }
     }
 }
 

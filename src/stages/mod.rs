@@ -28,7 +28,7 @@ mod text;
 
 pub use number::fmt_f64;
 
-use crate::execute::Builtin;
+use crate::execute::{Builtin, Registry};
 
 /// Every builtin, by name.
 static REGISTRY: &[&dyn Builtin] = &[
@@ -47,10 +47,7 @@ static REGISTRY: &[&dyn Builtin] = &[
     &report::Report,
 ];
 
-pub fn find(name: &str) -> Option<&'static dyn Builtin> {
-    REGISTRY.iter().copied().find(|b| b.name() == name)
-}
-
-pub fn names() -> Vec<&'static str> {
-    REGISTRY.iter().map(|b| b.name()).collect()
+/// The catalogue the commands hand to the planner.
+pub fn registry() -> Registry {
+    Registry::new(REGISTRY)
 }

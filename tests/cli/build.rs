@@ -33,33 +33,6 @@ fn chain() -> Workspace {
         .file("in.txt", "one\ntwo\n")
 }
 
-/// Names of the stages a build ran, from its plain progress lines on stderr.
-fn ran(stderr: &[u8]) -> Vec<String> {
-    let mut names: Vec<String> = String::from_utf8_lossy(stderr)
-        .lines()
-        .filter(|l| l.starts_with("ran "))
-        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
-        .collect();
-    names.sort();
-    names
-}
-
-fn build_ran(ws: &Workspace, args: &[&str]) -> (String, Vec<String>) {
-    let out = ws
-        .tnsflow(std::iter::once("build").chain(args.iter().copied()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        summary(&String::from_utf8_lossy(&out.stdout)),
-        ran(&out.stderr),
-    )
-}
-
 /// A cold build runs every stage; the next one runs nothing.
 #[test]
 fn cold_then_noop() {
@@ -75,7 +48,7 @@ fn edit_reruns_consumers_only() {
     let ws = chain();
     ws.build(&[]);
     ws.write("in.txt", "one\ntwo\nthree\n");
-    let (line, names) = build_ran(&ws, &[]);
+    let (line, names) = ws.build_ran(&[]);
     assert_eq!(line, counts(3, 1, 0, 0));
     assert_eq!(names, ["a", "b", "c"]);
     assert_eq!(ws.read("out/c.txt"), "3\n3\n");
@@ -98,7 +71,7 @@ fn early_cutoff() {
     ws.build(&[]);
     // Same number of lines: `a` changes, `b` reruns and writes the same count.
     ws.write("in.txt", "uno\ndos\n");
-    let (line, names) = build_ran(&ws, &[]);
+    let (line, names) = ws.build_ran(&[]);
     assert_eq!(names, ["a", "b"]);
     assert_eq!(line, counts(2, 2, 0, 0));
 }
@@ -108,7 +81,7 @@ fn early_cutoff() {
 fn param_round_trip_restores_from_cache() {
     let ws = chain();
     ws.build(&[]);
-    let (line, names) = build_ran(&ws, &["--set", "seed=17"]);
+    let (line, names) = ws.build_ran(&["--set", "seed=17"]);
     assert_eq!(
         (line.as_str(), names),
         (counts(1, 3, 0, 0).as_str(), vec!["d".to_string()])
@@ -152,7 +125,7 @@ fn corrupt_cache_entry_is_recomputed() {
         }
     }
     std::fs::remove_file(ws.join("out/a.txt")).unwrap();
-    let (line, names) = build_ran(&ws, &[]);
+    let (line, names) = ws.build_ran(&[]);
     assert_eq!(names, ["a"]);
     assert_eq!(line, counts(1, 3, 0, 0));
     assert_eq!(ws.read("out/a.txt"), "ONE\nTWO\n");
@@ -278,7 +251,7 @@ fn dry_run_lists_without_running() {
 fn force_reruns_one_stage() {
     let ws = chain();
     ws.build(&[]);
-    let (line, names) = build_ran(&ws, &["--force", "a"]);
+    let (line, names) = ws.build_ran(&["--force", "a"]);
     assert_eq!(names, ["a"]);
     assert_eq!(line, counts(1, 3, 0, 0));
 }
@@ -316,7 +289,7 @@ stages:
     assert_eq!(ws.read("out/q/count.csv"), "n,half\n2,0.5\n");
     // Editing one query reruns only its stage.
     ws.write("queries/count.sql", "select count(*) as n from t;\n");
-    let (_, names) = build_ran(&ws, &[]);
+    let (_, names) = ws.build_ran(&[]);
     assert_eq!(names, ["q@count"]);
 }
 
@@ -427,7 +400,7 @@ stages:
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(ws.read("out/slow.txt"), "partial\n");
-    let (line, names) = build_ran(&ws, &[]);
+    let (line, names) = ws.build_ran(&[]);
     assert_eq!(names, ["slow"], "{line}");
     assert_eq!(ws.read("out/slow.txt"), "complete\n");
     assert_eq!(ws.build(&[]), counts(0, 2, 0, 0));

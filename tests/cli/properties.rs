@@ -159,24 +159,6 @@ fn edits() -> impl Strategy<Value = Vec<Edit>> {
     )
 }
 
-fn run_build(ws: &Workspace, jobs: usize) -> (BTreeSet<String>, String) {
-    let out = ws
-        .tnsflow(["build", "-j", &jobs.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ran = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| l.starts_with("ran "))
-        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
-        .collect();
-    (ran, summary(&String::from_utf8_lossy(&out.stdout)))
-}
-
 fn outs(ws: &Workspace, n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| std::fs::read(ws.join(&format!("out/s{i}.txt"))).unwrap())
@@ -208,7 +190,8 @@ proptest! {
             }
             model.write(&ws);
             let (expected_ran, fresh, restored) = model.build();
-            let (ran, line) = run_build(&ws, jobs);
+            let (line, ran) = ws.build_ran(&["-j", &jobs.to_string()]);
+            let ran: BTreeSet<String> = ran.into_iter().collect();
             prop_assert_eq!(&ran, &expected_ran, "summary: {}", line);
             prop_assert_eq!(line, counts(expected_ran.len(), fresh, restored, 0));
             for (i, bytes) in outs(&ws, n).into_iter().enumerate() {
@@ -217,7 +200,7 @@ proptest! {
         }
         let clean = Workspace::new();
         model.write(&clean);
-        run_build(&clean, jobs);
+        clean.build(&["-j", &jobs.to_string()]);
         prop_assert_eq!(outs(&ws, n), outs(&clean, n));
     }
 }

@@ -148,10 +148,27 @@ fn human_form() {
     ws.build(&[]);
     ws.write("in.txt", "changed\n");
     let out = ws.tnsflow(["status"]).output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "stale  a           dep `in.txt` changed\nstale  b           upstream stage `a` is stale\nfresh  detect@one\nfresh  detect@two\n"
-    );
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout), @r"
+    stale  a           dep `in.txt` changed
+    stale  b           upstream stage `a` is stale
+    fresh  detect@one
+    fresh  detect@two
+    ");
+}
+
+/// `status --json` is pinned whole: every stage with its state and reasons,
+/// here a preview of `--set seed=17` after a dep changed.
+#[test]
+fn json_snapshot() {
+    let ws = workspace();
+    ws.build(&[]);
+    ws.write("q/two.txt", "changed\n");
+    let out = ws
+        .tnsflow(["status", "--json", "--set", "seed=17"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!("status_json", String::from_utf8_lossy(&out.stdout));
 }
 
 /// `dag` prints Mermaid and dot with one edge per producer -> consumer pair.
@@ -181,4 +198,24 @@ fn gc_drops_unreferenced_entries() {
     // The current outputs are still restorable.
     std::fs::remove_file(ws.join("out/a.txt")).unwrap();
     assert_eq!(ws.build(&["--set", "seed=1"]), counts(0, 3, 1, 0));
+}
+
+/// A changed map param is reported by the leaf keys that differ, in text and
+/// JSON, not as the whole map twice. See: issue 14.
+#[test]
+fn map_param_reasons_name_the_leaf_keys() {
+    let ws = Workspace::new().pipeline(
+        "params:\n  enforcement:\n    block_risk: 0.90\n    warn_chats: 80\nstages:\n  e:\n    cmd: \"echo ${enforcement} > out/e.txt\"\n    params: [enforcement]\n    outs: [out/e.txt]\n",
+    );
+    ws.build(&[]);
+    let json = status_json(&ws, &["--set", "enforcement.block_risk=0.95"]);
+    assert_eq!(
+        reasons_of(&json, "e"),
+        ["param `enforcement.block_risk` changed from 0.9 to 0.95"]
+    );
+    let out = ws
+        .tnsflow(["status", "--set", "enforcement.block_risk=0.95"])
+        .output()
+        .unwrap();
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout), @"stale  e  param `enforcement.block_risk` changed from 0.9 to 0.95");
 }

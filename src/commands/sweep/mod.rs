@@ -39,7 +39,7 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
     for point in &grid.points {
         let mut p = pipeline.clone();
         p.apply_overrides(point)?;
-        Plan::build(p)?;
+        Plan::build(p, crate::stages::registry())?;
     }
     let root = pipeline.root.clone();
     let layout = Layout::new(&root);
@@ -85,7 +85,7 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
             file_name: &file_name,
             points: &grid.points,
             cache: &layout.cache_root(),
-            throttle: args.jobs,
+            throttle: args.parallel_points,
             sbatch_args: &args.sbatch_args,
             quiet,
         })?
@@ -94,7 +94,7 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
             &dirs,
             &file_name,
             &grid.points,
-            args.jobs,
+            args.parallel_points,
             &layout.cache_root(),
             quiet,
         )?
@@ -170,9 +170,7 @@ fn run_locally(
     cache: &Path,
     quiet: bool,
 ) -> Result<Vec<PointResult>, Error> {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = crate::cli::cores();
     let parallel = jobs
         .map(|j| j as usize)
         .unwrap_or(cores)

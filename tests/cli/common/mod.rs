@@ -85,6 +85,12 @@ impl Workspace {
 
     /// Runs a successful `tnsflow build ARGS` and returns its summary line.
     pub fn build(&self, args: &[&str]) -> String {
+        self.build_ran(args).0
+    }
+
+    /// Runs a successful `tnsflow build ARGS`: its summary line and the names
+    /// of the stages it ran, sorted (from its plain progress lines on stderr).
+    pub fn build_ran(&self, args: &[&str]) -> (String, Vec<String>) {
         let output = self
             .tnsflow(std::iter::once("build").chain(args.iter().copied()))
             .output()
@@ -95,7 +101,7 @@ impl Workspace {
             "build {args:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        summary(&stdout)
+        (summary(&stdout), ran(&output.stderr))
     }
 
     /// `status --json` as (stage, state) pairs.
@@ -121,7 +127,6 @@ impl Workspace {
     }
 }
 
-/// The last line of a build's stdout: `N ran, M up to date, K restored from cache, F failed`.
 /// The tnsflow binary under test: this build's, or `TNSFLOW_TEST_BIN` (another
 /// build, e.g. the previous commit's, to see a regression test fail there).
 pub fn bin() -> PathBuf {
@@ -130,6 +135,18 @@ pub fn bin() -> PathBuf {
         .unwrap_or_else(|| assert_cmd::cargo::cargo_bin("tnsflow"))
 }
 
+/// Names of the stages a build ran, sorted, from its plain progress lines on stderr.
+pub fn ran(stderr: &[u8]) -> Vec<String> {
+    let mut names: Vec<String> = String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| l.starts_with("ran "))
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The last line of a build's stdout: `N ran, M up to date, K restored from cache, F failed`.
 pub fn summary(stdout: &str) -> String {
     stdout.lines().last().unwrap_or_default().to_string()
 }
