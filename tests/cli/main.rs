@@ -15,3 +15,4 @@ mod serve;
 mod slurm;
 mod status;
 mod sweep;
+mod workbench_team;

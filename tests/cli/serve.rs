@@ -17,7 +17,7 @@ use crate::common::{free_port, Workspace};
 /// A child process killed when the test ends, however it ends. Started as
 /// a process group leader, so the group goes too: a test that panics before
 /// closing its session must not leave chromium behind.
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Running {
     fn spawn(cmd: &mut Command) -> Running {
@@ -41,12 +41,12 @@ impl Drop for Running {
 }
 
 /// `tnsflow serve --port 0 ARGS` in the workspace, and the URL it printed.
-fn start_serve(ws: &Workspace, args: &[&str]) -> (Running, String) {
+pub(crate) fn start_serve(ws: &Workspace, args: &[&str]) -> (Running, String) {
     spawn_serve(ws, args, Stdio::inherit())
 }
 
 /// `start_serve` with its stderr sent to `stderr` (`Stdio::piped()` to read it).
-fn spawn_serve(ws: &Workspace, args: &[&str], stderr: Stdio) -> (Running, String) {
+pub(crate) fn spawn_serve(ws: &Workspace, args: &[&str], stderr: Stdio) -> (Running, String) {
     let mut running = Running::spawn(
         Command::new(assert_cmd::cargo::cargo_bin("tnsflow"))
             .args(["serve", "--port", "0"])
@@ -178,7 +178,7 @@ async fn submit_review(client: &Client, disposition: &str, reviewer: &str, notes
 }
 
 /// The cases of `out/cases.csv` as (case_id, priority), read independently.
-fn cases(ws: &Workspace) -> Vec<(String, String)> {
+pub(crate) fn cases(ws: &Workspace) -> Vec<(String, String)> {
     let mut reader = csv::Reader::from_path(ws.join("out/cases.csv")).expect("cases.csv");
     let headers = reader.headers().expect("header").clone();
     let col = |name: &str| headers.iter().position(|h| h == name).expect(name);
@@ -362,13 +362,13 @@ fn analyst_reviews_a_case_in_chromium_and_the_review_survives_a_rebuild() {
 }
 
 /// The port of a `http://ADDR:PORT` URL.
-fn port_of(url: &str) -> &str {
+pub(crate) fn port_of(url: &str) -> &str {
     url.rsplit(':').next().expect("a port")
 }
 
 /// Sends one raw HTTP/1.1 request to 127.0.0.1:`port` with exactly the
 /// `headers` given (Host included, or not), and returns the status and body.
-fn http(
+pub(crate) fn http(
     port: &str,
     method: &str,
     path: &str,
