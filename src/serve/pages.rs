@@ -1,12 +1,14 @@
 //! The workbench's pages, rendered on the server with maud, which escapes
-//! every value it interpolates. No scripts: filters are GET forms and the
-//! review is a POST form, so the pages work under a strict CSP.
+//! every value it interpolates. Filters are GET forms and every change a
+//! POST form; the one script (`workbench.js`, from 'self') only adds
+//! single-key shortcuts, so the pages work under a strict CSP and without it.
 
 use maud::{html, Markup, DOCTYPE};
 use std::collections::{BTreeMap, HashMap};
 
+use super::data::Use;
 use super::data::{Account, Case, Hit, Moment, Workbench, TIMELINE_EVENTS};
-use super::graph::linked_accounts;
+use super::graph::{entity_href, linked_accounts};
 use super::query::{QueryError, QueueQuery, PRIORITIES, SORTS, STATUSES};
 use super::queue::{self, PAGE_ROWS};
 use super::review::{AuditEntry, Holding, Review, ReviewForm, DISPOSITIONS, MAX_NOTES};
@@ -46,6 +48,7 @@ fn layout(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · tnsflow workbench" }
                 link rel="stylesheet" href="/static/workbench.css";
+                script src="/static/workbench.js" defer {}
             }
             body {
                 header {
@@ -486,6 +489,14 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
             }
         }
         (claim_panel(view, &route))
+        section.keys id="keys" {
+            (next_form(&view.query, &view.me))
+            p.muted id="shortcuts" {
+                "Keys: " kbd { "1" } " confirmed_abuse, " kbd { "2" } " no_violation, "
+                kbd { "3" } " needs_more_info, " kbd { "4" } " escalated, "
+                kbd { "s" } " save and next, " kbd { "n" } " next case, " kbd { "c" } " claim."
+            }
+        }
         h2 { "Detection hits" }
         @if view.hits.is_empty() {
             p.muted { "No detection hits." }
@@ -522,6 +533,12 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
             div {
                 h2 { "Linked accounts and shared infrastructure" }
                 p.muted { (links.len()) " link(s) from entity resolution." }
+                @let keys = identifiers(links);
+                ul.identifiers id="identifiers" {
+                    @for (edge_type, key) in &keys {
+                        li { a href=(entity_href(edge_type, key)) { (edge_type.trim_start_matches("shared_")) " " (key) } }
+                    }
+                }
                 div id="graph" {
                     (linked_accounts(&case.user_id, links, |u| wb.case_of_user(u).map(|c| c.case_id.clone())))
                 }
@@ -583,4 +600,58 @@ fn assignment_label(a: &super::review::Assignment) -> String {
         _ if !a.assignee.is_empty() => format!("handed to {}", a.assignee),
         _ => format!("handed to team {}", a.team),
     }
+}
+
+/// An identifier's page: every account that used it, with its case.
+pub fn entity_page(
+    wb: &Workbench,
+    kind: &str,
+    id: &str,
+    uses: &[Use],
+    state: &ReviewState,
+) -> Markup {
+    let events: i64 = uses.iter().map(|u| u.events).sum();
+    let body = html! {
+        h1 { (kind) " " span id="entity-id" { (id) } }
+        p id="entity-summary" {
+            span id="entity-accounts" { (uses.len()) } " account(s), " (events) " event(s)"
+            @if let (Some(first), Some(last)) = (uses.iter().map(|u| &u.first_ts).min(), uses.iter().map(|u| &u.last_ts).max()) {
+                ", first used " (first) ", last " (last)
+            }
+            "."
+        }
+        table id="entity-uses" {
+            tr { th { "account" } th { "events" } th { "first use" } th { "last use" } th { "case" } th { "priority" } th { "review" } th { "assignee" } }
+            @for u in uses {
+                @let case = wb.case_of_user(&u.user_id);
+                tr.use-row {
+                    td { (u.user_id) } td.num { (u.events) } td { (u.first_ts) } td { (u.last_ts) }
+                    @match case {
+                        Some(c) => {
+                            td { a href={"/cases/" (c.case_id)} { (c.case_id) } }
+                            td { span class={"prio " (c.priority)} { (c.priority) } }
+                            td { @match state.latest.get(&c.case_id) {
+                                Some(r) => { (r.disposition) },
+                                None => { span.muted { "open" } },
+                            } }
+                            td { @match state.assignee(c) { Some(h) => { (h.assignee) }, None => { "—" } } }
+                        },
+                        None => { td.muted { "no case" } td {} td {} td {} },
+                    }
+                }
+            }
+        }
+    };
+    layout(&format!("{kind} {id}"), body)
+}
+
+/// The distinct (edge type, identifier) pairs of a user's links, sorted.
+fn identifiers(links: &[super::data::Link]) -> Vec<(&str, &str)> {
+    let mut keys: Vec<(&str, &str)> = links
+        .iter()
+        .map(|l| (l.edge_type.as_str(), l.edge_key.as_str()))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }

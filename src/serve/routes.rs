@@ -1,7 +1,7 @@
 //! HTTP routes of the workbench.
 //!
 //! Handlers run their SQLite work on the blocking pool. Every response gets a
-//! strict Content-Security-Policy (the pages have no scripts). Before any
+//! strict Content-Security-Policy (scripts only from 'self': the keyboard shortcuts). Before any
 //! handler runs, the guard refuses a request whose Host is not this server
 //! (421: DNS rebinding, see `allowed_hosts`) and a POST that does not come
 //! from one of this server's own pages (403), so another site open in the
@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::allowed_hosts::AllowedHosts;
+use super::data::ENTITY_KINDS;
 use super::export;
 use super::pages::{self, CaseView, ReviewState};
 use super::query::{QueryError, QueueQuery};
@@ -31,6 +32,7 @@ use super::sla::now_utc;
 use super::AppState;
 
 const CSS: &str = include_str!("workbench.css");
+const JS: &str = include_str!("workbench.js");
 
 pub fn router(state: AppState, hosts: AllowedHosts) -> Router {
     Router::new()
@@ -45,6 +47,8 @@ pub fn router(state: AppState, hosts: AllowedHosts) -> Router {
         .route("/bulk", post(bulk))
         .route("/export/decisions.csv", get(export_decisions))
         .route("/static/workbench.css", get(css))
+        .route("/static/workbench.js", get(js))
+        .route("/entities/{kind}/{id}", get(entity))
         .fallback(|| async { not_found("No such page.") })
         .layer(middleware::from_fn_with_state(Arc::new(hosts), guard))
         .with_state(Arc::new(state))
@@ -61,7 +65,7 @@ async fn guard(State(hosts): State<Arc<AllowedHosts>>, request: Request, next: N
     for (name, value) in [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         // Not `no-referrer`: under it Chromium sends `Origin: null` on form
@@ -729,6 +733,44 @@ fn render_case(
         rejected,
     };
     Ok((status, pages::case_page(wb, &view, &now_utc())).into_response())
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        JS,
+    )
+}
+
+/// `/entities/{device,ip,payment}/{id}`: every account that used it.
+async fn entity(
+    State(app): State<Arc<AppState>>,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    blocking(app, move |app| {
+        if !ENTITY_KINDS.iter().any(|(k, _)| *k == kind) {
+            let kinds: Vec<&str> = ENTITY_KINDS.iter().map(|(k, _)| *k).collect();
+            return Ok(not_found(&format!(
+                "No entity kind `{kind}`: the workbench has pages for {}.",
+                kinds.join(", ")
+            )));
+        }
+        let uses = app.workbench.uses(&kind, &id)?;
+        if uses.is_empty() {
+            return Ok(not_found(&format!(
+                "No account used {kind} `{id}` in this build."
+            )));
+        }
+        let snapshot = Snapshot::read(&lock(app))?;
+        Ok(
+            pages::entity_page(&app.workbench, &kind, &id, &uses, &snapshot.state(app))
+                .into_response(),
+        )
+    })
+    .await
 }
 
 async fn css() -> impl IntoResponse {

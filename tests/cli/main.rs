@@ -15,4 +15,5 @@ mod serve;
 mod slurm;
 mod status;
 mod sweep;
+mod workbench_browser;
 mod workbench_team;

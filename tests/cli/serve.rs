@@ -68,7 +68,7 @@ pub(crate) fn spawn_serve(ws: &Workspace, args: &[&str], stderr: Stdio) -> (Runn
     (running, url)
 }
 
-fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(env) {
         return Some(PathBuf::from(path));
     }
@@ -76,7 +76,7 @@ fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
 }
 
 /// chromedriver on a free port, once it accepts connections.
-fn start_chromedriver(driver: &Path) -> (Running, String) {
+pub(crate) fn start_chromedriver(driver: &Path) -> (Running, String) {
     let port = free_port();
     let running = Running::spawn(
         Command::new(driver)
@@ -92,7 +92,7 @@ fn start_chromedriver(driver: &Path) -> (Running, String) {
     (running, format!("http://127.0.0.1:{port}"))
 }
 
-async fn browser(webdriver: &str, chromium: &Path, profile: &Path) -> Client {
+pub(crate) async fn browser(webdriver: &str, chromium: &Path, profile: &Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".to_string(),
@@ -114,7 +114,7 @@ async fn browser(webdriver: &str, chromium: &Path, profile: &Path) -> Client {
 }
 
 /// The element `css` names, once the page has it.
-async fn element(client: &Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn element(client: &Client, css: &str) -> fantoccini::elements::Element {
     client
         .wait()
         .at_most(Duration::from_secs(20))
@@ -123,15 +123,15 @@ async fn element(client: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
 }
 
-async fn text(client: &Client, css: &str) -> String {
+pub(crate) async fn text(client: &Client, css: &str) -> String {
     element(client, css).await.text().await.expect("text")
 }
 
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     element(client, css).await.click().await.expect("click");
 }
 
-async fn choose(client: &Client, css: &str, value: &str) {
+pub(crate) async fn choose(client: &Client, css: &str, value: &str) {
     element(client, css)
         .await
         .select_by_value(value)
@@ -139,14 +139,14 @@ async fn choose(client: &Client, css: &str, value: &str) {
         .unwrap_or_else(|e| panic!("choose {value} in `{css}`: {e}"));
 }
 
-async fn fill(client: &Client, css: &str, value: &str) {
+pub(crate) async fn fill(client: &Client, css: &str, value: &str) {
     let input = element(client, css).await;
     input.clear().await.expect("clear");
     input.send_keys(value).await.expect("type");
 }
 
 /// Waits until `css` matches `n` elements (pages load after clicks).
-async fn wait_for_count(client: &Client, css: &str, n: usize) {
+pub(crate) async fn wait_for_count(client: &Client, css: &str, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let found = client

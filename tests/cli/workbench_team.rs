@@ -543,8 +543,24 @@ fn issue_12_new_routes_keep_the_guards() {
         let (status, _, _) = send_as(port, "POST", path, form, &[("Host", &ours)]);
         assert_eq!(status, 403, "{path}");
     }
-    let (status, _, _) = send_as(port, "GET", "/export/decisions.csv", "", &[("Host", &evil)]);
-    assert_eq!(status, 421);
+    for path in [
+        "/export/decisions.csv",
+        "/entities/device/x",
+        "/static/workbench.js",
+    ] {
+        let (status, _, _) = send_as(port, "GET", path, "", &[("Host", &evil)]);
+        assert_eq!(status, 421, "{path}");
+    }
+    // Entity pages: an unknown kind or identifier is a 404 naming it, escaped.
+    let (status, _, body) = send(port, "GET", "/entities/spam/x", "");
+    assert_eq!(status, 404);
+    assert!(body.contains("No entity kind `spam`: the workbench has pages for device, ip, payment"));
+    let (status, _, body) = send(port, "GET", "/entities/device/%3Cscript%3Ex", "");
+    assert_eq!(status, 404);
+    assert!(
+        body.contains("&lt;script&gt;x") && !body.contains("<script>x"),
+        "{body}"
+    );
     assert!(export(port).is_empty());
     let (status, _, body) = send(port, "POST", "/next", "reviewer=an%1Ba");
     assert_eq!(status, 422, "{body}");
