@@ -43,6 +43,26 @@ pub enum Command {
     Gc,
     /// Open the analyst workbench over the last build, on 127.0.0.1
     Serve(ServeArgs),
+    /// Work with the workbench's review database
+    #[command(subcommand)]
+    Reviews(ReviewsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewsCommand {
+    /// Write every audit entry (claims, releases, handoffs, decisions) as CSV, oldest first
+    Export(ReviewsExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewsExportArgs {
+    /// The analysts' review database [default: WORKSPACE/review/reviews.db]
+    #[arg(long = "review-db", value_name = "FILE")]
+    pub review_db: Option<PathBuf>,
+
+    /// Write the CSV to FILE instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -68,7 +68,7 @@ fn plan(root: &Path, v: u32) -> Plan {
     pipeline
         .apply_overrides(&[Override::parse(&format!("v={v}")).unwrap()])
         .unwrap();
-    Plan::build(pipeline).unwrap()
+    Plan::build(pipeline, crate::stages::registry()).unwrap()
 }
 
 /// One build of every stage, as `commands::build` wires it, on `disk`.

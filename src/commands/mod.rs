@@ -4,6 +4,7 @@ pub(crate) mod build;
 mod dag;
 mod gc;
 mod publish;
+mod reviews;
 mod serve;
 mod status;
 mod sweep;
@@ -29,6 +30,7 @@ pub fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Verify(args) => verify::verify(args),
         Command::Gc => gc::gc(&file, cli.quiet),
         Command::Serve(args) => serve::serve(&file, args),
+        Command::Reviews(command) => reviews::reviews(&file, command),
     }
 }
 

@@ -109,6 +109,22 @@ pub struct Account {
     pub account_status: String,
 }
 
+/// One account's use of an identifier (a device, an IP, a payment token).
+#[derive(Debug, Clone)]
+pub struct Use {
+    pub user_id: String,
+    pub events: i64,
+    pub first_ts: String,
+    pub last_ts: String,
+}
+
+/// The identifier kinds with an entity page, and their `raw_events` column.
+pub const ENTITY_KINDS: [(&str, &str); 3] = [
+    ("device", "device_id"),
+    ("ip", "ip"),
+    ("payment", "payment_id"),
+];
+
 /// Events shown per timeline; the rest are counted.
 pub const TIMELINE_EVENTS: usize = 300;
 
@@ -226,6 +242,44 @@ impl Workbench {
     pub fn choices(&self, field: impl Fn(&Case) -> Vec<&str>) -> Vec<String> {
         let set: BTreeSet<&str> = self.cases.iter().flat_map(field).collect();
         set.into_iter().map(str::to_string).collect()
+    }
+
+    /// Every account that used identifier `id` of `kind` (one of
+    /// [`ENTITY_KINDS`]), with its event count and first and last use, by
+    /// first use. Devices and IPs are read through their indexes; payment
+    /// tokens (unindexed in `raw_events`) through the accounts that
+    /// `core_user_identifiers` lists for them, then each account's events.
+    pub fn uses(&self, kind: &str, id: &str) -> rusqlite::Result<Vec<Use>> {
+        let row = |r: &rusqlite::Row<'_>| {
+            Ok(Use {
+                user_id: r.get(0)?,
+                events: r.get(1)?,
+                first_ts: r.get(2)?,
+                last_ts: r.get(3)?,
+            })
+        };
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        // The column names are constants, never the request's text.
+        let sql = match kind {
+            "device" => {
+                "SELECT user_id, COUNT(*), MIN(ts), MAX(ts) FROM raw_events
+                 WHERE device_id = ?1 GROUP BY user_id ORDER BY MIN(ts), user_id"
+            }
+            "ip" => {
+                "SELECT user_id, COUNT(*), MIN(ts), MAX(ts) FROM raw_events
+                 WHERE ip = ?1 GROUP BY user_id ORDER BY MIN(ts), user_id"
+            }
+            _ => {
+                "SELECT e.user_id, COUNT(*), MIN(e.ts), MAX(e.ts)
+                 FROM (SELECT DISTINCT user_id FROM core_user_identifiers
+                       WHERE kind = 'payment' AND value = ?1) u
+                 JOIN raw_events e ON e.user_id = u.user_id AND e.payment_id = ?1
+                 GROUP BY e.user_id ORDER BY MIN(e.ts), e.user_id"
+            }
+        };
+        let mut stmt = db.prepare_cached(sql)?;
+        let rows = stmt.query_map([id], row)?;
+        rows.collect()
     }
 
     pub fn account(&self, user_id: &str) -> rusqlite::Result<Option<Account>> {

@@ -80,10 +80,12 @@ pub fn linked_accounts(
                         text x=(fmt(ax)) y=(fmt(ay + 22.0)) text-anchor="middle" { (account) }
                     }
                 }
-                rect x=(fmt(kx - 7.0)) y=(fmt(ky - 7.0)) width="14" height="14" class={"key " (group.edge_type)} {}
-                text x=(fmt(kx)) y=(fmt(ky - 12.0)) text-anchor="middle" class="key-label" {
-                    (group.key)
-                    @if group.accounts.len() > shown { " (+" (group.accounts.len() - shown) " more)" }
+                a href=(entity_href(group.edge_type, group.key)) {
+                    rect x=(fmt(kx - 7.0)) y=(fmt(ky - 7.0)) width="14" height="14" class={"key " (group.edge_type)} {}
+                    text x=(fmt(kx)) y=(fmt(ky - 12.0)) text-anchor="middle" class="key-label" {
+                        (group.key)
+                        @if group.accounts.len() > shown { " (+" (group.accounts.len() - shown) " more)" }
+                    }
                 }
             }
             circle cx=(c) cy=(c) r="14" class="account self" {}
@@ -98,6 +100,16 @@ pub fn linked_accounts(
 /// Coordinates with two decimals: the same page gives the same bytes.
 fn fmt(x: f64) -> String {
     format!("{x:.2}")
+}
+
+/// The entity page of a shared identifier, from its edge type
+/// (`shared_device` -> `/entities/device/<id>`), the id percent-encoded.
+pub fn entity_href(edge_type: &str, key: &str) -> String {
+    let kind = edge_type.strip_prefix("shared_").unwrap_or(edge_type);
+    format!(
+        "/entities/{kind}/{}",
+        percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
+    )
 }
 
 #[cfg(test)]

@@ -7,10 +7,14 @@
 
 pub mod allowed_hosts;
 pub mod data;
+pub mod export;
 pub mod graph;
 pub mod pages;
+pub mod query;
+pub mod queue;
 pub mod review;
 pub mod routes;
+pub mod routing;
 pub mod sla;
 
 use std::collections::HashMap;
@@ -53,6 +57,8 @@ pub enum ServeError {
 pub struct AppState {
     pub workbench: Workbench,
     pub reviews: Mutex<ReviewStore>,
+    /// The review store's file, for readers of their own (the export).
+    pub review_db: PathBuf,
     /// When the workbench first showed each case (its SLA start).
     pub opened: HashMap<String, String>,
 }
@@ -77,6 +83,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     let state = AppState {
         workbench,
         reviews: Mutex::new(reviews),
+        review_db: config.review_db.clone(),
         opened,
     };
 

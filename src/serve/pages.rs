@@ -1,16 +1,19 @@
 //! The workbench's pages, rendered on the server with maud, which escapes
-//! every value it interpolates. No scripts: filters are GET forms and the
-//! review is a POST form, so the pages work under a strict CSP.
+//! every value it interpolates. Filters are GET forms and every change a
+//! POST form; the one script (`workbench.js`, from 'self') only adds
+//! single-key shortcuts, so the pages work under a strict CSP and without it.
 
 use maud::{html, Markup, DOCTYPE};
 use std::collections::{BTreeMap, HashMap};
 
+use super::data::Use;
 use super::data::{Account, Case, Hit, Moment, Workbench, TIMELINE_EVENTS};
-use super::graph::linked_accounts;
-use super::review::{Review, ReviewForm, DISPOSITIONS, MAX_NOTES};
+use super::graph::{entity_href, linked_accounts};
+use super::query::{QueryError, QueueQuery, PRIORITIES, SORTS, STATUSES};
+use super::queue::{self, PAGE_ROWS};
+use super::review::{AuditEntry, Holding, Review, ReviewForm, DISPOSITIONS, MAX_NOTES};
+use super::routing::{self, LABELS};
 use super::sla::{self, SlaStatus};
-
-const PRIORITIES: [&str; 4] = ["P1", "P2", "P3", "P4"];
 
 /// Review state the pages need, per case: the latest review, when the case
 /// was first reviewed, and when the workbench first showed it.
@@ -18,11 +21,12 @@ pub struct ReviewState<'a> {
     pub latest: &'a HashMap<String, Review>,
     pub first_reviewed: &'a HashMap<String, String>,
     pub opened: &'a HashMap<String, String>,
+    pub holdings: &'a HashMap<String, Holding>,
     pub now: &'a str,
 }
 
 impl ReviewState<'_> {
-    fn sla(&self, case: &Case) -> SlaStatus {
+    pub fn sla(&self, case: &Case) -> SlaStatus {
         match self.opened.get(&case.case_id) {
             Some(opened) => sla::status(
                 &case.priority,
@@ -44,6 +48,7 @@ fn layout(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · tnsflow workbench" }
                 link rel="stylesheet" href="/static/workbench.css";
+                script src="/static/workbench.js" defer {}
             }
             body {
                 header {
@@ -170,104 +175,206 @@ pub fn dashboard(wb: &Workbench, state: &ReviewState) -> Markup {
     layout("Dashboard", body)
 }
 
-/// The queue's filters, from the query string.
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct QueueFilter {
-    #[serde(default)]
-    pub priority: String,
-    #[serde(default)]
-    pub action: String,
-    #[serde(default)]
-    pub detection: String,
-    /// `open`, `reviewed`, `overdue` or empty.
-    #[serde(default)]
-    pub status: String,
-}
-
-impl QueueFilter {
-    fn keeps(&self, case: &Case, state: &ReviewState) -> bool {
-        let reviewed = state.latest.contains_key(&case.case_id);
-        (self.priority.is_empty() || case.priority == self.priority)
-            && (self.action.is_empty() || case.recommended_action == self.action)
-            && (self.detection.is_empty() || case.detections.contains(&self.detection))
-            && match self.status.as_str() {
-                "open" => !reviewed,
-                "reviewed" => reviewed,
-                "overdue" => state.sla(case).is_overdue(),
-                _ => true,
+/// A select of `options` (with their counts when known) named `name`.
+fn select(
+    name: &str,
+    label: &str,
+    current: &str,
+    options: &[String],
+    counts: Option<&BTreeMap<String, usize>>,
+) -> Markup {
+    html! {
+        label {
+            (label) " "
+            select name=(name) id={"filter-" (name)} {
+                option value="" selected[current.is_empty()] { "any" }
+                @for o in options {
+                    option value=(o) selected[current == o] {
+                        (o)
+                        @if let Some(counts) = counts { " (" (counts.get(o).copied().unwrap_or(0)) ")" }
+                    }
+                }
             }
+        }
     }
 }
 
-/// Rows shown at once; the count says how many matched.
-const QUEUE_ROWS: usize = 500;
+/// Hidden inputs carrying a queue query through a POST form.
+fn carried(q: &QueueQuery) -> Markup {
+    html! {
+        @for (name, value) in q.filter_pairs() {
+            input type="hidden" name=(name) value=(value);
+        }
+    }
+}
 
-pub fn queue(wb: &Workbench, filter: &QueueFilter, state: &ReviewState) -> Markup {
-    let mut rows: Vec<&Case> = wb.cases.iter().filter(|c| filter.keeps(c, state)).collect();
-    // Priority first, then the case score: the order an analyst works in.
-    rows.sort_by(|a, b| {
-        a.priority
-            .cmp(&b.priority)
-            .then(b.case_score.total_cmp(&a.case_score))
-            .then(a.case_id.cmp(&b.case_id))
-    });
-    let matched = rows.len();
-    rows.truncate(QUEUE_ROWS);
+/// The "next case" form: claims the first open, unclaimed case of `q`.
+fn next_form(q: &QueueQuery, me: &str) -> Markup {
+    html! {
+        form.next method="post" action="/next" id="next-form" {
+            (carried(q))
+            label { "Reviewer " input type="text" name="reviewer" id="next-reviewer" required maxlength="80" value=(me); }
+            button type="submit" id="next-case" { "Claim next case" }
+        }
+    }
+}
+
+pub fn queue(wb: &Workbench, q: &QueueQuery, state: &ReviewState, me: &str) -> Markup {
+    let listing = queue::list(wb, q, state);
+    let matched = listing.rows.len();
+    let pages = matched.div_ceil(PAGE_ROWS).max(1);
+    let page = q.page.max(1);
+    let shown: &[&Case] = listing
+        .rows
+        .get((page - 1) * PAGE_ROWS..)
+        .map(|rest| &rest[..rest.len().min(PAGE_ROWS)])
+        .unwrap_or(&[]);
+    let owned = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let actions = wb.choices(|c| vec![c.recommended_action.as_str()]);
     let detections = wb.choices(|c| c.detections.iter().map(String::as_str).collect());
-    let select = |name: &str, label: &str, current: &str, options: &[String]| {
-        html! {
-            label {
-                (label) " "
-                select name=(name) id={"filter-" (name)} {
-                    option value="" selected[current.is_empty()] { "any" }
-                    @for o in options { option value=(o) selected[current == o] { (o) } }
-                }
-            }
-        }
-    };
-    let priorities: Vec<String> = PRIORITIES.iter().map(|p| p.to_string()).collect();
-    let statuses: Vec<String> = ["open", "reviewed", "overdue"].map(String::from).to_vec();
+    let assignees: Vec<String> = listing
+        .counts
+        .get("assignee")
+        .map(|c| c.keys().cloned().collect())
+        .unwrap_or_default();
+    let count = |facet: &str| listing.counts.get(facet);
     let body = html! {
         h1 { "Escalation queue" }
         form.filters method="get" action="/queue" {
-            (select("priority", "Priority", &filter.priority, &priorities))
-            (select("action", "Recommended action", &filter.action, &actions))
-            (select("detection", "Detection", &filter.detection, &detections))
-            (select("status", "Review", &filter.status, &statuses))
+            (select("priority", "Priority", &q.priority, &owned(&PRIORITIES), count("priority")))
+            (select("route", "Routing", &q.route, &owned(&LABELS), count("route")))
+            (select("action", "Recommended action", &q.action, &actions, count("action")))
+            (select("detection", "Detection", &q.detection, &detections, count("detection")))
+            (select("status", "Review", &q.status, &owned(&STATUSES), count("status")))
+            (select("assignee", "Assignee", &q.assignee, &assignees, count("assignee")))
+            label { "Sort "
+                select name="sort" id="filter-sort" {
+                    @for s in SORTS { option value=(s) selected[q.sort == s || (q.sort.is_empty() && s == "priority")] { (s) } }
+                }
+            }
             button type="submit" id="apply-filters" { "Filter" }
             a href="/queue" { "clear" }
         }
+        (next_form(q, me))
         p id="queue-count" {
             (matched) " case(s) match"
-            @if matched > rows.len() { "; the first " (rows.len()) " are shown" }
+            @if matched > 0 {
+                "; page " span id="queue-page" { (page) } " of " (pages)
+                " (" ((page - 1) * PAGE_ROWS + usize::from(!shown.is_empty())) "–" ((page - 1) * PAGE_ROWS + shown.len()) ")"
+            }
             "."
         }
-        table.queue id="queue" {
-            tr {
-                th { "case" } th { "priority" } th { "score" } th { "recommended action" }
-                th { "detections" } th { "max risk" } th { "reports" } th { "review" } th { "SLA" }
-            }
-            @for c in &rows {
-                @let sla = state.sla(c);
-                tr.case-row data-priority=(c.priority) {
-                    td { a href={"/cases/" (c.case_id)} { (c.case_id) } }
-                    td { span class={"prio " (c.priority)} { (c.priority) } }
-                    td.num { (format!("{:.2}", c.case_score)) }
-                    td { (c.recommended_action) }
-                    td { (c.detections.join(", ")) }
-                    td.num { (c.max_risk) }
-                    td.num { (c.n_reports) }
-                    td { @match state.latest.get(&c.case_id) {
-                        Some(r) => { (r.disposition) },
-                        None => { span.muted { "open" } },
-                    } }
-                    td { span class={"sla " (sla.class())} { (sla.label()) } }
+        nav.pager {
+            @if page > 1 { a id="prev-page" href={"/queue" (q.link(page - 1))} { "← previous" } " " }
+            @if page < pages { a id="next-page" href={"/queue" (q.link(page + 1))} { "next →" } }
+        }
+        form.bulk method="post" action="/bulk" id="bulk-form" {
+            (carried(q))
+            table.queue id="queue" {
+                tr {
+                    th { "select" } th { "case" } th { "priority" } th { "score" } th { "routing" }
+                    th { "recommended action" } th { "detections" } th { "max risk" } th { "reports" }
+                    th { "assignee" } th { "review" } th { "SLA" }
                 }
+                @for c in shown {
+                    @let sla = state.sla(c);
+                    tr.case-row data-priority=(c.priority) data-case=(c.case_id) {
+                        td { input type="checkbox" name="case" value=(c.case_id) aria-label={"select " (c.case_id)}; }
+                        td { a href={"/cases/" (c.case_id) (q.link(0))} { (c.case_id) } }
+                        td { span class={"prio " (c.priority)} { (c.priority) } }
+                        td.num { (format!("{:.2}", c.case_score)) }
+                        td { (state.route(c)) }
+                        td { (c.recommended_action) }
+                        td { (c.detections.join(", ")) }
+                        td.num { (c.max_risk) }
+                        td.num { (c.n_reports) }
+                        td.assignee { @match state.assignee(c) {
+                            Some(h) => { (h.assignee) " since " (h.since) },
+                            None => { span.muted { "—" } },
+                        } }
+                        td { @match state.latest.get(&c.case_id) {
+                            Some(r) => { (r.disposition) },
+                            None => { span.muted { "open" } },
+                        } }
+                        td { span class={"sla " (sla.class())} { (sla.label()) } }
+                    }
+                }
+            }
+            fieldset {
+                legend { "Bulk disposition of the selected rows" }
+                label { "Disposition "
+                    select name="disposition" id="bulk-disposition" {
+                        option value="" { "choose…" }
+                        @for d in DISPOSITIONS { option value=(d) { (d) } }
+                    }
+                }
+                label { "Reviewer " input type="text" name="reviewer" id="bulk-reviewer" maxlength="80" value=(me); }
+                label.wide { "Notes " input type="text" name="notes" id="bulk-notes" maxlength=(MAX_NOTES); }
+                button type="submit" id="bulk-apply" { "Apply to selected…" }
             }
         }
     };
     layout("Escalation queue", body)
+}
+
+/// A query the workbench refuses: 400, the parameter and what it accepts.
+pub fn bad_query(err: &QueryError) -> Markup {
+    layout(
+        "Bad query",
+        html! {
+            h1 { "This query cannot be shown" }
+            p id="query-error" data-param=(err.param) { (err.message) }
+            p { a href="/queue" { "Back to the whole queue" } }
+        },
+    )
+}
+
+/// A POST that was refused (422/409): what was wrong, and where to go back.
+pub fn refused(title: &str, problems: &[String], back: &str) -> Markup {
+    layout(
+        title,
+        html! {
+            h1 { (title) }
+            ul.problems id="problems" role="alert" { @for p in problems { li { (p) } } }
+            p { a href=(back) id="back" { "Back" } }
+        },
+    )
+}
+
+/// "Next" found nothing: every case of the query is reviewed or held.
+pub fn nothing_next(q: &QueueQuery) -> Markup {
+    layout(
+        "Queue done",
+        html! {
+            h1 { "Nothing left to claim" }
+            p id="nothing-next" { "Every case of this queue is reviewed or held by another reviewer." }
+            p { a href={"/queue" (q.link(0))} { "Back to the queue" } }
+        },
+    )
+}
+
+/// The bulk confirmation: how many cases the disposition will touch.
+pub fn confirm_bulk(q: &QueueQuery, cases: &[String], form: &ReviewForm) -> Markup {
+    html! {
+        (layout("Confirm bulk disposition", html! {
+            h1 { "Confirm bulk disposition" }
+            p id="bulk-summary" {
+                "Record " strong { (form.disposition) } " by " (form.reviewer.trim()) " on "
+                strong id="bulk-count" { (cases.len()) } " case(s), one audit entry each:"
+            }
+            ul id="bulk-cases" { @for c in cases { li { (c) } } }
+            form method="post" action="/bulk" id="bulk-confirm-form" {
+                (carried(q))
+                @for c in cases { input type="hidden" name="case" value=(c); }
+                input type="hidden" name="disposition" value=(form.disposition);
+                input type="hidden" name="reviewer" value=(form.reviewer);
+                input type="hidden" name="notes" value=(form.notes);
+                input type="hidden" name="confirm" value="yes";
+                button type="submit" id="bulk-confirm" { "Record " (cases.len()) " decision(s)" }
+                " " a href={"/queue" (q.link(0))} { "cancel" }
+            }
+        }))
+    }
 }
 
 /// Everything the case page shows.
@@ -278,9 +385,54 @@ pub struct CaseView<'a> {
     pub total_events: i64,
     pub hits: &'a [Hit],
     pub history: Vec<Review>,
+    /// Decisions and assignments, oldest first.
+    pub trail: Vec<AuditEntry>,
+    pub holding: Option<Holding>,
     pub opened_at: Option<String>,
+    /// The queue this case was opened from, for "next".
+    pub query: QueueQuery,
+    /// The reviewer this browser last worked as.
+    pub me: String,
     /// A rejected submission, shown again with its problems.
     pub rejected: Option<(ReviewForm, Vec<String>)>,
+}
+
+/// The claim panel: who holds the case since when, claim, release, handoff.
+fn claim_panel(view: &CaseView, route: &str) -> Markup {
+    let case_id = &view.case.case_id;
+    let held = view.holding.as_ref().filter(|h| !h.assignee.is_empty());
+    html! {
+        section.claim id="claim" {
+            h2 { "Assignment" }
+            p id="case-assignee" {
+                @match held {
+                    Some(h) => { "Claimed by " strong { (h.assignee) } " at " time id="claimed-at" { (h.since) } },
+                    None => { "Unclaimed" },
+                }
+                ", routed to " strong id="case-route" { (route) } "."
+            }
+            form.inline method="post" action={"/cases/" (case_id) "/claim"} id="claim-form" {
+                (carried(&view.query))
+                input type="text" name="reviewer" id="claim-reviewer" required maxlength="80" value=(view.me) aria-label="reviewer";
+                button type="submit" id="claim" { "Claim" }
+                " "
+                button type="submit" formaction={"/cases/" (case_id) "/release"} id="release" { "Release" }
+            }
+            form.handoff method="post" action={"/cases/" (case_id) "/handoff"} id="handoff-form" {
+                (carried(&view.query))
+                label { "As " input type="text" name="reviewer" id="handoff-reviewer" required maxlength="80" value=(view.me); }
+                label { " hand off to reviewer " input type="text" name="to" id="handoff-to" maxlength="80"; }
+                label { " or team "
+                    select name="team" id="handoff-team" {
+                        option value="" { "—" }
+                        @for l in LABELS { option value=(l) { (l) } }
+                    }
+                }
+                label.wide { "Note " input type="text" name="note" id="handoff-note" maxlength=(MAX_NOTES); }
+                button type="submit" id="handoff" { "Hand off" }
+            }
+        }
+    }
 }
 
 pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
@@ -291,14 +443,21 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
         None => SlaStatus::Unknown,
     };
     let current = view.history.last();
-    let empty = ReviewForm::default();
+    let empty = ReviewForm {
+        reviewer: view.me.clone(),
+        ..ReviewForm::default()
+    };
     let (form, problems) = match &view.rejected {
         Some((form, problems)) => (form, problems.as_slice()),
         None => (&empty, &[][..]),
     };
+    let route = match view.holding.as_ref().filter(|h| !h.team.is_empty()) {
+        Some(h) => h.team.clone(),
+        None => routing::label(&case.detections, &case.priority).to_string(),
+    };
     let links = wb.links(&case.user_id);
     let body = html! {
-        p { a href="/queue" { "← queue" } }
+        p { a href={"/queue" (view.query.link(0))} { "← queue" } }
         h1 { "Case " span id="case-id" { (case.case_id) } }
         section.summary id="summary" {
             dl {
@@ -320,11 +479,22 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
                     }
                 }
                 dt { "SLA" } dd { span class={"sla " (sla.class())} id="case-sla" { (sla.label()) }
-                    " (first review within " (sla::target_hours(&case.priority)) " h)" }
+                    " (first review within " (sla::target_hours(&case.priority)) " h"
+                    @if let Some(opened) = &view.opened_at { ", from " (opened) }
+                    ")" }
             }
             p.findings id="findings" { (case.findings) }
             ul.tags id="evidence-tags" {
                 @for tag in &case.evidence_tags { li.tag { (tag) } }
+            }
+        }
+        (claim_panel(view, &route))
+        section.keys id="keys" {
+            (next_form(&view.query, &view.me))
+            p.muted id="shortcuts" {
+                "Keys: " kbd { "1" } " confirmed_abuse, " kbd { "2" } " no_violation, "
+                kbd { "3" } " needs_more_info, " kbd { "4" } " escalated, "
+                kbd { "s" } " save and next, " kbd { "n" } " next case, " kbd { "c" } " claim."
             }
         }
         h2 { "Detection hits" }
@@ -363,6 +533,12 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
             div {
                 h2 { "Linked accounts and shared infrastructure" }
                 p.muted { (links.len()) " link(s) from entity resolution." }
+                @let keys = identifiers(links);
+                ul.identifiers id="identifiers" {
+                    @for (edge_type, key) in &keys {
+                        li { a href=(entity_href(edge_type, key)) { (edge_type.trim_start_matches("shared_")) " " (key) } }
+                    }
+                }
                 div id="graph" {
                     (linked_accounts(&case.user_id, links, |u| wb.case_of_user(u).map(|c| c.case_id.clone())))
                 }
@@ -375,6 +551,7 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
             }
         }
         form.review method="post" action={"/cases/" (case.case_id) "/review"} id="review-form" {
+            (carried(&view.query))
             label { "Disposition "
                 select name="disposition" id="disposition" required {
                     option value="" { "choose…" }
@@ -384,21 +561,97 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
             label { "Reviewer " input type="text" name="reviewer" id="reviewer" required maxlength="80" value=(form.reviewer); }
             label.wide { "Notes " textarea name="notes" id="notes" rows="4" maxlength=(MAX_NOTES) { (form.notes) } }
             button type="submit" id="save-review" { "Save review" }
+            " "
+            button type="submit" name="then" value="next" id="save-next" { "Save and next" }
         }
         h2 { "Audit trail" }
-        @if view.history.is_empty() {
+        @if view.trail.is_empty() {
             p.muted id="audit" { "No reviews yet." }
         } @else {
             table id="audit" {
-                tr { th { "#" } th { "reviewed at" } th { "reviewer" } th { "disposition" } th { "notes" } }
-                @for r in view.history.iter().rev() {
-                    tr.audit-row {
-                        td.num { (r.review_id) } td { (r.reviewed_at) } td { (r.reviewer) }
-                        td { (r.disposition) } td.notes { (r.notes) }
+                tr { th { "#" } th { "at" } th { "who" } th { "entry" } th { "notes" } }
+                @for e in view.trail.iter().rev() {
+                    @match e {
+                        AuditEntry::Decision(r) => {
+                            tr.audit-row data-kind="decision" {
+                                td.num { (r.review_id) } td { (r.reviewed_at) } td { (r.reviewer) }
+                                td { (r.disposition) } td.notes { (r.notes) }
+                            }
+                        },
+                        AuditEntry::Assignment(a) => {
+                            tr.audit-row data-kind=(a.action) {
+                                td.num { "a" (a.assignment_id) } td { (a.at) } td { (a.actor) }
+                                td { (assignment_label(a)) } td.notes { (a.note) }
+                            }
+                        },
                     }
                 }
             }
         }
     };
     layout(&case.case_id, body)
+}
+
+/// "claimed", "released", "handed to bo", "handed to team ban-evasion".
+fn assignment_label(a: &super::review::Assignment) -> String {
+    match a.action.as_str() {
+        "claim" => "claimed".to_string(),
+        "release" => "released".to_string(),
+        _ if !a.assignee.is_empty() => format!("handed to {}", a.assignee),
+        _ => format!("handed to team {}", a.team),
+    }
+}
+
+/// An identifier's page: every account that used it, with its case.
+pub fn entity_page(
+    wb: &Workbench,
+    kind: &str,
+    id: &str,
+    uses: &[Use],
+    state: &ReviewState,
+) -> Markup {
+    let events: i64 = uses.iter().map(|u| u.events).sum();
+    let body = html! {
+        h1 { (kind) " " span id="entity-id" { (id) } }
+        p id="entity-summary" {
+            span id="entity-accounts" { (uses.len()) } " account(s), " (events) " event(s)"
+            @if let (Some(first), Some(last)) = (uses.iter().map(|u| &u.first_ts).min(), uses.iter().map(|u| &u.last_ts).max()) {
+                ", first used " (first) ", last " (last)
+            }
+            "."
+        }
+        table id="entity-uses" {
+            tr { th { "account" } th { "events" } th { "first use" } th { "last use" } th { "case" } th { "priority" } th { "review" } th { "assignee" } }
+            @for u in uses {
+                @let case = wb.case_of_user(&u.user_id);
+                tr.use-row {
+                    td { (u.user_id) } td.num { (u.events) } td { (u.first_ts) } td { (u.last_ts) }
+                    @match case {
+                        Some(c) => {
+                            td { a href={"/cases/" (c.case_id)} { (c.case_id) } }
+                            td { span class={"prio " (c.priority)} { (c.priority) } }
+                            td { @match state.latest.get(&c.case_id) {
+                                Some(r) => { (r.disposition) },
+                                None => { span.muted { "open" } },
+                            } }
+                            td { @match state.assignee(c) { Some(h) => { (h.assignee) }, None => { "—" } } }
+                        },
+                        None => { td.muted { "no case" } td {} td {} td {} },
+                    }
+                }
+            }
+        }
+    };
+    layout(&format!("{kind} {id}"), body)
+}
+
+/// The distinct (edge type, identifier) pairs of a user's links, sorted.
+fn identifiers(links: &[super::data::Link]) -> Vec<(&str, &str)> {
+    let mut keys: Vec<(&str, &str)> = links
+        .iter()
+        .map(|l| (l.edge_type.as_str(), l.edge_key.as_str()))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }

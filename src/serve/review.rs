@@ -7,8 +7,8 @@
 //! start) is written once. The triggers that enforce this live in the database
 //! itself, so they hold for a raw `sqlite3 reviews.db` session too.
 
-use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::HashMap;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// What an analyst can conclude about a case.
@@ -39,6 +39,22 @@ CREATE TABLE IF NOT EXISTS case_opened (
     case_id   TEXT PRIMARY KEY,
     opened_at TEXT NOT NULL
 );
+-- Claims, releases and handoffs: who holds a case. The latest row of a case
+-- is its current state; every row stays, as the audit trail.
+CREATE TABLE IF NOT EXISTS assignments (
+    assignment_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id  TEXT NOT NULL,
+    action   TEXT NOT NULL,   -- claim, release or handoff
+    actor    TEXT NOT NULL,   -- who did it
+    assignee TEXT NOT NULL,   -- who holds the case afterwards ('' = nobody)
+    team     TEXT NOT NULL,   -- the routing label it was handed to ('' = its own)
+    note     TEXT NOT NULL,
+    at       TEXT NOT NULL,   -- ISO-8601 UTC, the wall clock when saved
+    -- The highest review_id when it was saved: its place among the
+    -- decisions (the clock has seconds, a trail needs an order).
+    reviews_before INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS assignments_case ON assignments (case_id, assignment_id);
 ";
 
 /// The triggers that make every row permanent, created on every open (`IF NOT
@@ -67,6 +83,16 @@ BEGIN SELECT RAISE(ABORT, 'reviews are append-only: this review_id is taken'); E
 CREATE TRIGGER IF NOT EXISTS reviews_positive_id AFTER INSERT ON reviews
 WHEN NEW.review_id < 1
 BEGIN SELECT RAISE(ABORT, 'reviews are append-only: review_id must be 1 or more'); END;
+CREATE TRIGGER IF NOT EXISTS assignments_no_update BEFORE UPDATE ON assignments
+BEGIN SELECT RAISE(ABORT, 'assignments are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS assignments_no_delete BEFORE DELETE ON assignments
+BEGIN SELECT RAISE(ABORT, 'assignments are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS assignments_no_replace BEFORE INSERT ON assignments
+WHEN EXISTS (SELECT 1 FROM assignments WHERE assignment_id = NEW.assignment_id)
+BEGIN SELECT RAISE(ABORT, 'assignments are append-only: this assignment_id is taken'); END;
+CREATE TRIGGER IF NOT EXISTS assignments_positive_id AFTER INSERT ON assignments
+WHEN NEW.assignment_id < 1
+BEGIN SELECT RAISE(ABORT, 'assignments are append-only: assignment_id must be 1 or more'); END;
 CREATE TRIGGER IF NOT EXISTS case_opened_no_update BEFORE UPDATE ON case_opened
 BEGIN SELECT RAISE(ABORT, 'case_opened is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS case_opened_no_delete BEFORE DELETE ON case_opened
@@ -111,36 +137,51 @@ impl ReviewForm {
                 DISPOSITIONS.join(", ")
             ));
         }
-        let reviewer = self.reviewer.trim();
-        if reviewer.is_empty() {
-            problems.push("reviewer is required".to_string());
-        } else if reviewer.chars().count() > MAX_REVIEWER {
-            problems.push(format!("reviewer is longer than {MAX_REVIEWER} characters"));
-        }
-        // A name is one line: no control character at all.
-        if let Some(c) = self.reviewer.chars().find(|c| c.is_control()) {
-            problems.push(format!(
-                "reviewer contains a control character ({}); a reviewer is one line of plain text",
-                code_point(c)
-            ));
-        }
-        if self.notes.chars().count() > MAX_NOTES {
-            problems.push(format!("notes are longer than {MAX_NOTES} characters"));
-        }
-        // Line breaks (a textarea sends CRLF) and tabs are text; the rest
-        // (escape sequences, NUL, bells) would reach terminals and exports.
-        if let Some(c) = self
-            .notes
-            .chars()
-            .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        {
-            problems.push(format!(
-                "notes contain a control character ({}); only line breaks and tabs are allowed",
-                code_point(c)
-            ));
-        }
+        problems.extend(name_problems("reviewer", &self.reviewer));
+        problems.extend(notes_problems(&self.notes));
         problems
     }
+}
+
+/// The problems of a person's name given as `field` (a reviewer, a handoff's
+/// recipient): required, one line of plain text, at most [`MAX_REVIEWER`].
+pub fn name_problems(field: &str, name: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        problems.push(format!("{field} is required"));
+    } else if trimmed.chars().count() > MAX_REVIEWER {
+        problems.push(format!("{field} is longer than {MAX_REVIEWER} characters"));
+    }
+    // A name is one line: no control character at all.
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        problems.push(format!(
+            "{field} contains a control character ({}); a {field} is one line of plain text",
+            code_point(c)
+        ));
+    }
+    problems
+}
+
+/// The problems of notes: at most [`MAX_NOTES`], no control character but
+/// line breaks and tabs.
+pub fn notes_problems(notes: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if notes.chars().count() > MAX_NOTES {
+        problems.push(format!("notes are longer than {MAX_NOTES} characters"));
+    }
+    // Line breaks (a textarea sends CRLF) and tabs are text; the rest
+    // (escape sequences, NUL, bells) would reach terminals and exports.
+    if let Some(c) = notes
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        problems.push(format!(
+            "notes contain a control character ({}); only line breaks and tabs are allowed",
+            code_point(c)
+        ));
+    }
+    problems
 }
 
 /// `U+001B`: how a problem names an invisible character.
@@ -246,6 +287,358 @@ impl ReviewStore {
                 |r| r.get(0),
             )
             .optional()
+    }
+}
+
+/// Who holds a case now: the latest row of its assignments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    /// The reviewer holding it; empty when released or handed to a team.
+    pub assignee: String,
+    /// The routing label it was handed to; empty for the rule's own.
+    pub team: String,
+    /// When that row was saved (the claim time, for a claim).
+    pub since: String,
+}
+
+/// One row of the assignments table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub assignment_id: i64,
+    pub case_id: String,
+    pub action: String,
+    pub actor: String,
+    pub assignee: String,
+    pub team: String,
+    pub note: String,
+    pub at: String,
+    pub reviews_before: i64,
+}
+
+/// Why a claim, release or handoff was not saved.
+#[derive(Debug)]
+pub enum Refused {
+    /// Another reviewer holds the case.
+    HeldBy(Holding),
+    /// A release of a case nobody holds.
+    NotHeld,
+    Db(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Refused {
+    fn from(e: rusqlite::Error) -> Refused {
+        Refused::Db(e)
+    }
+}
+
+/// One entry of the audit trail: a decision (a review) or an assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditEntry {
+    Decision(Review),
+    Assignment(Assignment),
+}
+
+impl AuditEntry {
+    pub fn at(&self) -> &str {
+        match self {
+            AuditEntry::Decision(r) => &r.reviewed_at,
+            AuditEntry::Assignment(a) => &a.at,
+        }
+    }
+
+    /// The entry's place in the trail: a decision by its id, an assignment
+    /// after the decisions saved before it, then by its own id.
+    fn order(&self) -> (i64, u8, i64) {
+        match self {
+            AuditEntry::Decision(r) => (r.review_id, 0, 0),
+            AuditEntry::Assignment(a) => (a.reviews_before, 1, a.assignment_id),
+        }
+    }
+}
+
+/// Merges decisions and assignments in the order they were saved.
+fn merge(reviews: Vec<Review>, assignments: Vec<Assignment>) -> Vec<AuditEntry> {
+    let mut entries: Vec<AuditEntry> = assignments
+        .into_iter()
+        .map(AuditEntry::Assignment)
+        .chain(reviews.into_iter().map(AuditEntry::Decision))
+        .collect();
+    entries.sort_by_key(AuditEntry::order);
+    entries
+}
+
+const ASSIGNMENT_COLUMNS: &str =
+    "assignment_id, case_id, action, actor, assignee, team, note, at, reviews_before";
+
+fn assignment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Assignment> {
+    Ok(Assignment {
+        assignment_id: r.get(0)?,
+        case_id: r.get(1)?,
+        action: r.get(2)?,
+        actor: r.get(3)?,
+        assignee: r.get(4)?,
+        team: r.get(5)?,
+        note: r.get(6)?,
+        at: r.get(7)?,
+        reviews_before: r.get(8)?,
+    })
+}
+
+/// The current holding of every case with an assignment.
+fn holdings_in(conn: &Connection) -> rusqlite::Result<HashMap<String, Holding>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT case_id, assignee, team, at FROM assignments
+         WHERE assignment_id IN (SELECT MAX(assignment_id) FROM assignments GROUP BY case_id)",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Holding {
+                assignee: r.get(1)?,
+                team: r.get(2)?,
+                since: r.get(3)?,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+fn holding_of(conn: &Connection, case_id: &str) -> rusqlite::Result<Option<Holding>> {
+    conn.query_row(
+        "SELECT assignee, team, at FROM assignments WHERE case_id = ?1
+         ORDER BY assignment_id DESC LIMIT 1",
+        [case_id],
+        |r| {
+            Ok(Holding {
+                assignee: r.get(0)?,
+                team: r.get(1)?,
+                since: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_assignment(
+    conn: &Connection,
+    case_id: &str,
+    action: &str,
+    actor: &str,
+    assignee: &str,
+    team: &str,
+    note: &str,
+    now: &str,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO assignments (case_id, action, actor, assignee, team, note, at, reviews_before)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT COALESCE(MAX(review_id), 0) FROM reviews))",
+    )?
+    .execute(params![case_id, action, actor, assignee, team, note, now])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Whom a handoff goes to: a reviewer, or a team's queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    Reviewer(String),
+    Team(String),
+}
+
+impl ReviewStore {
+    /// Every case's current holding.
+    pub fn holdings(&self) -> rusqlite::Result<HashMap<String, Holding>> {
+        holdings_in(&self.conn)
+    }
+
+    /// Who holds one case now, if anyone ever did.
+    pub fn holding(&self, case_id: &str) -> rusqlite::Result<Option<Holding>> {
+        holding_of(&self.conn, case_id)
+    }
+
+    /// Claims the first case `pick` chooses for `reviewer`, in one
+    /// `BEGIN IMMEDIATE` transaction: the holdings and reviews `pick` sees
+    /// cannot change before the claim is written, by this process or any
+    /// other on the same file, so two reviewers never get the same case.
+    /// A case `reviewer` already holds is returned without a new row.
+    pub fn claim_next(
+        &mut self,
+        reviewer: &str,
+        now: &str,
+        pick: impl FnOnce(&HashMap<String, Holding>, &HashSet<String>) -> Option<String>,
+    ) -> rusqlite::Result<Option<String>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let holdings = holdings_in(&tx)?;
+        let reviewed: HashSet<String> = {
+            let mut stmt = tx.prepare_cached("SELECT DISTINCT case_id FROM reviews")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let Some(case_id) = pick(&holdings, &reviewed) else {
+            return Ok(None);
+        };
+        match holdings.get(&case_id) {
+            Some(h) if h.assignee == reviewer => {}
+            Some(h) if !h.assignee.is_empty() => {
+                // `pick` must skip cases held by others; never steal one.
+                return Ok(None);
+            }
+            held => {
+                let team = held.map(|h| h.team.as_str()).unwrap_or("");
+                insert_assignment(&tx, &case_id, "claim", reviewer, reviewer, team, "", now)?;
+            }
+        }
+        tx.commit()?;
+        Ok(Some(case_id))
+    }
+
+    /// `reviewer` claims `case_id`, unless someone else holds it.
+    pub fn claim(&mut self, case_id: &str, reviewer: &str, now: &str) -> Result<i64, Refused> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held = holding_of(&tx, case_id)?;
+        if let Some(h) = held
+            .as_ref()
+            .filter(|h| !h.assignee.is_empty() && h.assignee != reviewer)
+        {
+            return Err(Refused::HeldBy(h.clone()));
+        }
+        let team = held.as_ref().map(|h| h.team.as_str()).unwrap_or("");
+        let id = insert_assignment(&tx, case_id, "claim", reviewer, reviewer, team, "", now)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// The holder gives `case_id` back to its queue.
+    pub fn release(
+        &mut self,
+        case_id: &str,
+        reviewer: &str,
+        note: &str,
+        now: &str,
+    ) -> Result<i64, Refused> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held = holding_of(&tx, case_id)?;
+        let team = match &held {
+            Some(h) if h.assignee == reviewer => h.team.clone(),
+            Some(h) if !h.assignee.is_empty() => return Err(Refused::HeldBy(h.clone())),
+            _ => return Err(Refused::NotHeld),
+        };
+        let id = insert_assignment(&tx, case_id, "release", reviewer, "", &team, note, now)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// `reviewer` hands `case_id` to another reviewer or a team's queue, with
+    /// a note; refused when someone else holds it.
+    pub fn handoff(
+        &mut self,
+        case_id: &str,
+        reviewer: &str,
+        to: &Recipient,
+        note: &str,
+        now: &str,
+    ) -> Result<i64, Refused> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held = holding_of(&tx, case_id)?;
+        if let Some(h) = held
+            .as_ref()
+            .filter(|h| !h.assignee.is_empty() && h.assignee != reviewer)
+        {
+            return Err(Refused::HeldBy(h.clone()));
+        }
+        let kept_team = held.map(|h| h.team).unwrap_or_default();
+        let (assignee, team) = match to {
+            Recipient::Reviewer(name) => (name.as_str(), kept_team.as_str()),
+            Recipient::Team(team) => ("", team.as_str()),
+        };
+        let id = insert_assignment(&tx, case_id, "handoff", reviewer, assignee, team, note, now)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Appends decisions on many cases in one transaction, one row each.
+    pub fn record_all(
+        &mut self,
+        case_ids: &[String],
+        form: &ReviewForm,
+        now: &str,
+    ) -> rusqlite::Result<usize> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO reviews (case_id, disposition, reviewer, notes, reviewed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for case_id in case_ids {
+                insert.execute(params![
+                    case_id,
+                    form.disposition,
+                    form.reviewer.trim(),
+                    form.notes.trim(),
+                    now
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(case_ids.len())
+    }
+
+    /// A case's audit trail: its decisions and assignments, oldest first.
+    pub fn trail(&self, case_id: &str) -> rusqlite::Result<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE case_id = ?1 ORDER BY assignment_id"
+        ))?;
+        let assignments = stmt
+            .query_map([case_id], assignment_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(merge(self.history(case_id)?, assignments))
+    }
+
+    /// Every audit entry of every case, oldest first, handed to `each` one
+    /// at a time (the export streams them: no cap, no whole copy in memory).
+    /// Both tables are read in one snapshot.
+    pub fn each_entry(
+        &mut self,
+        mut each: impl FnMut(&AuditEntry) -> std::io::Result<()>,
+    ) -> rusqlite::Result<std::io::Result<()>> {
+        let tx = self.conn.transaction()?;
+        let mut reviews = tx.prepare(
+            "SELECT review_id, case_id, disposition, reviewer, notes, reviewed_at
+             FROM reviews ORDER BY review_id",
+        )?;
+        let mut assignments = tx.prepare(&format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments ORDER BY reviews_before, assignment_id"
+        ))?;
+        let mut r = reviews.query_map([], review_from_row)?.peekable();
+        let mut a = assignments.query_map([], assignment_from_row)?.peekable();
+        loop {
+            // The same order as `merge`.
+            let take_review = match (r.peek(), a.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(Ok(rv)), Some(Ok(asg))) => rv.review_id <= asg.reviews_before,
+                (Some(Err(_)), _) => true,
+                (_, Some(Err(_))) => false,
+            };
+            let entry = if take_review {
+                AuditEntry::Decision(r.next().expect("peeked")?)
+            } else {
+                AuditEntry::Assignment(a.next().expect("peeked")?)
+            };
+            if let Err(e) = each(&entry) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
     }
 }
 
@@ -544,5 +937,149 @@ mod tests {
             assert_eq!(problems.len(), 1, "{problems:?}");
             assert!(problems[0].starts_with(problem), "{problems:?}");
         }
+    }
+
+    /// Ten reviewers on ten connections to one file (as two servers on one
+    /// store would be) claim five cases each at once, deciding each before
+    /// the next: no case is claimed twice. Without `BEGIN IMMEDIATE` two
+    /// connections read the same holdings and claim the same case (or fail
+    /// to upgrade their read to a write).
+    #[test]
+    fn claim_next_never_hands_a_case_twice_across_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        drop(ReviewStore::open(&path).unwrap());
+        let cases: Vec<String> = (0..200).map(|i| format!("case_{i:03}")).collect();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(10));
+        let handed: Vec<(String, String)> = (0..10)
+            .map(|t| {
+                let (path, cases, barrier) = (path.clone(), cases.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut store = ReviewStore::open(&path).unwrap();
+                    let me = format!("r{t}");
+                    barrier.wait();
+                    let mut got = Vec::new();
+                    for _ in 0..5 {
+                        let case = store
+                            .claim_next(&me, "2026-11-23T10:00:00Z", |holdings, reviewed| {
+                                cases
+                                    .iter()
+                                    .find(|c| {
+                                        !reviewed.contains(*c)
+                                            && holdings.get(*c).is_none_or(|h| h.assignee == me)
+                                    })
+                                    .cloned()
+                            })
+                            .unwrap()
+                            .expect("a case is left");
+                        store
+                            .record(
+                                &case,
+                                &form("no_violation", &me, ""),
+                                "2026-11-23T10:00:00Z",
+                            )
+                            .unwrap();
+                        got.push((case, me.clone()));
+                    }
+                    got
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        let distinct: HashSet<&String> = handed.iter().map(|(c, _)| c).collect();
+        assert_eq!(distinct.len(), 50, "{handed:?}");
+        let store = ReviewStore::open(&path).unwrap();
+        let claims: i64 = store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM assignments WHERE action = 'claim'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(claims, 50);
+    }
+
+    /// Claim, handoff, release: the holder changes, others are refused, and
+    /// the trail interleaves assignments and decisions in the order saved,
+    /// whatever their (equal) timestamps.
+    #[test]
+    fn claims_handoffs_and_the_trail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = ReviewStore::open(&dir.path().join("r.db")).unwrap();
+        let t = "2026-11-23T10:00:00Z";
+        store.claim("c1", "ana", t).unwrap();
+        assert!(
+            matches!(store.claim("c1", "bo", t), Err(Refused::HeldBy(h)) if h.assignee == "ana")
+        );
+        assert!(matches!(
+            store.release("c1", "bo", "", t),
+            Err(Refused::HeldBy(_))
+        ));
+        store
+            .record("c1", &form("needs_more_info", "ana", ""), t)
+            .unwrap();
+        store
+            .handoff("c1", "ana", &Recipient::Reviewer("bo".into()), "yours", t)
+            .unwrap();
+        assert_eq!(store.holding("c1").unwrap().unwrap().assignee, "bo");
+        store
+            .handoff("c1", "bo", &Recipient::Team("ban-evasion".into()), "", t)
+            .unwrap();
+        let h = store.holding("c1").unwrap().unwrap();
+        assert_eq!((h.assignee.as_str(), h.team.as_str()), ("", "ban-evasion"));
+        assert!(matches!(
+            store.release("c1", "bo", "", t),
+            Err(Refused::NotHeld)
+        ));
+        store.claim("c1", "cy", t).unwrap();
+        // A claim keeps the team the case was handed to.
+        assert_eq!(store.holding("c1").unwrap().unwrap().team, "ban-evasion");
+        store
+            .record("c1", &form("confirmed_abuse", "cy", ""), t)
+            .unwrap();
+        store.release("c1", "cy", "done", t).unwrap();
+        let kinds: Vec<String> = store
+            .trail("c1")
+            .unwrap()
+            .iter()
+            .map(|e| match e {
+                AuditEntry::Decision(r) => r.disposition.clone(),
+                AuditEntry::Assignment(a) => a.action.clone(),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "claim",
+                "needs_more_info",
+                "handoff",
+                "handoff",
+                "claim",
+                "confirmed_abuse",
+                "release"
+            ]
+        );
+        let mut exported = Vec::new();
+        store
+            .each_entry(|e| {
+                exported.push(e.clone());
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(exported, store.trail("c1").unwrap());
+        for sql in [
+            "UPDATE assignments SET assignee = 'mallory'",
+            "DELETE FROM assignments",
+            "INSERT OR REPLACE INTO assignments (assignment_id, case_id, action, actor, assignee, team, note, at, reviews_before)
+             VALUES (1, 'c1', 'claim', 'm', 'm', '', '', '2020-01-01T00:00:00Z', 0)",
+        ] {
+            let err = store.conn.execute(sql, []).expect_err(sql).to_string();
+            assert!(err.contains("append-only"), "{sql}: {err}");
+        }
+        assert_eq!(store.trail("c1").unwrap().len(), 7);
     }
 }

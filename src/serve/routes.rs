@@ -1,7 +1,7 @@
 //! HTTP routes of the workbench.
 //!
 //! Handlers run their SQLite work on the blocking pool. Every response gets a
-//! strict Content-Security-Policy (the pages have no scripts). Before any
+//! strict Content-Security-Policy (scripts only from 'self': the keyboard shortcuts). Before any
 //! handler runs, the guard refuses a request whose Host is not this server
 //! (421: DNS rebinding, see `allowed_hosts`) and a POST that does not come
 //! from one of this server's own pages (403), so another site open in the
@@ -11,26 +11,44 @@ use axum::extract::{Form, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use maud::Markup;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::allowed_hosts::AllowedHosts;
-use super::pages::{self, CaseView, QueueFilter, ReviewState};
-use super::review::ReviewForm;
+use super::data::ENTITY_KINDS;
+use super::export;
+use super::pages::{self, CaseView, ReviewState};
+use super::query::{QueryError, QueueQuery};
+use super::queue;
+use super::review::{
+    name_problems, notes_problems, Holding, Recipient, Refused, Review, ReviewForm, ReviewStore,
+};
+use super::routing::LABELS;
 use super::sla::now_utc;
 use super::AppState;
 
 const CSS: &str = include_str!("workbench.css");
+const JS: &str = include_str!("workbench.js");
 
 pub fn router(state: AppState, hosts: AllowedHosts) -> Router {
     Router::new()
         .route("/", get(dashboard))
         .route("/queue", get(queue))
         .route("/cases/{case_id}", get(case))
-        .route("/cases/{case_id}/review", axum::routing::post(review))
+        .route("/cases/{case_id}/review", post(review))
+        .route("/cases/{case_id}/claim", post(claim))
+        .route("/cases/{case_id}/release", post(release))
+        .route("/cases/{case_id}/handoff", post(handoff))
+        .route("/next", post(next))
+        .route("/bulk", post(bulk))
+        .route("/export/decisions.csv", get(export_decisions))
         .route("/static/workbench.css", get(css))
+        .route("/static/workbench.js", get(js))
+        .route("/entities/{kind}/{id}", get(entity))
         .fallback(|| async { not_found("No such page.") })
         .layer(middleware::from_fn_with_state(Arc::new(hosts), guard))
         .with_state(Arc::new(state))
@@ -47,7 +65,7 @@ async fn guard(State(hosts): State<Arc<AllowedHosts>>, request: Request, next: N
     for (name, value) in [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         // Not `no-referrer`: under it Chromium sends `Origin: null` on form
@@ -177,73 +195,509 @@ fn not_found(what: &str) -> Response {
     (StatusCode::NOT_FOUND, pages::not_found(what)).into_response()
 }
 
-/// Renders a page that needs every case's review state.
-fn with_review_state(
-    app: &AppState,
-    render: impl FnOnce(&ReviewState) -> Markup,
-) -> Result<Markup, Failure> {
-    let (latest, first_reviewed) = {
-        let store = app.reviews.lock().unwrap_or_else(|e| e.into_inner());
-        (store.latest()?, store.first_reviewed()?)
-    };
-    let now = now_utc();
-    Ok(render(&ReviewState {
-        latest: &latest,
-        first_reviewed: &first_reviewed,
-        opened: &app.opened,
-        now: &now,
-    }))
+/// The name/value pairs of a query string or form body, in order.
+type Pairs = Vec<(String, String)>;
+
+/// The first value of `name` in `pairs`, or "".
+fn field(pairs: &Pairs, name: &str) -> String {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// The cookie that remembers which reviewer this browser works as, so
+/// "next" and the forms are filled in. Not a login: anyone can type any name.
+const REVIEWER_COOKIE: &str = "tnsflow_reviewer";
+
+/// The reviewer this browser last worked as, from its cookie.
+fn me(headers: &HeaderMap) -> String {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == REVIEWER_COOKIE)
+        .map(|(_, v)| percent_decode_str(v).decode_utf8_lossy().into_owned())
+        .filter(|name| name_problems("reviewer", name).is_empty())
+        .unwrap_or_default()
+}
+
+/// A 303 to `to` that remembers `reviewer` (strict same-site, script-proof).
+fn see_other_as(to: &str, reviewer: &str) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    let cookie = format!(
+        "{REVIEWER_COOKIE}={}; Path=/; SameSite=Strict; HttpOnly",
+        utf8_percent_encode(reviewer.trim(), NON_ALPHANUMERIC)
+    );
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+fn bad_query(err: &QueryError) -> Response {
+    (StatusCode::BAD_REQUEST, pages::bad_query(err)).into_response()
+}
+
+fn refused(status: StatusCode, title: &str, problems: Vec<String>, back: &str) -> Response {
+    (status, pages::refused(title, &problems, back)).into_response()
+}
+
+/// Every case's review state, read under the store's lock.
+struct Snapshot {
+    latest: HashMap<String, Review>,
+    first_reviewed: HashMap<String, String>,
+    holdings: HashMap<String, Holding>,
+    now: String,
+}
+
+impl Snapshot {
+    fn read(store: &ReviewStore) -> Result<Snapshot, Failure> {
+        Ok(Snapshot {
+            latest: store.latest()?,
+            first_reviewed: store.first_reviewed()?,
+            holdings: store.holdings()?,
+            now: now_utc(),
+        })
+    }
+
+    fn state<'a>(&'a self, app: &'a AppState) -> ReviewState<'a> {
+        ReviewState {
+            latest: &self.latest,
+            first_reviewed: &self.first_reviewed,
+            opened: &app.opened,
+            holdings: &self.holdings,
+            now: &self.now,
+        }
+    }
+}
+
+fn lock(app: &AppState) -> std::sync::MutexGuard<'_, ReviewStore> {
+    app.reviews.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn dashboard(State(app): State<Arc<AppState>>) -> Result<Markup, Failure> {
     blocking(app, |app| {
-        with_review_state(app, |s| pages::dashboard(&app.workbench, s))
+        let snapshot = Snapshot::read(&lock(app))?;
+        Ok(pages::dashboard(&app.workbench, &snapshot.state(app)))
     })
     .await
 }
 
 async fn queue(
     State(app): State<Arc<AppState>>,
-    Query(filter): Query<QueueFilter>,
-) -> Result<Markup, Failure> {
+    headers: HeaderMap,
+    Query(pairs): Query<Pairs>,
+) -> Result<Response, Failure> {
     blocking(app, move |app| {
-        with_review_state(app, |s| pages::queue(&app.workbench, &filter, s))
+        let q = match QueueQuery::parse(&pairs, &app.workbench, &[]) {
+            Ok(q) => q,
+            Err(e) => return Ok(bad_query(&e)),
+        };
+        let snapshot = Snapshot::read(&lock(app))?;
+        Ok(pages::queue(&app.workbench, &q, &snapshot.state(app), &me(&headers)).into_response())
     })
     .await
 }
 
 async fn case(
     State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
     Path(case_id): Path<String>,
+    Query(pairs): Query<Pairs>,
 ) -> Result<Response, Failure> {
-    blocking(app, move |app| render_case(app, &case_id, None)).await
+    blocking(app, move |app| {
+        let q = match QueueQuery::parse(&pairs, &app.workbench, &[]) {
+            Ok(q) => q,
+            Err(e) => return Ok(bad_query(&e)),
+        };
+        render_case(app, &case_id, q, me(&headers), None)
+    })
+    .await
 }
 
-async fn review(
+/// Claims the next case of the query for `reviewer`, in one transaction;
+/// the case page's address, or None when nothing is left.
+fn claim_next(app: &AppState, q: &QueueQuery, reviewer: &str) -> Result<Option<String>, Failure> {
+    let mut store = lock(app);
+    let snapshot = Snapshot::read(&store)?;
+    let now = snapshot.now.clone();
+    let next = store.claim_next(reviewer, &now, |holdings, reviewed| {
+        // The holdings and reviews of the transaction, not of the snapshot.
+        let state = ReviewState {
+            holdings,
+            ..snapshot.state(app)
+        };
+        queue::next_for(&app.workbench, q, &state, reviewed, reviewer)
+    })?;
+    Ok(next.map(|id| format!("/cases/{id}{}", q.link(0))))
+}
+
+async fn next(
     State(app): State<Arc<AppState>>,
+    Form(pairs): Form<Pairs>,
+) -> Result<Response, Failure> {
+    blocking(app, move |app| {
+        let q = match QueueQuery::parse(&pairs, &app.workbench, &["reviewer"]) {
+            Ok(q) => q,
+            Err(e) => return Ok(bad_query(&e)),
+        };
+        let reviewer = field(&pairs, "reviewer");
+        let problems = name_problems("reviewer", &reviewer);
+        if !problems.is_empty() {
+            let back = format!("/queue{}", q.link(0));
+            return Ok(refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Cannot claim",
+                problems,
+                &back,
+            ));
+        }
+        Ok(match claim_next(app, &q, reviewer.trim())? {
+            Some(to) => see_other_as(&to, &reviewer),
+            None => pages::nothing_next(&q).into_response(),
+        })
+    })
+    .await
+}
+
+async fn claim(
+    state: State<Arc<AppState>>,
     Path(case_id): Path<String>,
-    Form(form): Form<ReviewForm>,
+    Form(pairs): Form<Pairs>,
+) -> Result<Response, Failure> {
+    assign(state, case_id, "claim", pairs).await
+}
+
+async fn release(
+    state: State<Arc<AppState>>,
+    Path(case_id): Path<String>,
+    Form(pairs): Form<Pairs>,
+) -> Result<Response, Failure> {
+    assign(state, case_id, "release", pairs).await
+}
+
+async fn handoff(
+    state: State<Arc<AppState>>,
+    Path(case_id): Path<String>,
+    Form(pairs): Form<Pairs>,
+) -> Result<Response, Failure> {
+    assign(state, case_id, "handoff", pairs).await
+}
+
+/// A claim, release or handoff: 303 to the case page, or the problem.
+async fn assign(
+    State(app): State<Arc<AppState>>,
+    case_id: String,
+    action: &'static str,
+    pairs: Pairs,
 ) -> Result<Response, Failure> {
     blocking(app, move |app| {
         if app.workbench.case(&case_id).is_none() {
             return Ok(not_found(&format!("There is no case `{case_id}`.")));
         }
-        let problems = form.problems();
+        let q = match QueueQuery::parse(&pairs, &app.workbench, &["reviewer", "to", "team", "note"])
+        {
+            Ok(q) => q,
+            Err(e) => return Ok(bad_query(&e)),
+        };
+        let back = format!("/cases/{case_id}{}", q.link(0));
+        let reviewer = field(&pairs, "reviewer");
+        let note = field(&pairs, "note");
+        let mut problems = name_problems("reviewer", &reviewer);
+        problems.extend(notes_problems(&note));
+        let (to, team) = (field(&pairs, "to"), field(&pairs, "team"));
+        let recipient = match (action, to.trim().is_empty(), team.is_empty()) {
+            ("handoff", false, true) => {
+                problems.extend(name_problems("to", &to));
+                Some(Recipient::Reviewer(to.trim().to_string()))
+            }
+            ("handoff", true, false) if LABELS.contains(&team.as_str()) => {
+                Some(Recipient::Team(team.clone()))
+            }
+            ("handoff", true, false) => {
+                problems.push(format!(
+                    "team `{team}` is not a routing label; team must be one of {}",
+                    LABELS.join(", ")
+                ));
+                None
+            }
+            ("handoff", _, _) => {
+                problems
+                    .push("a handoff names a reviewer (to) or a team, not both or neither".into());
+                None
+            }
+            _ => None,
+        };
         if !problems.is_empty() {
-            return render_case(app, &case_id, Some((form, problems)));
+            return Ok(refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Not saved",
+                problems,
+                &back,
+            ));
         }
-        let store = app.reviews.lock().unwrap_or_else(|e| e.into_inner());
-        store.record(&case_id, &form, &now_utc())?;
-        // Post/redirect/get (303): a reload does not file the review twice.
-        Ok(Redirect::to(&format!("/cases/{case_id}#audit")).into_response())
+        let reviewer = reviewer.trim();
+        let now = now_utc();
+        let mut store = lock(app);
+        let done = match (action, recipient) {
+            ("claim", _) => store.claim(&case_id, reviewer, &now),
+            ("release", _) => store.release(&case_id, reviewer, note.trim(), &now),
+            (_, Some(to)) => store.handoff(&case_id, reviewer, &to, note.trim(), &now),
+            _ => unreachable!("a handoff without a recipient has a problem"),
+        };
+        drop(store);
+        match done {
+            Ok(_) => Ok(see_other_as(&format!("{back}#claim"), reviewer)),
+            Err(Refused::HeldBy(h)) => Ok(refused(
+                StatusCode::CONFLICT,
+                "Claimed by another reviewer",
+                vec![format!(
+                    "{case_id} is claimed by {} since {}; only they can release or hand it off",
+                    h.assignee, h.since
+                )],
+                &back,
+            )),
+            Err(Refused::NotHeld) => Ok(refused(
+                StatusCode::CONFLICT,
+                "Not claimed",
+                vec![format!(
+                    "{case_id} is not claimed by anyone: nothing to release"
+                )],
+                &back,
+            )),
+            Err(Refused::Db(e)) => Err(e.into()),
+        }
     })
     .await
+}
+
+/// The problem with deciding a case someone else holds, if it is held.
+fn held_by_other(
+    store: &ReviewStore,
+    case_id: &str,
+    reviewer: &str,
+) -> Result<Option<String>, Failure> {
+    Ok(store
+        .holding(case_id)?
+        .filter(|h| !h.assignee.is_empty() && h.assignee != reviewer.trim())
+        .map(|h| {
+            format!(
+                "{case_id} is claimed by {} since {}; ask them to release it or hand it off",
+                h.assignee, h.since
+            )
+        }))
+}
+
+async fn review(
+    State(app): State<Arc<AppState>>,
+    Path(case_id): Path<String>,
+    Form(pairs): Form<Pairs>,
+) -> Result<Response, Failure> {
+    blocking(app, move |app| {
+        if app.workbench.case(&case_id).is_none() {
+            return Ok(not_found(&format!("There is no case `{case_id}`.")));
+        }
+        let q = match QueueQuery::parse(
+            &pairs,
+            &app.workbench,
+            &["disposition", "reviewer", "notes", "then"],
+        ) {
+            Ok(q) => q,
+            Err(e) => return Ok(bad_query(&e)),
+        };
+        let form = ReviewForm {
+            disposition: field(&pairs, "disposition"),
+            reviewer: field(&pairs, "reviewer"),
+            notes: field(&pairs, "notes"),
+        };
+        let mut problems = form.problems();
+        if problems.is_empty() {
+            let store = lock(app);
+            problems.extend(held_by_other(&store, &case_id, &form.reviewer)?);
+            if problems.is_empty() {
+                store.record(&case_id, &form, &now_utc())?;
+            }
+        }
+        if !problems.is_empty() {
+            let me = form.reviewer.clone();
+            return render_case(app, &case_id, q, me, Some((form, problems)));
+        }
+        let reviewer = form.reviewer.trim();
+        if field(&pairs, "then") == "next" {
+            return Ok(match claim_next(app, &q, reviewer)? {
+                Some(to) => see_other_as(&to, reviewer),
+                None => pages::nothing_next(&q).into_response(),
+            });
+        }
+        // Post/redirect/get (303): a reload does not file the review twice.
+        Ok(see_other_as(
+            &format!("/cases/{case_id}{}#audit", q.link(0)),
+            reviewer,
+        ))
+    })
+    .await
+}
+
+/// Bulk disposition of the selected rows: a confirmation page naming how
+/// many cases it touches, then (with `confirm=yes`) one decision per case.
+async fn bulk(
+    State(app): State<Arc<AppState>>,
+    Form(pairs): Form<Pairs>,
+) -> Result<Response, Failure> {
+    blocking(app, move |app| {
+        let q = match QueueQuery::parse(
+            &pairs,
+            &app.workbench,
+            &["case", "disposition", "reviewer", "notes", "confirm"],
+        ) {
+            Ok(q) => q,
+            Err(e) => return Ok(bad_query(&e)),
+        };
+        let back = format!("/queue{}", q.link(0));
+        let mut cases: Vec<String> = Vec::new();
+        for (k, v) in &pairs {
+            if k == "case" && !cases.contains(v) {
+                cases.push(v.clone());
+            }
+        }
+        let form = ReviewForm {
+            disposition: field(&pairs, "disposition"),
+            reviewer: field(&pairs, "reviewer"),
+            notes: field(&pairs, "notes"),
+        };
+        let mut problems = form.problems();
+        if cases.is_empty() {
+            problems.push("no case is selected: tick the rows to decide".to_string());
+        }
+        for c in &cases {
+            if app.workbench.case(c).is_none() {
+                problems.push(format!("there is no case `{c}`"));
+            }
+        }
+        let mut store = lock(app);
+        for c in &cases {
+            problems.extend(held_by_other(&store, c, &form.reviewer)?);
+        }
+        if !problems.is_empty() {
+            drop(store);
+            return Ok(refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Bulk disposition not saved",
+                problems,
+                &back,
+            ));
+        }
+        if field(&pairs, "confirm") != "yes" {
+            return Ok(pages::confirm_bulk(&q, &cases, &form).into_response());
+        }
+        store.record_all(&cases, &form, &now_utc())?;
+        drop(store);
+        Ok(see_other_as(&back, &form.reviewer))
+    })
+    .await
+}
+
+/// A response body fed chunk by chunk from a channel (each chunk wrapped
+/// in a one-frame `Body`).
+struct ChannelBody {
+    chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    current: Option<axum::body::Body>,
+}
+
+impl axum::body::HttpBody for ChannelBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        loop {
+            if let Some(body) = self.current.as_mut() {
+                match std::pin::Pin::new(body).poll_frame(cx) {
+                    Poll::Ready(None) => self.current = None,
+                    other => return other,
+                }
+            }
+            match self.chunks.poll_recv(cx) {
+                Poll::Ready(Some(chunk)) => self.current = Some(axum::body::Body::from(chunk)),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// Writes into the channel in 64 KiB chunks.
+struct ChunkWriter {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = std::mem::take(&mut self.buf);
+            self.tx
+                .blocking_send(chunk)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
+        }
+        Ok(())
+    }
+}
+
+/// `/export/decisions.csv`: every audit entry, streamed from its own
+/// connection (a long download never holds up the reviewers' saves).
+async fn export_decisions(State(app): State<Arc<AppState>>) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let path = app.review_db.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter {
+            buf: Vec::new(),
+            tx,
+        };
+        // Errors after the first byte can only cut the download short.
+        if let Ok(mut store) = ReviewStore::open(&path) {
+            let _ = export::write_csv(&mut store, &mut out);
+        }
+        let _ = std::io::Write::flush(&mut out);
+    });
+    let body = axum::body::Body::new(ChannelBody {
+        chunks: rx,
+        current: None,
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"decisions.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// The case page; a rejected submission is shown again, with a 422.
 fn render_case(
     app: &AppState,
     case_id: &str,
+    query: QueueQuery,
+    me: String,
     rejected: Option<(ReviewForm, Vec<String>)>,
 ) -> Result<Response, Failure> {
     let wb = &app.workbench;
@@ -251,9 +705,13 @@ fn render_case(
         return Ok(not_found(&format!("There is no case `{case_id}`.")));
     };
     let (timeline, total_events) = wb.timeline(&case.user_id)?;
-    let history = {
-        let store = app.reviews.lock().unwrap_or_else(|e| e.into_inner());
-        store.history(case_id)?
+    let (history, trail, holding) = {
+        let store = lock(app);
+        (
+            store.history(case_id)?,
+            store.trail(case_id)?,
+            store.holding(case_id)?,
+        )
     };
     let status = if rejected.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -267,10 +725,52 @@ fn render_case(
         total_events,
         hits: wb.hits(&case.user_id),
         history,
+        trail,
+        holding,
         opened_at: app.opened.get(case_id).cloned(),
+        query,
+        me,
         rejected,
     };
     Ok((status, pages::case_page(wb, &view, &now_utc())).into_response())
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        JS,
+    )
+}
+
+/// `/entities/{device,ip,payment}/{id}`: every account that used it.
+async fn entity(
+    State(app): State<Arc<AppState>>,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    blocking(app, move |app| {
+        if !ENTITY_KINDS.iter().any(|(k, _)| *k == kind) {
+            let kinds: Vec<&str> = ENTITY_KINDS.iter().map(|(k, _)| *k).collect();
+            return Ok(not_found(&format!(
+                "No entity kind `{kind}`: the workbench has pages for {}.",
+                kinds.join(", ")
+            )));
+        }
+        let uses = app.workbench.uses(&kind, &id)?;
+        if uses.is_empty() {
+            return Ok(not_found(&format!(
+                "No account used {kind} `{id}` in this build."
+            )));
+        }
+        let snapshot = Snapshot::read(&lock(app))?;
+        Ok(
+            pages::entity_page(&app.workbench, &kind, &id, &uses, &snapshot.state(app))
+                .into_response(),
+        )
+    })
+    .await
 }
 
 async fn css() -> impl IntoResponse {

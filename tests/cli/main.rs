@@ -17,3 +17,5 @@ mod signal;
 mod slurm;
 mod status;
 mod sweep;
+mod workbench_browser;
+mod workbench_team;

@@ -17,7 +17,7 @@ use crate::common::{free_port, Workspace};
 /// A child process killed when the test ends, however it ends. Started as
 /// a process group leader, so the group goes too: a test that panics before
 /// closing its session must not leave chromium behind.
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Running {
     fn spawn(cmd: &mut Command) -> Running {
@@ -41,12 +41,12 @@ impl Drop for Running {
 }
 
 /// `tnsflow serve --port 0 ARGS` in the workspace, and the URL it printed.
-fn start_serve(ws: &Workspace, args: &[&str]) -> (Running, String) {
+pub(crate) fn start_serve(ws: &Workspace, args: &[&str]) -> (Running, String) {
     spawn_serve(ws, args, Stdio::inherit())
 }
 
 /// `start_serve` with its stderr sent to `stderr` (`Stdio::piped()` to read it).
-fn spawn_serve(ws: &Workspace, args: &[&str], stderr: Stdio) -> (Running, String) {
+pub(crate) fn spawn_serve(ws: &Workspace, args: &[&str], stderr: Stdio) -> (Running, String) {
     let mut running = Running::spawn(
         Command::new(assert_cmd::cargo::cargo_bin("tnsflow"))
             .args(["serve", "--port", "0"])
@@ -68,7 +68,7 @@ fn spawn_serve(ws: &Workspace, args: &[&str], stderr: Stdio) -> (Running, String
     (running, url)
 }
 
-fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(env) {
         return Some(PathBuf::from(path));
     }
@@ -76,7 +76,7 @@ fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
 }
 
 /// chromedriver on a free port, once it accepts connections.
-fn start_chromedriver(driver: &Path) -> (Running, String) {
+pub(crate) fn start_chromedriver(driver: &Path) -> (Running, String) {
     let port = free_port();
     let running = Running::spawn(
         Command::new(driver)
@@ -92,7 +92,7 @@ fn start_chromedriver(driver: &Path) -> (Running, String) {
     (running, format!("http://127.0.0.1:{port}"))
 }
 
-async fn browser(webdriver: &str, chromium: &Path, profile: &Path) -> Client {
+pub(crate) async fn browser(webdriver: &str, chromium: &Path, profile: &Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".to_string(),
@@ -114,7 +114,7 @@ async fn browser(webdriver: &str, chromium: &Path, profile: &Path) -> Client {
 }
 
 /// The element `css` names, once the page has it.
-async fn element(client: &Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn element(client: &Client, css: &str) -> fantoccini::elements::Element {
     client
         .wait()
         .at_most(Duration::from_secs(20))
@@ -123,15 +123,15 @@ async fn element(client: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
 }
 
-async fn text(client: &Client, css: &str) -> String {
+pub(crate) async fn text(client: &Client, css: &str) -> String {
     element(client, css).await.text().await.expect("text")
 }
 
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     element(client, css).await.click().await.expect("click");
 }
 
-async fn choose(client: &Client, css: &str, value: &str) {
+pub(crate) async fn choose(client: &Client, css: &str, value: &str) {
     element(client, css)
         .await
         .select_by_value(value)
@@ -139,14 +139,14 @@ async fn choose(client: &Client, css: &str, value: &str) {
         .unwrap_or_else(|e| panic!("choose {value} in `{css}`: {e}"));
 }
 
-async fn fill(client: &Client, css: &str, value: &str) {
+pub(crate) async fn fill(client: &Client, css: &str, value: &str) {
     let input = element(client, css).await;
     input.clear().await.expect("clear");
     input.send_keys(value).await.expect("type");
 }
 
 /// Waits until `css` matches `n` elements (pages load after clicks).
-async fn wait_for_count(client: &Client, css: &str, n: usize) {
+pub(crate) async fn wait_for_count(client: &Client, css: &str, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let found = client
@@ -178,7 +178,7 @@ async fn submit_review(client: &Client, disposition: &str, reviewer: &str, notes
 }
 
 /// The cases of `out/cases.csv` as (case_id, priority), read independently.
-fn cases(ws: &Workspace) -> Vec<(String, String)> {
+pub(crate) fn cases(ws: &Workspace) -> Vec<(String, String)> {
     let mut reader = csv::Reader::from_path(ws.join("out/cases.csv")).expect("cases.csv");
     let headers = reader.headers().expect("header").clone();
     let col = |name: &str| headers.iter().position(|h| h == name).expect(name);
@@ -362,13 +362,13 @@ fn analyst_reviews_a_case_in_chromium_and_the_review_survives_a_rebuild() {
 }
 
 /// The port of a `http://ADDR:PORT` URL.
-fn port_of(url: &str) -> &str {
+pub(crate) fn port_of(url: &str) -> &str {
     url.rsplit(':').next().expect("a port")
 }
 
 /// Sends one raw HTTP/1.1 request to 127.0.0.1:`port` with exactly the
 /// `headers` given (Host included, or not), and returns the status and body.
-fn http(
+pub(crate) fn http(
     port: &str,
     method: &str,
     path: &str,
