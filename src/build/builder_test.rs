@@ -163,6 +163,7 @@ fn temp_leftovers(root: &Path) -> Vec<PathBuf> {
         .min_depth(1)
         .into_iter()
         .flatten()
+        .filter(|e| e.file_name() != ".create.lock")
         .map(|e| e.into_path())
         .collect()
 }

@@ -9,6 +9,7 @@ use super::serve::DEFAULT_REVIEW_DB;
 use crate::cli::ReviewsCommand;
 use crate::serve::export;
 use crate::serve::review::ReviewStore;
+use crate::serve::ServeError;
 use crate::Error;
 
 pub fn reviews(file: &Path, command: ReviewsCommand) -> Result<(), Error> {
@@ -27,11 +28,11 @@ pub fn reviews(file: &Path, command: ReviewsCommand) -> Result<(), Error> {
             db.display()
         )));
     }
-    let mut store = ReviewStore::open(&db).map_err(|e| {
-        Error::Serve(format!(
-            "cannot open the review database `{}`: {e}",
-            db.display()
-        ))
+    let mut store = ReviewStore::open(&db).map_err(|source| {
+        Error::Serve(ServeError::ReviewDb {
+            path: db.clone(),
+            source,
+        })
     })?;
     let result = match &args.out {
         Some(path) => {
@@ -47,7 +48,7 @@ pub fn reviews(file: &Path, command: ReviewsCommand) -> Result<(), Error> {
         Err(export::ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => {
             let _ = std::io::stdout().flush();
-            Err(Error::Serve(e.to_string()))
+            Err(Error::Serve(ServeError::Export(e)))
         }
     }
 }

@@ -49,6 +49,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot export the decisions: {0}")]
+    Export(#[from] export::ExportError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -142,8 +142,8 @@ fn issue_12_two_reviewers_in_chromium() {
         wait_for_count(&a, "#entity-uses tr.use-row", accounts).await;
         screenshot(&a, "entity").await;
 
-        // Bulk: 3 unclaimed open P2 rows, confirmed, 3 decisions.
-        a.goto(&format!("{url}/queue?priority=P2&status=unclaimed"))
+        // Bulk: 3 unclaimed open rows, confirmed, 3 decisions.
+        a.goto(&format!("{url}/queue?status=unclaimed"))
             .await
             .unwrap();
         screenshot(&a, "queue").await;
