@@ -14,8 +14,11 @@ pub trait Disk: Send + Sync {
     fn copy(&self, from: &Path, to: &Path) -> io::Result<()>;
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
-    /// Writes a small file atomically (a journal, a run record).
+    /// Writes a small file atomically (a run record).
     fn write(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
+    /// Creates and writes a new small file in place (a journal: its readers
+    /// cope with a torn one).
+    fn create(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
 }
 
 /// The real filesystem.
@@ -43,6 +46,11 @@ impl Disk for RealDisk {
 
     fn write(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         crate::record::write_atomic(path, bytes)
+    }
+
+    fn create(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        std::fs::File::create_new(path)?.write_all(bytes)
     }
 }
 
@@ -143,6 +151,10 @@ pub mod faulty {
         fn write(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
             self.step()?;
             RealDisk.write(path, bytes)
+        }
+        fn create(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+            self.step()?;
+            RealDisk.create(path, bytes)
         }
     }
 }

@@ -220,7 +220,7 @@ impl Builder<'_> {
     /// Puts a cached run's outs in place, all or none; false if a blob is
     /// missing or corrupt (the stage then runs).
     fn restore(&self, stage: &PlannedStage, run: &RunRecord) -> StageResult<bool> {
-        let staging = Staging::create(self.areas.local.dir(), stage.name())?;
+        let staging = Staging::create(self.areas.local.dir(), stage.name(), true)?;
         let mut staged = Vec::new();
         let mut hashes = Vec::new();
         for (n, out) in stage.decl.outs.iter().enumerate() {
@@ -246,7 +246,8 @@ impl Builder<'_> {
         current: RunRecord,
         started: Instant,
     ) -> StageResult<RunRecord> {
-        let staging = Staging::create(self.areas.local.dir(), stage.name())?;
+        let in_place = self.runner.in_place(stage);
+        let staging = Staging::create(self.areas.local.dir(), stage.name(), !in_place)?;
         let log = staging.dir().join("log");
         let ctx = RunContext {
             root: self.layout.root(),
@@ -254,7 +255,7 @@ impl Builder<'_> {
             log: &log,
             run_id: self.areas.local.id(),
         };
-        if self.runner.in_place(stage) {
+        if in_place {
             let result = self.run_in_place(stage, current, started, &staging, &ctx);
             self.keep_log(stage, &log);
             return result;
@@ -423,7 +424,9 @@ struct Staging {
 }
 
 impl Staging {
-    fn create(area: &Path, stage: &str) -> StageResult<Staging> {
+    /// `staged`: whether outs will be staged in `new/` (a command writing in
+    /// place needs no such folder, and each folder made costs time).
+    fn create(area: &Path, stage: &str, staged: bool) -> StageResult<Staging> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let safe: String = stage
             .chars()
@@ -440,8 +443,13 @@ impl Staging {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let new = dir.join("new");
-        std::fs::create_dir_all(&new).map_err(|source| StageError::Write {
-            path: new.clone(),
+        let made = if staged {
+            std::fs::create_dir_all(&new)
+        } else {
+            std::fs::create_dir_all(&dir)
+        };
+        made.map_err(|source| StageError::Write {
+            path: dir.clone(),
             source,
         })?;
         Ok(Staging { dir, new })

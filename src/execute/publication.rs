@@ -1,11 +1,13 @@
 //! `Publication`: replaces a stage's outs all together or not at all.
 //!
-//! Before anything in the workspace changes, the list of outs is written to a
+//! Before the first existing out is moved, the list of outs is written to a
 //! journal in the stage's staging folder. Each existing out is then moved
 //! aside into that folder (a rename: nothing is copied, nothing deleted), and
 //! the new outs are moved in. A failure rolls every out back; a kill leaves the
 //! journal, and the next build's `recover` rolls back from it. Removing the
-//! journal is the commit point. So a file at an out path, a user's or a
+//! journal is the commit point. When no out exists yet (a cold build) there
+//! is nothing to put back, so no journal is written at all: a file created
+//! costs about half a millisecond here, and a cold build makes one per stage. So a file at an out path, a user's or a
 //! previous build's, is never lost: it is either still in place, or in the
 //! staging folder with a journal entry that puts it back.
 //!
@@ -56,6 +58,8 @@ pub struct Publication<'a> {
     dir: PathBuf,
     outs: Vec<PathBuf>,
     slots: Vec<Slot>,
+    /// Whether the journal exists (only once something was moved aside).
+    journaled: bool,
 }
 
 impl<'a> Publication<'a> {
@@ -65,17 +69,36 @@ impl<'a> Publication<'a> {
         staging: &Path,
         outs: Vec<PathBuf>,
     ) -> Result<Publication<'a>, PublishError> {
-        let journal = staging.join(JOURNAL);
-        let bytes = serde_json::to_vec(&Journal { outs: outs.clone() }).expect("journal");
-        disk.create_dir_all(&staging.join(PREV))
-            .and_then(|()| disk.write(&journal, &bytes))
-            .map_err(|e| error(&journal, e))?;
         Ok(Publication {
             disk,
             dir: staging.to_path_buf(),
             slots: vec![Slot::Untouched; outs.len()],
             outs,
+            journaled: false,
         })
+    }
+
+    /// Writes the journal (once), before the first out is moved aside. Written
+    /// in place, not renamed: a torn journal can only mean nothing was moved.
+    fn journal(&mut self) -> Result<(), PublishError> {
+        if self.journaled {
+            return Ok(());
+        }
+        let journal = self.dir.join(JOURNAL);
+        let bytes = serde_json::to_vec(&Journal {
+            outs: self.outs.clone(),
+        })
+        .expect("journal");
+        let written = self
+            .disk
+            .create_dir_all(&self.dir.join(PREV))
+            .and_then(|()| self.disk.create(&journal, &bytes));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&journal);
+            return Err(error(&journal, e));
+        }
+        self.journaled = true;
+        Ok(())
     }
 
     fn prev(&self, i: usize) -> PathBuf {
@@ -100,6 +123,7 @@ impl<'a> Publication<'a> {
                 }
                 Ok(_) => {}
             }
+            self.journal()?;
             self.disk
                 .rename(&out, &self.prev(i))
                 .map_err(|e| error(&out, e))?;
@@ -132,6 +156,9 @@ impl<'a> Publication<'a> {
     /// outs. If the journal cannot be dropped, everything is rolled back: a
     /// failed stage never leaves new outs behind.
     pub fn commit(self) -> Result<(), PublishError> {
+        if !self.journaled {
+            return Ok(());
+        }
         let journal = self.dir.join(JOURNAL);
         if let Err(e) = self.disk.remove_file(&journal) {
             self.roll_back();
@@ -161,7 +188,9 @@ impl<'a> Publication<'a> {
                 return; // keep the journal for the next build
             }
         }
-        let _ = self.disk.remove_file(&self.dir.join(JOURNAL));
+        if self.journaled {
+            let _ = self.disk.remove_file(&self.dir.join(JOURNAL));
+        }
     }
 }
 
@@ -170,8 +199,14 @@ impl<'a> Publication<'a> {
 pub fn recover(disk: &dyn Disk, staging: &Path) -> io::Result<usize> {
     let journal_path = staging.join(JOURNAL);
     let journal: Journal = match std::fs::read(&journal_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(journal) => journal,
+            // Torn while being written: nothing had been moved yet.
+            Err(_) => {
+                disk.remove_file(&journal_path)?;
+                return Ok(0);
+            }
+        },
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
