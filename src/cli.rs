@@ -110,6 +110,10 @@ pub struct SweepArgs {
     )]
     pub sbatch_args: Vec<String>,
 
+    /// Keep this sweep in sweeps/NAME/, beside other named sweeps [default: sweeps/]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
     /// A CSV export whose figures become summary columns (repeatable)
     /// [default: the pipeline's model_eval.csv and executive_summary.csv]
     #[arg(long = "metrics", value_name = "FILE")]

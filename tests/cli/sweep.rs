@@ -84,3 +84,106 @@ fn sweep_validates_every_point_first() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The note `tnsflow sweep` prints for one point, without its timing.
+fn point_note(stderr: &str, point: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("{point} ")))
+        .unwrap_or_else(|| panic!("no note for {point} in:\n{stderr}"));
+    line.rsplit_once("; ")
+        .map_or(line, |(head, _)| head)
+        .to_string()
+}
+
+/// `--name` keeps each sweep in its own folder under `sweeps/`, side by side.
+#[test]
+fn named_sweeps_live_side_by_side() {
+    let ws = Workspace::new()
+        .pipeline(PIPELINE)
+        .file("counter/.keep", "");
+    for (name, set) in [("seeds", "seed=1..2"), ("sizes", "size=1,2")] {
+        let out = ws
+            .tnsflow(["sweep", "--name", name, "--set", set])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        ws.read("sweeps/seeds/summary.csv"),
+        "point,seed,status,model_eval.seed,model_eval.lines\n\
+         point-000,1,ok,1,1\npoint-001,2,ok,2,1\n"
+    );
+    assert_eq!(
+        ws.read("sweeps/sizes/summary.csv"),
+        "point,size,status,model_eval.seed,model_eval.lines\n\
+         point-000,1,ok,1,1\npoint-001,2,ok,1,2\n"
+    );
+    assert_eq!(ws.read("sweeps/sizes/point-001/out/base.txt"), "1\n2\n");
+    assert!(
+        !ws.exists("sweeps/summary.csv"),
+        "the default sweep is untouched"
+    );
+
+    let out = ws
+        .tnsflow(["sweep", "--name", "point-1", "--set", "seed=1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--name \"point-1\": expected"));
+}
+
+/// Growing a finished grid from seeds 1..4 to 1..6 builds only points 5 and 6:
+/// the old points' builds run nothing, and each new one runs its seed's stage.
+#[test]
+fn extending_a_grid_builds_only_the_new_points() {
+    let ws = Workspace::new()
+        .pipeline(PIPELINE)
+        .file("counter/.keep", "");
+    let first = ws
+        .tnsflow(["sweep", "--name", "grow", "--set", "seed=1..4"])
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    assert_eq!(lines(&ws, "counter/score.log"), 4);
+
+    let out = ws
+        .tnsflow(["sweep", "--name", "grow", "--set", "seed=1..6"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for n in 0..4 {
+        assert_eq!(
+            point_note(&stderr, &format!("point-{n:03}")),
+            format!(
+                "point-{n:03} seed={}: ok (0 ran, 2 up to date, 0 restored from cache, 0 failed",
+                n + 1
+            )
+        );
+    }
+    for n in 4..6 {
+        assert_eq!(
+            point_note(&stderr, &format!("point-{n:03}")),
+            format!(
+                "point-{n:03} seed={}: ok (1 ran, 0 up to date, 1 restored from cache, 0 failed",
+                n + 1
+            )
+        );
+    }
+    assert_eq!(
+        lines(&ws, "counter/score.log"),
+        6,
+        "score ran for seeds 5 and 6 only"
+    );
+    assert_eq!(lines(&ws, "counter/base.log"), 1);
+    assert_eq!(
+        ws.read("sweeps/grow/points.csv"),
+        "point,params\npoint-000,seed=1\npoint-001,seed=2\npoint-002,seed=3\n\
+         point-003,seed=4\npoint-004,seed=5\npoint-005,seed=6\n"
+    );
+}

@@ -1,6 +1,8 @@
 //! `tnsflow sweep`: build the pipeline at every point of a param grid.
 //!
-//! Each point gets its own workspace, `sweeps/point-NNN/`: a copy of the
+//! A sweep lives in `sweeps/` or, with `--name NAME`, in `sweeps/NAME/`, so
+//! several sweeps stay side by side. Each point gets its own workspace,
+//! `point-NNN/` there, numbered once by `points.csv` (`PointIndex`): a copy of the
 //! pipeline file and symlinks to everything else at the workspace root except
 //! the folders the pipeline writes into. Every point builds with this
 //! workspace's cache (`TNSFLOW_CACHE_DIR`), so points that agree on a stage's
@@ -9,7 +11,11 @@
 //! the same sweep again is a no-op per point. Points build on local threads,
 //! or with `--slurm` as the tasks of one Slurm array job (`slurm`).
 //!
-//! The result is `sweeps/summary.csv` (also printed): one row per point with
+//! Growing a finished grid builds only the new points: the old ones keep
+//! their folders and their builds are no-ops. Each point's note ends with
+//! its build's summary line, which says so.
+//!
+//! The result is `summary.csv` (also printed): one row per point with
 //! its params, its status and the figures of the metrics exports.
 
 use std::collections::{BTreeMap, HashSet};
@@ -18,6 +24,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Instant;
 
+mod point_index;
 mod slurm;
 
 use super::emit;
@@ -27,6 +34,7 @@ use crate::parse::{display_value, Override, Pipeline, SweepGrid};
 use crate::plan::Plan;
 use crate::record::write_atomic;
 use crate::Error;
+use point_index::{point_name, PointIndex};
 use slurm::SlurmSweep;
 
 const SWEEPS_DIR: &str = "sweeps";
@@ -70,10 +78,14 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
         args.metrics.clone()
     };
 
-    let sweeps = root.join(SWEEPS_DIR);
+    let sweeps = sweep_dir(&root, args.name.as_deref())?;
+    std::fs::create_dir_all(&sweeps)?;
+    let mut index = PointIndex::load(&sweeps)?;
+    let numbers = index.assign(&grid.points);
+    index.save()?;
     let mut dirs = Vec::new();
-    for n in 0..grid.points.len() {
-        let dir = sweeps.join(format!("point-{n:03}"));
+    for &n in &numbers {
+        let dir = sweeps.join(point_name(n));
         prepare_point(&root, &dir, &file_name, &pipeline.source.text, &out_tops)?;
         dirs.push(dir);
     }
@@ -82,6 +94,7 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
         slurm::run(&SlurmSweep {
             sweeps: &sweeps,
             dirs: &dirs,
+            numbers: &numbers,
             file_name: &file_name,
             points: &grid.points,
             cache: &layout.cache_root(),
@@ -92,6 +105,7 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
     } else {
         run_locally(
             &dirs,
+            &numbers,
             &file_name,
             &grid.points,
             args.parallel_points,
@@ -124,12 +138,12 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
     header.extend(columns);
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(&header).map_err(std::io::Error::from)?;
-    for (n, row) in rows.iter().enumerate() {
+    for (n, row) in numbers.iter().zip(&rows) {
         let record: Vec<String> = header
             .iter()
             .map(|h| {
                 if h == "point" {
-                    format!("point-{n:03}")
+                    point_name(*n)
                 } else {
                     row.get(h).cloned().unwrap_or_default()
                 }
@@ -155,15 +169,45 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// `sweeps/` for the default sweep (the layout from before names), else
+/// `sweeps/NAME/`. A name may not look like a point's folder or file.
+fn sweep_dir(root: &Path, name: Option<&str>) -> Result<PathBuf, Error> {
+    let sweeps = root.join(SWEEPS_DIR);
+    let Some(name) = name else {
+        return Ok(sweeps);
+    };
+    let is_plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !is_plain || name.starts_with("point-") {
+        return Err(Error::Usage(format!(
+            "--name {name:?}: expected letters, digits, `_` or `-`, not starting with `point-` (it names the folder sweeps/NAME/)"
+        )));
+    }
+    Ok(sweeps.join(name))
+}
+
 /// How one point's build ended: `ok` or `failed (...)`.
 struct PointResult {
     status: String,
+}
+
+/// The last `N ran, N up to date, ...` line of a point's log: what its
+/// build did, so a rerun shows which points were no-ops.
+fn build_summary(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .rev()
+        .find(|l| l.contains(" ran, ") && l.contains(" up to date, "))
+        .map(str::to_string)
 }
 
 /// Builds the points on this machine, `jobs` at a time (default: one per
 /// core), splitting the cores between them.
 fn run_locally(
     dirs: &[PathBuf],
+    numbers: &[usize],
     file_name: &Path,
     points: &[Vec<Override>],
     jobs: Option<u32>,
@@ -195,8 +239,12 @@ fn run_locally(
                 let started = Instant::now();
                 let result = build_point(&exe, &dirs[n], file_name, point, build_jobs, cache);
                 if !quiet {
+                    let build = build_summary(&dirs[n].with_extension("log"))
+                        .map(|s| format!("{s}; "))
+                        .unwrap_or_default();
                     crate::commands::note(&format!(
-                        "point-{n:03} {}: {} ({:.1}s)",
+                        "{} {}: {} ({build}{:.1}s)",
+                        point_name(numbers[n]),
                         describe(point),
                         result.status,
                         started.elapsed().as_secs_f64()
