@@ -271,6 +271,10 @@ pub enum ConfigError {
     #[diagnostic(code(tnsflow::bad_sweep))]
     BadSweep { arg: String },
 
+    #[error("`--set {arg}` is not a valid sweep axis: LO ({lo}) must not exceed HI ({hi}) in KEY=LO..HI")]
+    #[diagnostic(code(tnsflow::reversed_sweep_range))]
+    ReversedSweepRange { arg: String, lo: i64, hi: i64 },
+
     #[error("`--set {key}=...` names a param that the params block of {file} does not define")]
     #[diagnostic(code(tnsflow::unknown_set))]
     UnknownSetParam {

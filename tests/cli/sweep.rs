@@ -1,6 +1,7 @@
 //! Integration tests: `tnsflow sweep` over a param grid with a shared cache.
 
 use crate::common::*;
+use insta::assert_snapshot;
 
 /// Two stages; `base` fails for size 9 (the Slurm test's failing point).
 pub const PIPELINE: &str = r#"
@@ -83,6 +84,13 @@ fn sweep_validates_every_point_first() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "`--set seed=5..1` is not a valid sweep axis: LO (5) must not exceed HI (1) in KEY=LO..HI"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The note `tnsflow sweep` prints for one point, without its timing.
@@ -186,4 +194,80 @@ fn extending_a_grid_builds_only_the_new_points() {
         "point,params\npoint-000,seed=1\npoint-001,seed=2\npoint-002,seed=3\n\
          point-003,seed=4\npoint-004,seed=5\npoint-005,seed=6\n"
     );
+}
+
+/// Three params and two metrics exports, the executive summary repeating
+/// one of model_eval.csv's figures as the real one does.
+const SHOW_PIPELINE: &str = r#"
+params:
+  seed: 1
+  size: 1
+  rate: 0.5
+stages:
+  base:
+    cmd: "seq ${size} > out/base.txt"
+    params: [size]
+    outs: [out/base.txt]
+  score:
+    cmd: "printf 'seed,lines\n%s,%s\n' ${seed} $(wc -l < out/base.txt) > out/model_eval.csv && printf 'section,metric,value\nmodel,lines,%s\nqueue,rows,%s\n' $(wc -l < out/base.txt) $((${seed} * 10)) > out/executive_summary.csv"
+    deps: [out/base.txt]
+    params: [seed, rate]
+    outs: [out/model_eval.csv, out/executive_summary.csv]
+"#;
+
+/// `sweep show` on a 4-point sweep: only the params that vary, the chosen
+/// metrics, rows sorted by the params; the summary has each figure once.
+#[test]
+fn sweep_show_prints_the_experiment_table() {
+    let ws = Workspace::new().pipeline(SHOW_PIPELINE);
+    let out = ws
+        .tnsflow([
+            "sweep", "--name", "exp", "--set", "seed=2,1", "--set", "size=1,2", "--set", "rate=0.5",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        ws.read("sweeps/exp/summary.csv"),
+        "point,seed,size,rate,status,model.lines,queue.rows,model_eval.seed\n\
+         point-000,2,1,0.5,ok,1,20,2\npoint-001,2,2,0.5,ok,2,20,2\n\
+         point-002,1,1,0.5,ok,1,10,1\npoint-003,1,2,0.5,ok,2,10,1\n",
+        "model_eval.lines repeats model.lines: one column"
+    );
+
+    let show = ws
+        .tnsflow([
+            "sweep",
+            "show",
+            "exp",
+            "--metric",
+            "model",
+            "--metric",
+            "model_eval.seed",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        show.status.success(),
+        "{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    assert_snapshot!("sweep_show", String::from_utf8_lossy(&show.stdout));
+
+    let missing = ws.tnsflow(["sweep", "show", "nope"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains(
+        "summary.csv does not exist; run `tnsflow sweep --name nope --set KEY=VALUES` first"
+    ));
+    let unknown = ws
+        .tnsflow(["sweep", "show", "exp", "--metric", "f1"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr)
+        .contains("has no such column; expected one of: model.lines, queue.rows, model_eval.seed"));
 }

@@ -24,11 +24,14 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Instant;
 
+mod experiment_table;
 mod point_index;
+mod show;
 mod slurm;
+mod summary;
 
 use super::emit;
-use crate::cli::SweepArgs;
+use crate::cli::{SweepArgs, SweepCommand};
 use crate::layout::{Layout, CACHE_DIR_ENV, STATE_DIR};
 use crate::parse::{display_value, Override, Pipeline, SweepGrid};
 use crate::plan::Plan;
@@ -36,11 +39,15 @@ use crate::record::write_atomic;
 use crate::Error;
 use point_index::{point_name, PointIndex};
 use slurm::SlurmSweep;
+use summary::{PointFigures, SweepSummary, SUMMARY_FILE};
 
 const SWEEPS_DIR: &str = "sweeps";
 const DEFAULT_METRICS: &[&str] = &["model_eval.csv", "executive_summary.csv"];
 
 pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
+    if let Some(SweepCommand::Show(show)) = &args.command {
+        return show::show(file, show);
+    }
     let grid = SweepGrid::parse(&args.set)?;
     let pipeline = Pipeline::load(file)?;
     // Every point must plan before any runs: a bad value fails the sweep with code 2.
@@ -114,47 +121,24 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
         )?
     };
 
-    let mut columns: Vec<String> = Vec::new();
-    let mut rows: Vec<BTreeMap<String, String>> = Vec::new();
-    for (n, point) in grid.points.iter().enumerate() {
-        let mut row = BTreeMap::new();
-        for metric in &metrics {
-            for (column, value) in read_metrics(&dirs[n].join(metric)) {
-                if !columns.contains(&column) {
-                    columns.push(column.clone());
-                }
-                row.insert(column, value);
-            }
-        }
-        for o in point {
-            row.insert(o.key.clone(), display_value(&o.value));
-        }
-        row.insert("status".into(), results[n].status.clone());
-        rows.push(row);
-    }
-    let mut header = vec!["point".to_string()];
-    header.extend(grid.keys.iter().cloned());
-    header.push("status".into());
-    header.extend(columns);
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(&header).map_err(std::io::Error::from)?;
-    for (n, row) in numbers.iter().zip(&rows) {
-        let record: Vec<String> = header
-            .iter()
-            .map(|h| {
-                if h == "point" {
-                    point_name(*n)
-                } else {
-                    row.get(h).cloned().unwrap_or_default()
-                }
-            })
-            .collect();
-        writer.write_record(&record).map_err(std::io::Error::from)?;
-    }
-    let table = writer
-        .into_inner()
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    write_atomic(&sweeps.join("summary.csv"), &table)?;
+    let points = numbers
+        .iter()
+        .zip(&grid.points)
+        .zip(&dirs)
+        .zip(&results)
+        .map(|(((&n, point), dir), result)| PointFigures {
+            point: point_name(n),
+            params: point.iter().map(|o| display_value(&o.value)).collect(),
+            status: result.status.clone(),
+            figures: metrics
+                .iter()
+                .flat_map(|m| summary::read_metrics(&dir.join(m)))
+                .collect(),
+        })
+        .collect();
+    let summary = SweepSummary::new(grid.keys.clone(), points);
+    let table = summary.to_csv()?;
+    write_atomic(&sweeps.join(SUMMARY_FILE), &table)?;
     emit(&String::from_utf8_lossy(&table));
 
     let failed = results.iter().filter(|r| r.status != "ok").count();
@@ -339,34 +323,4 @@ fn build_point(
         Err(e) => format!("failed to start: {e}"),
     };
     PointResult { status }
-}
-
-/// Summary columns from one metrics export: `section.metric` for a
-/// (section, metric, value) table, else `stem.column` from its first row.
-fn read_metrics(path: &Path) -> Vec<(String, String)> {
-    let Ok(mut reader) = csv::Reader::from_path(path) else {
-        return Vec::new();
-    };
-    let Ok(header) = reader.headers().cloned() else {
-        return Vec::new();
-    };
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let records: Vec<csv::StringRecord> = reader.records().filter_map(Result::ok).collect();
-    if header.iter().collect::<Vec<_>>() == ["section", "metric", "value"] {
-        return records
-            .iter()
-            .map(|r| (format!("{}.{}", &r[0], &r[1]), r[2].to_string()))
-            .collect();
-    }
-    match records.first() {
-        Some(first) => header
-            .iter()
-            .zip(first.iter())
-            .map(|(h, v)| (format!("{stem}.{h}"), v.to_string()))
-            .collect(),
-        None => Vec::new(),
-    }
 }

@@ -1,0 +1,32 @@
+//! `tnsflow sweep show [NAME] [--metric M ...]`: a finished sweep's
+//! experiment table, printed from its `summary.csv`. Nothing is built.
+
+use std::path::Path;
+
+use super::experiment_table::ExperimentTable;
+use super::summary::{SweepSummary, SUMMARY_FILE};
+use crate::cli::SweepShowArgs;
+use crate::commands::emit;
+use crate::layout::workspace_root;
+use crate::Error;
+
+pub fn show(file: &Path, args: &SweepShowArgs) -> Result<(), Error> {
+    let root = workspace_root(file)?;
+    let dir = super::sweep_dir(&root, args.name.as_deref())?;
+    let path = dir.join(SUMMARY_FILE);
+    if !path.is_file() {
+        let name = args
+            .name
+            .as_ref()
+            .map(|n| format!("--name {n} "))
+            .unwrap_or_default();
+        return Err(Error::Usage(format!(
+            "no sweep to show: {} does not exist; run `tnsflow sweep {name}--set KEY=VALUES` first",
+            path.display()
+        )));
+    }
+    let summary = SweepSummary::load(&path)?;
+    let table = ExperimentTable::new(&summary, &args.metrics, &path.display().to_string())?;
+    emit(&table.render());
+    Ok(())
+}
