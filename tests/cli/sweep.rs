@@ -271,3 +271,36 @@ fn sweep_show_prints_the_experiment_table() {
     assert!(String::from_utf8_lossy(&unknown.stderr)
         .contains("has no such column; expected one of: model.lines, queue.rows, model_eval.seed"));
 }
+
+/// A top-level `metrics:` list chooses the exports a sweep summarizes; an
+/// entry no stage writes is a config error pointing at it.
+#[test]
+fn pipeline_metrics_choose_the_summary_columns() {
+    let ws = Workspace::new().pipeline(&format!(
+        "{SHOW_PIPELINE}metrics: [out/executive_summary.csv]\n"
+    ));
+    let out = ws.tnsflow(["sweep", "--set", "seed=1,2"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        ws.read("sweeps/summary.csv"),
+        "point,seed,status,model.lines,queue.rows\npoint-000,1,ok,1,10\npoint-001,2,ok,1,20\n"
+    );
+
+    ws.write(
+        "pipeline.yaml",
+        &format!("{SHOW_PIPELINE}metrics: [out/model_evl.csv]\n"),
+    );
+    let out = ws.tnsflow(["sweep", "--set", "seed=1,2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`metrics` lists `out/model_evl.csv`, which no stage writes")
+            && stderr.contains("did you mean `out/model_eval.csv`?")
+            && stderr.contains("listed here"),
+        "{stderr}"
+    );
+}

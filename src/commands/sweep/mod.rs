@@ -68,7 +68,12 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
         .flat_map(|s| s.outs.iter())
         .filter_map(|o| o.split('/').next().map(str::to_string))
         .collect();
-    let metrics: Vec<String> = if args.metrics.is_empty() {
+    // `--metrics`, else the pipeline's `metrics:` list, else today's default.
+    let metrics: Vec<String> = if !args.metrics.is_empty() {
+        args.metrics.clone()
+    } else if let Some(listed) = &pipeline.metrics {
+        listed.clone()
+    } else {
         let mut outs: Vec<String> = pipeline
             .stages
             .iter()
@@ -81,8 +86,6 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
         });
         outs.sort();
         outs
-    } else {
-        args.metrics.clone()
     };
 
     let sweeps = sweep_dir(&root, args.name.as_deref())?;
