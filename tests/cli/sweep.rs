@@ -258,6 +258,29 @@ fn sweep_show_prints_the_experiment_table() {
     );
     assert_snapshot!("sweep_show", String::from_utf8_lossy(&show.stdout));
 
+    // The report: each chosen metric's mean and spread over the seeds of
+    // each size, drawn inline; nothing to fetch.
+    let html = ws.read("sweeps/exp/report.html");
+    assert!(html.contains("<h2>model.lines</h2>") && html.contains("<h2>model_eval.seed</h2>"));
+    assert!(
+        !html.contains("<h2>queue.rows</h2>"),
+        "only the chosen metrics"
+    );
+    assert_eq!(html.matches("<svg").count(), 2);
+    assert!(
+        html.contains("<td>size=1</td><td>2</td><td>1.5</td><td>0.7071</td><td>1</td><td>2</td>"),
+        "model_eval.seed over seeds 1 and 2 at size=1: {html}"
+    );
+    let offline = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    for fetch in [
+        "http:", "https:", "src=", "href=", "url(", "<script", "<link", "@import",
+    ] {
+        assert!(
+            !offline.contains(fetch),
+            "report.html must not fetch: found {fetch}"
+        );
+    }
+
     let missing = ws.tnsflow(["sweep", "show", "nope"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains(

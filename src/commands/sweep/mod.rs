@@ -15,7 +15,7 @@
 //! their folders and their builds are no-ops. Each point's note ends with
 //! its build's summary line, which says so.
 //!
-//! The result is `summary.csv` (also printed): one row per point with
+//! The result is `summary.csv` (also printed) and `report.html`: one row per point with
 //! its params, its status and the figures of the metrics exports.
 
 use std::collections::{BTreeMap, HashSet};
@@ -28,7 +28,9 @@ mod experiment_table;
 mod point_index;
 mod show;
 mod slurm;
+mod spread;
 mod summary;
+mod sweep_report;
 
 use super::emit;
 use crate::cli::{SweepArgs, SweepCommand};
@@ -142,6 +144,8 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
     let summary = SweepSummary::new(grid.keys.clone(), points);
     let table = summary.to_csv()?;
     write_atomic(&sweeps.join(SUMMARY_FILE), &table)?;
+    let experiments = experiment_table::ExperimentTable::new(&summary, &[], "")?;
+    show::write_report(&sweeps, &experiments, args.name.as_deref())?;
     emit(&String::from_utf8_lossy(&table));
 
     let failed = results.iter().filter(|r| r.status != "ok").count();
