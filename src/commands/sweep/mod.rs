@@ -48,7 +48,7 @@ const DEFAULT_METRICS: &[&str] = &["model_eval.csv", "executive_summary.csv"];
 
 pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
     if let Some(SweepCommand::Show(show)) = &args.command {
-        return show::show(file, show);
+        return show::show(file, quiet, show);
     }
     let grid = SweepGrid::parse(&args.set)?;
     let pipeline = Pipeline::load(file)?;

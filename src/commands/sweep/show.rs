@@ -12,7 +12,7 @@ use crate::layout::workspace_root;
 use crate::record::write_atomic;
 use crate::Error;
 
-pub fn show(file: &Path, args: &SweepShowArgs) -> Result<(), Error> {
+pub fn show(file: &Path, quiet: bool, args: &SweepShowArgs) -> Result<(), Error> {
     let root = workspace_root(file)?;
     let dir = super::sweep_dir(&root, args.name.as_deref())?;
     let path = dir.join(SUMMARY_FILE);
@@ -31,7 +31,9 @@ pub fn show(file: &Path, args: &SweepShowArgs) -> Result<(), Error> {
     let table = ExperimentTable::new(&summary, &args.metrics, &path.display().to_string())?;
     emit(&table.render());
     let report = write_report(&dir, &table, args.name.as_deref())?;
-    crate::commands::note(&format!("wrote {}", report.display()));
+    if !quiet {
+        crate::commands::note(&format!("wrote {}", report.display()));
+    }
     Ok(())
 }
 
