@@ -34,6 +34,7 @@ pub enum Command {
     /// Print the stage graph
     Dag(DagArgs),
     /// Build the pipeline at every point of a param grid, sharing one cache
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Sweep(SweepArgs),
     /// Build, then copy every export and a reproducible manifest.json into DIR
     Publish(PublishArgs),
@@ -82,6 +83,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct SweepArgs {
+    #[command(subcommand)]
+    pub command: Option<SweepCommand>,
+
     /// One grid axis: KEY=LO..HI (integers), KEY=A,B,C or KEY=VALUE (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUES", required = true)]
     pub set: Vec<String>,
@@ -110,9 +114,30 @@ pub struct SweepArgs {
     )]
     pub sbatch_args: Vec<String>,
 
+    /// Keep this sweep in sweeps/NAME/, beside other named sweeps [default: sweeps/]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
     /// A CSV export whose figures become summary columns (repeatable)
     /// [default: the pipeline's model_eval.csv and executive_summary.csv]
     #[arg(long = "metrics", value_name = "FILE")]
+    pub metrics: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepCommand {
+    /// Print a finished sweep as an experiment table: the params that vary and the chosen metrics
+    Show(SweepShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SweepShowArgs {
+    /// The sweep's name (`sweep --name NAME`) [default: the sweep in sweeps/]
+    pub name: Option<String>,
+
+    /// A summary column to show, or every column under a prefix (`evaluation`) (repeatable)
+    /// [default: every metric]
+    #[arg(long = "metric", value_name = "M")]
     pub metrics: Vec<String>,
 }
 

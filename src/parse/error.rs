@@ -271,6 +271,22 @@ pub enum ConfigError {
     #[diagnostic(code(tnsflow::bad_sweep))]
     BadSweep { arg: String },
 
+    #[error("`metrics` lists `{metric}`, which no stage writes: expected an out of a stage, such as out/model_eval.csv")]
+    #[diagnostic(code(tnsflow::unknown_metric))]
+    UnknownMetric {
+        metric: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("listed here")]
+        span: SourceSpan,
+        #[help]
+        hint: Option<String>,
+    },
+
+    #[error("`--set {arg}` is not a valid sweep axis: LO ({lo}) must not exceed HI ({hi}) in KEY=LO..HI")]
+    #[diagnostic(code(tnsflow::reversed_sweep_range))]
+    ReversedSweepRange { arg: String, lo: i64, hi: i64 },
+
     #[error("`--set {key}=...` names a param that the params block of {file} does not define")]
     #[diagnostic(code(tnsflow::unknown_set))]
     UnknownSetParam {

@@ -11,7 +11,7 @@ use super::suggestion::did_you_mean;
 use super::{ConfigError, Override, Params, Source, StageDecl, StageKind};
 use crate::ConfigResult;
 
-const TOP_KEYS: &[&str] = &["params", "stages"];
+const TOP_KEYS: &[&str] = &["params", "stages", "metrics"];
 const STAGE_KEYS: &[&str] = &[
     "builtin", "sql", "db", "cmd", "foreach", "deps", "outs", "params",
 ];
@@ -25,6 +25,9 @@ pub struct Pipeline {
     /// Params given with `--set` (for error messages that say where a value came from).
     pub overridden: BTreeSet<String>,
     pub stages: Vec<StageDecl>,
+    /// The exports whose figures a sweep summarizes (top-level `metrics:`),
+    /// each an out of some stage; None when the file does not say.
+    pub metrics: Option<Vec<String>>,
 }
 
 impl Pipeline {
@@ -137,12 +140,14 @@ impl Pipeline {
             }
         }
 
+        let metrics = parse_metrics(&source, top, &stages)?;
         Ok(Pipeline {
             root: root.to_path_buf(),
             source,
             params,
             overridden: BTreeSet::new(),
             stages,
+            metrics,
         })
     }
 
@@ -228,6 +233,55 @@ fn wrong_type(
         span: source.span(path),
         found: format!("found {}", super::overrides::type_name(found)),
     }
+}
+
+/// `metrics: [out/a.csv, ...]`: a list of outs, each written by some stage.
+fn parse_metrics(
+    source: &Source,
+    top: &Mapping,
+    stages: &[StageDecl],
+) -> ConfigResult<Option<Vec<String>>> {
+    let items = match top.get("metrics") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Sequence(items)) => items,
+        Some(other) => {
+            return Err(wrong_type(
+                source,
+                "`metrics`",
+                "a list of exports such as [out/model_eval.csv]",
+                "metrics",
+                other,
+            ))
+        }
+    };
+    let outs: Vec<&str> = stages
+        .iter()
+        .flat_map(|s| s.outs.iter().map(String::as_str))
+        .collect();
+    let mut metrics = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("metrics[{i}]");
+        let Value::String(metric) = item else {
+            return Err(wrong_type(
+                source,
+                &format!("item {i} of `metrics`"),
+                "a string",
+                &path,
+                item,
+            ));
+        };
+        let metric = metric.trim_start_matches("./");
+        if !outs.contains(&metric) {
+            return Err(ConfigError::UnknownMetric {
+                metric: metric.to_string(),
+                src: source.named(),
+                span: source.span(&path),
+                hint: did_you_mean(metric, outs.iter().copied()),
+            });
+        }
+        metrics.push(metric.to_string());
+    }
+    Ok(Some(metrics))
 }
 
 fn check_keys(

@@ -22,6 +22,13 @@ impl SweepGrid {
         for arg in args {
             let bad = || ConfigError::BadSweep { arg: arg.clone() };
             let (key, values) = arg.split_once('=').ok_or_else(bad)?;
+            if let Some((lo, hi)) = range(values).filter(|(lo, hi)| lo > hi) {
+                return Err(ConfigError::ReversedSweepRange {
+                    arg: arg.clone(),
+                    lo,
+                    hi,
+                });
+            }
             let values = expand(values).ok_or_else(bad)?;
             keys.push(key.trim().to_string());
             axes.push(values);
@@ -40,6 +47,12 @@ impl SweepGrid {
         }
         Ok(SweepGrid { keys, points })
     }
+}
+
+/// `5..1` -> (5, 1): the bounds of a range, when both are integers.
+fn range(values: &str) -> Option<(i64, i64)> {
+    let (lo, hi) = values.split_once("..")?;
+    Some((lo.trim().parse().ok()?, hi.trim().parse().ok()?))
 }
 
 /// `1..3` -> 1, 2, 3; `a,b` -> a, b; `x` -> x. None when malformed.

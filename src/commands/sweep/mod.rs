@@ -1,6 +1,8 @@
 //! `tnsflow sweep`: build the pipeline at every point of a param grid.
 //!
-//! Each point gets its own workspace, `sweeps/point-NNN/`: a copy of the
+//! A sweep lives in `sweeps/` or, with `--name NAME`, in `sweeps/NAME/`, so
+//! several sweeps stay side by side. Each point gets its own workspace,
+//! `point-NNN/` there, numbered once by `points.csv` (`PointIndex`): a copy of the
 //! pipeline file and symlinks to everything else at the workspace root except
 //! the folders the pipeline writes into. Every point builds with this
 //! workspace's cache (`TNSFLOW_CACHE_DIR`), so points that agree on a stage's
@@ -9,7 +11,11 @@
 //! the same sweep again is a no-op per point. Points build on local threads,
 //! or with `--slurm` as the tasks of one Slurm array job (`slurm`).
 //!
-//! The result is `sweeps/summary.csv` (also printed): one row per point with
+//! Growing a finished grid builds only the new points: the old ones keep
+//! their folders and their builds are no-ops. Each point's note ends with
+//! its build's summary line, which says so.
+//!
+//! The result is `summary.csv` (also printed) and `report.html`: one row per point with
 //! its params, its status and the figures of the metrics exports.
 
 use std::collections::{BTreeMap, HashSet};
@@ -18,21 +24,32 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Instant;
 
+mod experiment_table;
+mod point_index;
+mod show;
 mod slurm;
+mod spread;
+mod summary;
+mod sweep_report;
 
 use super::emit;
-use crate::cli::SweepArgs;
+use crate::cli::{SweepArgs, SweepCommand};
 use crate::layout::{Layout, CACHE_DIR_ENV, STATE_DIR};
 use crate::parse::{display_value, Override, Pipeline, SweepGrid};
 use crate::plan::Plan;
 use crate::record::write_atomic;
 use crate::Error;
+use point_index::{point_name, PointIndex};
 use slurm::SlurmSweep;
+use summary::{PointFigures, SweepSummary, SUMMARY_FILE};
 
 const SWEEPS_DIR: &str = "sweeps";
 const DEFAULT_METRICS: &[&str] = &["model_eval.csv", "executive_summary.csv"];
 
 pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
+    if let Some(SweepCommand::Show(show)) = &args.command {
+        return show::show(file, quiet, show);
+    }
     let grid = SweepGrid::parse(&args.set)?;
     let pipeline = Pipeline::load(file)?;
     // Every point must plan before any runs: a bad value fails the sweep with code 2.
@@ -53,7 +70,12 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
         .flat_map(|s| s.outs.iter())
         .filter_map(|o| o.split('/').next().map(str::to_string))
         .collect();
-    let metrics: Vec<String> = if args.metrics.is_empty() {
+    // `--metrics`, else the pipeline's `metrics:` list, else today's default.
+    let metrics: Vec<String> = if !args.metrics.is_empty() {
+        args.metrics.clone()
+    } else if let Some(listed) = &pipeline.metrics {
+        listed.clone()
+    } else {
         let mut outs: Vec<String> = pipeline
             .stages
             .iter()
@@ -66,14 +88,16 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
         });
         outs.sort();
         outs
-    } else {
-        args.metrics.clone()
     };
 
-    let sweeps = root.join(SWEEPS_DIR);
+    let sweeps = sweep_dir(&root, args.name.as_deref())?;
+    std::fs::create_dir_all(&sweeps)?;
+    let mut index = PointIndex::load(&sweeps)?;
+    let numbers = index.assign(&grid.points);
+    index.save()?;
     let mut dirs = Vec::new();
-    for n in 0..grid.points.len() {
-        let dir = sweeps.join(format!("point-{n:03}"));
+    for &n in &numbers {
+        let dir = sweeps.join(point_name(n));
         prepare_point(&root, &dir, &file_name, &pipeline.source.text, &out_tops)?;
         dirs.push(dir);
     }
@@ -82,6 +106,7 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
         slurm::run(&SlurmSweep {
             sweeps: &sweeps,
             dirs: &dirs,
+            numbers: &numbers,
             file_name: &file_name,
             points: &grid.points,
             cache: &layout.cache_root(),
@@ -92,6 +117,7 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
     } else {
         run_locally(
             &dirs,
+            &numbers,
             &file_name,
             &grid.points,
             args.parallel_points,
@@ -100,47 +126,26 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
         )?
     };
 
-    let mut columns: Vec<String> = Vec::new();
-    let mut rows: Vec<BTreeMap<String, String>> = Vec::new();
-    for (n, point) in grid.points.iter().enumerate() {
-        let mut row = BTreeMap::new();
-        for metric in &metrics {
-            for (column, value) in read_metrics(&dirs[n].join(metric)) {
-                if !columns.contains(&column) {
-                    columns.push(column.clone());
-                }
-                row.insert(column, value);
-            }
-        }
-        for o in point {
-            row.insert(o.key.clone(), display_value(&o.value));
-        }
-        row.insert("status".into(), results[n].status.clone());
-        rows.push(row);
-    }
-    let mut header = vec!["point".to_string()];
-    header.extend(grid.keys.iter().cloned());
-    header.push("status".into());
-    header.extend(columns);
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(&header).map_err(std::io::Error::from)?;
-    for (n, row) in rows.iter().enumerate() {
-        let record: Vec<String> = header
-            .iter()
-            .map(|h| {
-                if h == "point" {
-                    format!("point-{n:03}")
-                } else {
-                    row.get(h).cloned().unwrap_or_default()
-                }
-            })
-            .collect();
-        writer.write_record(&record).map_err(std::io::Error::from)?;
-    }
-    let table = writer
-        .into_inner()
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    write_atomic(&sweeps.join("summary.csv"), &table)?;
+    let points = numbers
+        .iter()
+        .zip(&grid.points)
+        .zip(&dirs)
+        .zip(&results)
+        .map(|(((&n, point), dir), result)| PointFigures {
+            point: point_name(n),
+            params: point.iter().map(|o| display_value(&o.value)).collect(),
+            status: result.status.clone(),
+            figures: metrics
+                .iter()
+                .flat_map(|m| summary::read_metrics(&dir.join(m)))
+                .collect(),
+        })
+        .collect();
+    let summary = SweepSummary::new(grid.keys.clone(), points);
+    let table = summary.to_csv()?;
+    write_atomic(&sweeps.join(SUMMARY_FILE), &table)?;
+    let experiments = experiment_table::ExperimentTable::new(&summary, &[], "")?;
+    show::write_report(&sweeps, &experiments, args.name.as_deref())?;
     emit(&String::from_utf8_lossy(&table));
 
     let failed = results.iter().filter(|r| r.status != "ok").count();
@@ -155,15 +160,45 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// `sweeps/` for the default sweep (the layout from before names), else
+/// `sweeps/NAME/`. A name may not look like a point's folder or file.
+fn sweep_dir(root: &Path, name: Option<&str>) -> Result<PathBuf, Error> {
+    let sweeps = root.join(SWEEPS_DIR);
+    let Some(name) = name else {
+        return Ok(sweeps);
+    };
+    let is_plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !is_plain || name.starts_with("point-") {
+        return Err(Error::Usage(format!(
+            "--name {name:?}: expected letters, digits, `_` or `-`, not starting with `point-` (it names the folder sweeps/NAME/)"
+        )));
+    }
+    Ok(sweeps.join(name))
+}
+
 /// How one point's build ended: `ok` or `failed (...)`.
 struct PointResult {
     status: String,
+}
+
+/// The last `N ran, N up to date, ...` line of a point's log: what its
+/// build did, so a rerun shows which points were no-ops.
+fn build_summary(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .rev()
+        .find(|l| l.contains(" ran, ") && l.contains(" up to date, "))
+        .map(str::to_string)
 }
 
 /// Builds the points on this machine, `jobs` at a time (default: one per
 /// core), splitting the cores between them.
 fn run_locally(
     dirs: &[PathBuf],
+    numbers: &[usize],
     file_name: &Path,
     points: &[Vec<Override>],
     jobs: Option<u32>,
@@ -195,8 +230,12 @@ fn run_locally(
                 let started = Instant::now();
                 let result = build_point(&exe, &dirs[n], file_name, point, build_jobs, cache);
                 if !quiet {
+                    let build = build_summary(&dirs[n].with_extension("log"))
+                        .map(|s| format!("{s}; "))
+                        .unwrap_or_default();
                     crate::commands::note(&format!(
-                        "point-{n:03} {}: {} ({:.1}s)",
+                        "{} {}: {} ({build}{:.1}s)",
+                        point_name(numbers[n]),
                         describe(point),
                         result.status,
                         started.elapsed().as_secs_f64()
@@ -291,34 +330,4 @@ fn build_point(
         Err(e) => format!("failed to start: {e}"),
     };
     PointResult { status }
-}
-
-/// Summary columns from one metrics export: `section.metric` for a
-/// (section, metric, value) table, else `stem.column` from its first row.
-fn read_metrics(path: &Path) -> Vec<(String, String)> {
-    let Ok(mut reader) = csv::Reader::from_path(path) else {
-        return Vec::new();
-    };
-    let Ok(header) = reader.headers().cloned() else {
-        return Vec::new();
-    };
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let records: Vec<csv::StringRecord> = reader.records().filter_map(Result::ok).collect();
-    if header.iter().collect::<Vec<_>>() == ["section", "metric", "value"] {
-        return records
-            .iter()
-            .map(|r| (format!("{}.{}", &r[0], &r[1]), r[2].to_string()))
-            .collect();
-    }
-    match records.first() {
-        Some(first) => header
-            .iter()
-            .zip(first.iter())
-            .map(|(h, v)| (format!("{stem}.{h}"), v.to_string()))
-            .collect(),
-        None => Vec::new(),
-    }
 }

@@ -25,6 +25,8 @@ pub const JOB_SCRIPT: &str = "slurm-job.sh";
 pub struct SlurmSweep<'a> {
     pub sweeps: &'a Path,
     pub dirs: &'a [PathBuf],
+    /// Each point's number (`point-NNN`), also its array task id.
+    pub numbers: &'a [usize],
     pub file_name: &'a Path,
     pub points: &'a [Vec<Override>],
     /// `TNSFLOW_CACHE_DIR` for every task.
@@ -41,7 +43,7 @@ pub fn run(sweep: &SlurmSweep) -> Result<Vec<PointResult>, Error> {
     let exe = std::env::current_exe()?;
     let script_path = sweep.sweeps.join(JOB_SCRIPT);
     write_atomic(&script_path, job_script(sweep, &exe)?.as_bytes())?;
-    for n in 0..sweep.points.len() {
+    for &n in sweep.numbers {
         // A code left by an earlier sweep must not stand for this one.
         match std::fs::remove_file(exit_file(sweep.sweeps, n)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
@@ -49,10 +51,12 @@ pub fn run(sweep: &SlurmSweep) -> Result<Vec<PointResult>, Error> {
         }
     }
 
-    let last = sweep.points.len() - 1;
+    // Task ids are the point numbers, so a grown grid's old points keep
+    // their logs and exit files.
+    let ids = array_ids(sweep.numbers);
     let array = match sweep.throttle {
-        Some(t) => format!("--array=0-{last}%{t}"),
-        None => format!("--array=0-{last}"),
+        Some(t) => format!("--array={ids}%{t}"),
+        None => format!("--array={ids}"),
     };
     let mut child = Command::new("sbatch")
         .args(["--parsable", "--wait", "--job-name=tnsflow-sweep", &array])
@@ -94,8 +98,10 @@ pub fn run(sweep: &SlurmSweep) -> Result<Vec<PointResult>, Error> {
         )));
     }
 
-    let results: Vec<PointResult> = (0..sweep.points.len())
-        .map(|n| PointResult {
+    let results: Vec<PointResult> = sweep
+        .numbers
+        .iter()
+        .map(|&n| PointResult {
             status: match std::fs::read_to_string(exit_file(sweep.sweeps, n)) {
                 Ok(code) if code.trim() == "0" => "ok".to_string(),
                 Ok(code) => format!("failed (exit code {})", code.trim()),
@@ -106,15 +112,42 @@ pub fn run(sweep: &SlurmSweep) -> Result<Vec<PointResult>, Error> {
         })
         .collect();
     if !sweep.quiet {
-        for (n, (point, result)) in sweep.points.iter().zip(&results).enumerate() {
+        for ((&n, point), result) in sweep.numbers.iter().zip(sweep.points).zip(&results) {
+            let build = super::build_summary(&sweep.sweeps.join(format!("point-{n:03}.log")))
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
             crate::commands::note(&format!(
-                "point-{n:03} {}: {}",
+                "point-{n:03} {}: {}{build}",
                 describe(point),
                 result.status
             ));
         }
     }
     Ok(results)
+}
+
+/// `0-3,7,9-10`: the numbers as Slurm's `--array` ranges.
+fn array_ids(numbers: &[usize]) -> String {
+    let mut sorted = numbers.to_vec();
+    sorted.sort_unstable();
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for n in sorted {
+        match ranges.last_mut() {
+            Some((_, hi)) if *hi + 1 == n => *hi = n,
+            _ => ranges.push((n, n)),
+        }
+    }
+    ranges
+        .iter()
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn exit_file(sweeps: &Path, n: usize) -> PathBuf {
@@ -145,7 +178,7 @@ fn quote_path(path: &Path) -> Result<String, Error> {
 /// A POSIX sh script: a `case` from task id to point, then the build.
 fn job_script(sweep: &SlurmSweep, exe: &Path) -> Result<String, Error> {
     let mut points = String::new();
-    for (n, (dir, point)) in sweep.dirs.iter().zip(sweep.points).enumerate() {
+    for ((dir, point), &n) in sweep.dirs.iter().zip(sweep.points).zip(sweep.numbers) {
         let mut sets = Vec::new();
         for o in point {
             sets.push("--set".to_string());
@@ -210,6 +243,7 @@ mod tests {
         let sweep = SlurmSweep {
             sweeps: &sweeps,
             dirs: &dirs,
+            numbers: &[0, 1],
             file_name: Path::new("pipeline.yaml"),
             points: &points,
             cache: Path::new("/shared/the cache"),
@@ -253,5 +287,12 @@ mod tests {
             .status()
             .unwrap();
         assert_eq!(status.code(), Some(2), "a task id with no point");
+    }
+
+    /// Point numbers become compact `--array` ranges.
+    #[test]
+    fn array_ids_are_ranges() {
+        assert_eq!(array_ids(&[0, 1, 2, 3]), "0-3");
+        assert_eq!(array_ids(&[5, 0, 1, 9, 4]), "0-1,4-5,9");
     }
 }

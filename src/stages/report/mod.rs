@@ -171,7 +171,7 @@ impl Builtin for Report {
     }
 
     fn version(&self) -> &'static str {
-        "4"
+        "5"
     }
 
     fn outs(&self) -> &'static [&'static str] {
