@@ -12,15 +12,7 @@ use std::sync::Mutex;
 
 use crate::execute::open_read_only;
 
-/// Where a build put the files the workbench reads.
-#[derive(Debug, Clone)]
-pub struct Sources {
-    pub cases: PathBuf,
-    pub db: PathBuf,
-    pub alerts: Option<PathBuf>,
-    pub edges: Option<PathBuf>,
-    pub detections: Vec<PathBuf>,
-}
+pub use super::sources::Sources;
 
 /// One row of `cases.csv`.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +33,10 @@ pub struct Case {
     pub n_reports: String,
     pub first_ts: String,
     pub last_ts: String,
+    /// A hash of the row as the build wrote it: what a review was made
+    /// against (a later build with another row reopens the case).
+    #[serde(skip)]
+    pub row_hash: String,
 }
 
 fn semicolon_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -129,6 +125,8 @@ pub const ENTITY_KINDS: [(&str, &str); 3] = [
 pub const TIMELINE_EVENTS: usize = 300;
 
 pub struct Workbench {
+    /// The build these exports come from (a hash of its state file).
+    pub build: String,
     pub cases: Vec<Case>,
     by_id: HashMap<String, usize>,
     by_user: HashMap<String, usize>,
@@ -162,9 +160,42 @@ fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, DataErr
         .collect()
 }
 
+/// The rows of `cases.csv`, each with the hash of its fields.
+fn read_cases(path: &Path) -> Result<Vec<Case>, DataError> {
+    let err = |message: String| DataError::Csv {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
+    let mut cases = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| err(e.to_string()))?;
+        let mut case: Case = record
+            .deserialize(Some(&headers))
+            .map_err(|e| err(e.to_string()))?;
+        case.row_hash = row_hash(&headers, &record);
+        cases.push(case);
+    }
+    Ok(cases)
+}
+
+/// The hash of a row: every column's name and value, unambiguously framed
+/// (a column added or renamed by a later build counts as a change too).
+pub fn row_hash(headers: &csv::StringRecord, record: &csv::StringRecord) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for (name, value) in headers.iter().zip(record.iter()) {
+        for part in [name, value] {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    hasher.finalize().to_hex()[..16].to_string()
+}
+
 impl Workbench {
     pub fn load(sources: &Sources) -> Result<Workbench, DataError> {
-        let cases: Vec<Case> = read_csv(&sources.cases)?;
+        let cases = read_cases(&sources.cases)?;
         let alerts = match &sources.alerts {
             Some(path) => read_csv(path)?,
             None => Vec::new(),
@@ -198,6 +229,7 @@ impl Workbench {
                 source,
             })?;
         Ok(Workbench {
+            build: sources.build.clone(),
             by_id: cases
                 .iter()
                 .enumerate()

@@ -16,6 +16,7 @@ pub mod review;
 pub mod routes;
 pub mod routing;
 pub mod sla;
+pub mod sources;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -31,6 +32,10 @@ use review::ReviewStore;
 pub struct ServeConfig {
     pub sources: Sources,
     pub review_db: PathBuf,
+    /// The workspace root and its build state file: a new build is noticed
+    /// by the file's change, and its outs are found under the root.
+    pub root: PathBuf,
+    pub state_file: PathBuf,
     pub addr: SocketAddr,
 }
 

@@ -77,11 +77,7 @@ pub fn not_found(what: &str) -> Markup {
 
 pub fn dashboard(wb: &Workbench, state: &ReviewState) -> Markup {
     let total = wb.cases.len();
-    let reviewed = wb
-        .cases
-        .iter()
-        .filter(|c| state.latest.contains_key(&c.case_id))
-        .count();
+    let reviewed = wb.cases.iter().filter(|c| state.reviewed(c)).count();
     let overdue = wb
         .cases
         .iter()
@@ -293,6 +289,11 @@ pub fn queue(wb: &Workbench, q: &QueueQuery, state: &ReviewState, me: &str) -> M
                             None => { span.muted { "—" } },
                         } }
                         td { @match state.latest.get(&c.case_id) {
+                            Some(r) if r.evidence_changed(&c.row_hash) => {
+                                span.changed title="the case's evidence changed since this review" {
+                                    "reopened (was " (r.disposition) ")"
+                                }
+                            },
                             Some(r) => { (r.disposition) },
                             None => { span.muted { "open" } },
                         } }
@@ -476,6 +477,14 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
                     @match current {
                         Some(r) => { (r.disposition) " by " (r.reviewer) " at " (r.reviewed_at) },
                         None => { "open" },
+                    }
+                }
+                @if let Some(r) = current.filter(|r| r.evidence_changed(&case.row_hash)) {
+                    dt { "evidence" } dd.changed id="evidence-changed" role="alert" {
+                        "Evidence changed since review: the current build's case row differs from the one "
+                        (r.reviewer) " reviewed at " (r.reviewed_at)
+                        @if !r.build_hash.is_empty() { " (build " (r.build_hash) ")" }
+                        "; the case is open again."
                     }
                 }
                 dt { "SLA" } dd { span class={"sla " (sla.class())} id="case-sla" { (sla.label()) }

@@ -25,7 +25,8 @@ use super::pages::{self, CaseView, ReviewState};
 use super::query::{QueryError, QueueQuery};
 use super::queue;
 use super::review::{
-    name_problems, notes_problems, Holding, Recipient, Refused, Review, ReviewForm, ReviewStore,
+    name_problems, notes_problems, Evidence, Holding, Recipient, Refused, Review, ReviewForm,
+    ReviewStore,
 };
 use super::routing::LABELS;
 use super::sla::now_utc;
@@ -475,6 +476,19 @@ async fn assign(
     .await
 }
 
+/// What a review of `case_id` is made against: its row in the current
+/// build, and that build.
+fn evidence(app: &AppState, case_id: &str) -> Evidence {
+    Evidence {
+        case_hash: app
+            .workbench
+            .case(case_id)
+            .map(|c| c.row_hash.clone())
+            .unwrap_or_default(),
+        build_hash: app.workbench.build.clone(),
+    }
+}
+
 /// The problem with deciding a case someone else holds, if it is held.
 fn held_by_other(
     store: &ReviewStore,
@@ -519,7 +533,7 @@ async fn review(
             let store = lock(app);
             problems.extend(held_by_other(&store, &case_id, &form.reviewer)?);
             if problems.is_empty() {
-                store.record(&case_id, &form, &now_utc())?;
+                store.record(&case_id, &form, &now_utc(), &evidence(app, &case_id))?;
             }
         }
         if !problems.is_empty() {
@@ -594,6 +608,13 @@ async fn bulk(
         if field(&pairs, "confirm") != "yes" {
             return Ok(pages::confirm_bulk(&q, &cases, &form).into_response());
         }
+        let cases: Vec<(String, Evidence)> = cases
+            .into_iter()
+            .map(|c| {
+                let e = evidence(app, &c);
+                (c, e)
+            })
+            .collect();
         store.record_all(&cases, &form, &now_utc())?;
         drop(store);
         Ok(see_other_as(&back, &form.reviewer))

@@ -18,4 +18,5 @@ mod slurm;
 mod status;
 mod sweep;
 mod workbench_browser;
+mod workbench_live;
 mod workbench_team;
