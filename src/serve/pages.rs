@@ -107,6 +107,7 @@ pub fn dashboard(wb: &Workbench, state: &ReviewState) -> Markup {
             div.card { span.figure.late id="overdue-count" { (overdue) } span { "past their SLA" } }
             div.card { span.figure id="alert-count" { (wb.alerts.len()) } span { "monitoring alerts" } }
         }
+        p.muted { "Build " code id="build-id" { (wb.build) } " (a hash of its state file; a new build is picked up within a second)." }
         section.columns {
             div {
                 h2 { "Priority mix" }
@@ -573,13 +574,21 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
             " "
             button type="submit" name="then" value="next" id="save-next" { "Save and next" }
         }
+        (audit_trail(&view.trail))
+    };
+    layout(&case.case_id, body)
+}
+
+/// The audit trail: decisions and assignments, newest first.
+fn audit_trail(trail: &[AuditEntry]) -> Markup {
+    html! {
         h2 { "Audit trail" }
-        @if view.trail.is_empty() {
+        @if trail.is_empty() {
             p.muted id="audit" { "No reviews yet." }
         } @else {
             table id="audit" {
                 tr { th { "#" } th { "at" } th { "who" } th { "entry" } th { "notes" } }
-                @for e in view.trail.iter().rev() {
+                @for e in trail.iter().rev() {
                     @match e {
                         AuditEntry::Decision(r) => {
                             tr.audit-row data-kind="decision" {
@@ -597,8 +606,21 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A case the current build no longer has: its history stays, and says so.
+pub fn missing_case(case_id: &str, build: &str, trail: &[AuditEntry]) -> Markup {
+    let body = html! {
+        p { a href="/queue" { "← queue" } }
+        h1 { "Case " span id="case-id" { (case_id) } }
+        p.changed id="case-missing" role="alert" {
+            "This case is not in the current build (build " (build) "): the build no longer "
+            "flags this account. Its history is kept below; no new review can be filed."
+        }
+        (audit_trail(trail))
     };
-    layout(&case.case_id, body)
+    layout(case_id, body)
 }
 
 /// "claimed", "released", "handed to bo", "handed to team ban-evasion".

@@ -30,7 +30,7 @@ use super::review::{
 };
 use super::routing::LABELS;
 use super::sla::now_utc;
-use super::AppState;
+use super::{AppState, View};
 
 const CSS: &str = include_str!("workbench.css");
 const JS: &str = include_str!("workbench.js");
@@ -185,11 +185,19 @@ impl From<rusqlite::Error> for Failure {
 /// Runs `work` on the blocking pool with the app state.
 async fn blocking<T: Send + 'static>(
     state: Arc<AppState>,
-    work: impl FnOnce(&AppState) -> Result<T, Failure> + Send + 'static,
+    work: impl FnOnce(&View<'_>) -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
-    tokio::task::spawn_blocking(move || work(&state))
-        .await
-        .map_err(|e| Failure(format!("request failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        // One build for the whole request, however soon the next lands.
+        let loaded = state.live.current(&state.reviews);
+        work(&View {
+            workbench: &loaded.workbench,
+            opened: &loaded.opened,
+            reviews: &state.reviews,
+        })
+    })
+    .await
+    .map_err(|e| Failure(format!("request failed: {e}")))?
 }
 
 fn not_found(what: &str) -> Response {
@@ -265,25 +273,25 @@ impl Snapshot {
         })
     }
 
-    fn state<'a>(&'a self, app: &'a AppState) -> ReviewState<'a> {
+    fn state<'a>(&'a self, app: &'a View<'a>) -> ReviewState<'a> {
         ReviewState {
             latest: &self.latest,
             first_reviewed: &self.first_reviewed,
-            opened: &app.opened,
+            opened: app.opened,
             holdings: &self.holdings,
             now: &self.now,
         }
     }
 }
 
-fn lock(app: &AppState) -> std::sync::MutexGuard<'_, ReviewStore> {
+fn lock<'a>(app: &View<'a>) -> std::sync::MutexGuard<'a, ReviewStore> {
     app.reviews.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn dashboard(State(app): State<Arc<AppState>>) -> Result<Markup, Failure> {
     blocking(app, |app| {
         let snapshot = Snapshot::read(&lock(app))?;
-        Ok(pages::dashboard(&app.workbench, &snapshot.state(app)))
+        Ok(pages::dashboard(app.workbench, &snapshot.state(app)))
     })
     .await
 }
@@ -294,12 +302,12 @@ async fn queue(
     Query(pairs): Query<Pairs>,
 ) -> Result<Response, Failure> {
     blocking(app, move |app| {
-        let q = match QueueQuery::parse(&pairs, &app.workbench, &[]) {
+        let q = match QueueQuery::parse(&pairs, app.workbench, &[]) {
             Ok(q) => q,
             Err(e) => return Ok(bad_query(&e)),
         };
         let snapshot = Snapshot::read(&lock(app))?;
-        Ok(pages::queue(&app.workbench, &q, &snapshot.state(app), &me(&headers)).into_response())
+        Ok(pages::queue(app.workbench, &q, &snapshot.state(app), &me(&headers)).into_response())
     })
     .await
 }
@@ -311,7 +319,7 @@ async fn case(
     Query(pairs): Query<Pairs>,
 ) -> Result<Response, Failure> {
     blocking(app, move |app| {
-        let q = match QueueQuery::parse(&pairs, &app.workbench, &[]) {
+        let q = match QueueQuery::parse(&pairs, app.workbench, &[]) {
             Ok(q) => q,
             Err(e) => return Ok(bad_query(&e)),
         };
@@ -322,7 +330,7 @@ async fn case(
 
 /// Claims the next case of the query for `reviewer`, in one transaction;
 /// the case page's address, or None when nothing is left.
-fn claim_next(app: &AppState, q: &QueueQuery, reviewer: &str) -> Result<Option<String>, Failure> {
+fn claim_next(app: &View<'_>, q: &QueueQuery, reviewer: &str) -> Result<Option<String>, Failure> {
     let mut store = lock(app);
     let snapshot = Snapshot::read(&store)?;
     let now = snapshot.now.clone();
@@ -332,7 +340,7 @@ fn claim_next(app: &AppState, q: &QueueQuery, reviewer: &str) -> Result<Option<S
             holdings,
             ..snapshot.state(app)
         };
-        queue::next_for(&app.workbench, q, &state, reviewed, reviewer)
+        queue::next_for(app.workbench, q, &state, reviewed, reviewer)
     })?;
     Ok(next.map(|id| format!("/cases/{id}{}", q.link(0))))
 }
@@ -342,7 +350,7 @@ async fn next(
     Form(pairs): Form<Pairs>,
 ) -> Result<Response, Failure> {
     blocking(app, move |app| {
-        let q = match QueueQuery::parse(&pairs, &app.workbench, &["reviewer"]) {
+        let q = match QueueQuery::parse(&pairs, app.workbench, &["reviewer"]) {
             Ok(q) => q,
             Err(e) => return Ok(bad_query(&e)),
         };
@@ -400,7 +408,7 @@ async fn assign(
         if app.workbench.case(&case_id).is_none() {
             return Ok(not_found(&format!("There is no case `{case_id}`.")));
         }
-        let q = match QueueQuery::parse(&pairs, &app.workbench, &["reviewer", "to", "team", "note"])
+        let q = match QueueQuery::parse(&pairs, app.workbench, &["reviewer", "to", "team", "note"])
         {
             Ok(q) => q,
             Err(e) => return Ok(bad_query(&e)),
@@ -478,7 +486,7 @@ async fn assign(
 
 /// What a review of `case_id` is made against: its row in the current
 /// build, and that build.
-fn evidence(app: &AppState, case_id: &str) -> Evidence {
+fn evidence(app: &View<'_>, case_id: &str) -> Evidence {
     Evidence {
         case_hash: app
             .workbench
@@ -517,7 +525,7 @@ async fn review(
         }
         let q = match QueueQuery::parse(
             &pairs,
-            &app.workbench,
+            app.workbench,
             &["disposition", "reviewer", "notes", "then"],
         ) {
             Ok(q) => q,
@@ -565,7 +573,7 @@ async fn bulk(
     blocking(app, move |app| {
         let q = match QueueQuery::parse(
             &pairs,
-            &app.workbench,
+            app.workbench,
             &["case", "disposition", "reviewer", "notes", "confirm"],
         ) {
             Ok(q) => q,
@@ -715,15 +723,20 @@ async fn export_decisions(State(app): State<Arc<AppState>>) -> Response {
 
 /// The case page; a rejected submission is shown again, with a 422.
 fn render_case(
-    app: &AppState,
+    app: &View<'_>,
     case_id: &str,
     query: QueueQuery,
     me: String,
     rejected: Option<(ReviewForm, Vec<String>)>,
 ) -> Result<Response, Failure> {
-    let wb = &app.workbench;
+    let wb = app.workbench;
     let Some(case) = wb.case(case_id) else {
-        return Ok(not_found(&format!("There is no case `{case_id}`.")));
+        // A case of an earlier build keeps its history, and says so.
+        let trail = lock(app).trail(case_id)?;
+        if trail.is_empty() {
+            return Ok(not_found(&format!("There is no case `{case_id}`.")));
+        }
+        return Ok(pages::missing_case(case_id, &wb.build, &trail).into_response());
     };
     let (timeline, total_events) = wb.timeline(&case.user_id)?;
     let (history, trail, holding) = {
@@ -787,7 +800,7 @@ async fn entity(
         }
         let snapshot = Snapshot::read(&lock(app))?;
         Ok(
-            pages::entity_page(&app.workbench, &kind, &id, &uses, &snapshot.state(app))
+            pages::entity_page(app.workbench, &kind, &id, &uses, &snapshot.state(app))
                 .into_response(),
         )
     })

@@ -21,6 +21,8 @@ pub struct Sources {
     pub detections: Vec<PathBuf>,
     /// The build: a hash of its state file, stored with every review.
     pub build: String,
+    /// The state file when it was read, to notice the next build.
+    pub stamp: Option<Stamp>,
 }
 
 /// What the state file looked like: a change means a new build.
@@ -45,6 +47,8 @@ impl Sources {
     /// The files of the build recorded in `state_file` under `root`; the
     /// error names the required file that no out provides.
     pub fn discover(root: &Path, state_file: &Path) -> Result<Sources, String> {
+        // Before reading: a build that lands meanwhile changes it again.
+        let stamp = Stamp::of(state_file);
         let bytes = std::fs::read(state_file).unwrap_or_default();
         let build = blake3::hash(&bytes).to_hex()[..16].to_string();
         let state = BuildState::load(state_file);
@@ -85,6 +89,7 @@ impl Sources {
             edges: named("entity_resolution_edges.csv"),
             detections,
             build,
+            stamp,
         })
     }
 }

@@ -116,3 +116,77 @@ fn issue_12_a_review_of_another_row_says_the_evidence_changed() {
     let (status, _) = post(&port, "/next", "reviewer=bo&status=changed");
     assert_eq!(status, 303);
 }
+
+/// The build id the dashboard shows.
+fn build_id(dashboard: &str) -> String {
+    let (_, rest) = dashboard
+        .split_once("id=\"build-id\">")
+        .unwrap_or_else(|| panic!("no build id on the dashboard: {dashboard}"));
+    rest.split('<').next().unwrap().to_string()
+}
+
+/// A new build made by another process while `serve` runs is served
+/// within seconds, without a restart: the dashboard names the new build and
+/// counts its cases, a new case has its page, a changed case says its
+/// evidence changed, and a case the new build lacks keeps its history and
+/// says so.
+#[test]
+fn issue_12_a_running_server_serves_a_new_build() {
+    let ws = Workspace::from_repo();
+    ws.build(&["-q"]);
+    let before = rows(&ws);
+    let (_server, url) = start_serve(&ws, &[]);
+    let port = port_of(&url).to_string();
+    let first = build_id(&get(&port, "/"));
+    decide_all(&port, before.keys());
+
+    let out = ws
+        .tnsflow(["build", "-q", "--set", "seed=7"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let after = rows(&ws);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let dashboard = loop {
+        let page = get(&port, "/");
+        if build_id(&page) != first {
+            break page;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still serving build {first} 20 s after a new build"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(
+        dashboard.contains(&format!("id=\"case-count\">{}<", after.len())),
+        "{dashboard}"
+    );
+
+    let (changed, _) = compare(&before, &after);
+    assert!(!changed.is_empty());
+    let page = get(&port, &format!("/cases/{}", changed[0]));
+    assert!(page.contains("id=\"evidence-changed\""), "{page}");
+
+    let mut gone: Vec<&String> = before
+        .keys()
+        .filter(|id| !after.contains_key(*id))
+        .collect();
+    gone.sort();
+    let gone = gone.first().expect("seed 7 drops some case of seed 42");
+    let page = get(&port, &format!("/cases/{gone}"));
+    assert!(page.contains("id=\"case-missing\""), "{page}");
+    assert!(page.contains("not in the current build"), "{page}");
+    assert!(page.contains("no_violation"), "its review is kept: {page}");
+
+    let mut new: Vec<&String> = after
+        .keys()
+        .filter(|id| !before.contains_key(*id))
+        .collect();
+    new.sort();
+    let new = new
+        .first()
+        .expect("seed 7 flags some account seed 42 did not");
+    let page = get(&port, &format!("/cases/{new}"));
+    assert!(!page.contains("id=\"evidence-changed\""), "{page}");
+}
