@@ -7,6 +7,7 @@
 
 pub mod allowed_hosts;
 pub mod data;
+pub mod explain;
 pub mod export;
 pub mod graph;
 pub mod live;

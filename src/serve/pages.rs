@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::data::Use;
 use super::data::{Account, Case, Hit, Moment, Workbench, TIMELINE_EVENTS};
+use super::explain;
 use super::graph::{entity_href, linked_accounts};
 use super::query::{QueryError, QueueQuery, PRIORITIES, SORTS, STATUSES};
 use super::queue::{self, PAGE_ROWS};
@@ -512,13 +513,39 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
             p.muted { "No detection hits." }
         } @else {
             table id="hits" {
-                tr { th { "detection" } th { "severity" } th { "evidence" } th { "first" } th { "last" } th { "related" } }
+                tr { th { "detection" } th { "severity" } th { "why it fired" } th { "first" } th { "last" } th { "related" } }
                 @for h in view.hits {
-                    tr {
+                    tr.hit data-detection=(h.detection) {
                         td { (h.detection) } td { span class={"sev " (h.severity)} { (h.severity) } }
-                        td { (h.evidence) } td { (h.first_ts) } td { (h.last_ts) } td { (h.related) }
+                        td.explained {
+                            strong.values { (h.evidence) }
+                            @if let Some((fires, high)) = explain::rule(&h.detection) {
+                                br;
+                                span.muted.rule { "Fires when " (fires) "; high when " (high) "." }
+                            }
+                        }
+                        td { (h.first_ts) } td { (h.last_ts) } td { (h.related) }
                     }
                 }
+            }
+        }
+        @let terms = explain::score_terms(case, view.hits);
+        h2 id="score" { "Case score " (format!("{:.2}", case.case_score)) }
+        table id="score-terms" {
+            tr { th { "term" } th.num { "weight" } th.num { "value" } th.num { "points" } th { "from" } }
+            @for t in &terms {
+                tr.term {
+                    td { (t.name) } td.num { (t.weight) } td.num { (format!("{:.2}", t.value)) }
+                    td.num { (format!("{:.2}", t.points())) } td { (t.from) }
+                }
+            }
+        }
+        @if !explain::adds_up(&terms, case.case_score) {
+            p.changed id="score-mismatch" {
+                "These terms use the cases stage's default weights and add up to "
+                (format!("{:.2}", terms.iter().map(explain::Term::points).sum::<f64>()))
+                ", not the row's " (format!("{:.2}", case.case_score))
+                ": this pipeline sets other cases.* weights."
             }
         }
         section.columns {

@@ -18,5 +18,6 @@ mod slurm;
 mod status;
 mod sweep;
 mod workbench_browser;
+mod workbench_explain;
 mod workbench_live;
 mod workbench_team;

@@ -7,7 +7,7 @@ use crate::common::Workspace;
 use crate::serve::{http, port_of, start_serve};
 
 /// Every row of `out/cases.csv` by case id, as its fields joined.
-fn rows(ws: &Workspace) -> HashMap<String, String> {
+pub(crate) fn rows(ws: &Workspace) -> HashMap<String, String> {
     let mut reader = csv::Reader::from_path(ws.join("out/cases.csv")).expect("cases.csv");
     reader
         .records()
@@ -21,7 +21,7 @@ fn rows(ws: &Workspace) -> HashMap<String, String> {
         .collect()
 }
 
-fn get(port: &str, path: &str) -> String {
+pub(crate) fn get(port: &str, path: &str) -> String {
     let host = format!("127.0.0.1:{port}");
     let (status, body) = http(port, "GET", path, &[("Host", &host)], "");
     assert_eq!(status, 200, "GET {path}: {body}");
