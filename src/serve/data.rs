@@ -90,7 +90,7 @@ pub struct Link {
 #[derive(Debug, Clone)]
 pub struct Moment {
     pub ts: String,
-    /// `event`, `report` or `enforcement`.
+    /// One of [`super::timeline::KINDS`].
     pub kind: &'static str,
     pub what: String,
     pub detail: String,
@@ -120,9 +120,6 @@ pub const ENTITY_KINDS: [(&str, &str); 3] = [
     ("ip", "ip"),
     ("payment", "payment_id"),
 ];
-
-/// Events shown per timeline; the rest are counted.
-pub const TIMELINE_EVENTS: usize = 300;
 
 pub struct Workbench {
     /// The build these exports come from (a hash of its state file).
@@ -330,18 +327,38 @@ impl Workbench {
         .optional()
     }
 
-    /// The user's events (the first [`TIMELINE_EVENTS`]), the reports about
-    /// them and their enforcements, in time order; and the user's event count.
-    pub fn timeline(&self, user_id: &str) -> rusqlite::Result<(Vec<Moment>, i64)> {
+    /// Everything the build knows happened to the user, in time order:
+    /// account creation, every event (logins, and content: chats, uploads,
+    /// billing, blocks, warnings), the reports about them, the first time
+    /// they shared each identifier with a linked account, and their
+    /// enforcements. No cap: the page shows it a page at a time.
+    pub fn timeline(&self, user_id: &str) -> rusqlite::Result<Vec<Moment>> {
         let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
         let mut moments = Vec::new();
+        let created: Option<(String, String, String)> = db
+            .query_row(
+                "SELECT created_ts, country, account_status FROM users WHERE user_id = ?1",
+                [user_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some((ts, country, status)) = created {
+            moments.push(Moment {
+                ts,
+                kind: "account",
+                what: "account created".to_string(),
+                detail: format!("in {country}; now {status}"),
+                flagged: false,
+            });
+        }
         let mut events = db.prepare_cached(
             "SELECT ts, event_type, surface, product, prompt, ip, device_id, blocked, warned
-             FROM raw_events WHERE user_id = ?1 ORDER BY ts, event_id LIMIT ?2",
+             FROM raw_events WHERE user_id = ?1 ORDER BY ts, event_id",
         )?;
-        let rows = events.query_map(rusqlite::params![user_id, TIMELINE_EVENTS as i64], |r| {
+        let rows = events.query_map([user_id], |r| {
             let (blocked, warned): (i64, i64) = (r.get(7)?, r.get(8)?);
             let prompt: String = r.get(4)?;
+            let what: String = r.get(1)?;
             let mut detail = format!(
                 "{} / {} from {} on {}",
                 r.get::<_, String>(2)?,
@@ -360,8 +377,12 @@ impl Workbench {
             }
             Ok(Moment {
                 ts: r.get(0)?,
-                kind: "event",
-                what: r.get(1)?,
+                kind: if matches!(what.as_str(), "signup" | "login") {
+                    "login"
+                } else {
+                    "content"
+                },
+                what,
                 detail,
                 flagged: blocked == 1 || warned == 1,
             })
@@ -388,6 +409,28 @@ impl Workbench {
         })? {
             moments.push(row?);
         }
+        // Linkage: an identifier shared with a linked account counts from
+        // when the later of the two first used it.
+        let mut first_use = db.prepare_cached(
+            "SELECT MIN(first_ts) FROM core_user_identifiers
+             WHERE kind = ?1 AND value = ?2 AND user_id = ?3",
+        )?;
+        for link in self.links(user_id) {
+            let kind = link.edge_type.trim_start_matches("shared_");
+            let mut at = |who: &str| -> rusqlite::Result<Option<String>> {
+                first_use.query_row(rusqlite::params![kind, link.edge_key, who], |r| r.get(0))
+            };
+            let (Some(mine), Some(theirs)) = (at(user_id)?, at(&link.other)?) else {
+                continue;
+            };
+            moments.push(Moment {
+                ts: mine.max(theirs),
+                kind: "linkage",
+                what: format!("shares {kind} {}", link.edge_key),
+                detail: format!("with {}", link.other),
+                flagged: false,
+            });
+        }
         let mut enforcements = db.prepare_cached(
             "SELECT ts, action, reason, enforcement_id FROM enforcements WHERE user_id = ?1",
         )?;
@@ -404,13 +447,6 @@ impl Workbench {
         }
         // Stable: at the same second, events come before what followed them.
         moments.sort_by(|a, b| a.ts.cmp(&b.ts));
-        let total: i64 = db
-            .query_row(
-                "SELECT COUNT(*) FROM raw_events WHERE user_id = ?1",
-                [user_id],
-                |r| r.get(0),
-            )
-            .unwrap_or(0);
-        Ok((moments, total))
+        Ok(moments)
     }
 }

@@ -19,6 +19,7 @@ pub mod routes;
 pub mod routing;
 pub mod sla;
 pub mod sources;
+pub mod timeline;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -7,7 +7,7 @@ use maud::{html, Markup, DOCTYPE};
 use std::collections::{BTreeMap, HashMap};
 
 use super::data::Use;
-use super::data::{Account, Case, Hit, Moment, Workbench, TIMELINE_EVENTS};
+use super::data::{Account, Case, Hit, Moment, Workbench};
 use super::explain;
 use super::graph::{entity_href, linked_accounts};
 use super::query::{QueryError, QueueQuery, PRIORITIES, SORTS, STATUSES};
@@ -15,6 +15,7 @@ use super::queue::{self, PAGE_ROWS};
 use super::review::{AuditEntry, Holding, Review, ReviewForm, DISPOSITIONS, MAX_NOTES};
 use super::routing::{self, LABELS};
 use super::sla::{self, SlaStatus};
+use super::timeline::{self, TimelineQuery};
 
 /// Review state the pages need, per case: the latest review, when the case
 /// was first reviewed, and when the workbench first showed it.
@@ -384,8 +385,9 @@ pub fn confirm_bulk(q: &QueueQuery, cases: &[String], form: &ReviewForm) -> Mark
 pub struct CaseView<'a> {
     pub case: &'a Case,
     pub account: Option<Account>,
+    /// Every moment of the case, in time order (the page shows `tl`'s).
     pub timeline: Vec<Moment>,
-    pub total_events: i64,
+    pub tl: TimelineQuery,
     pub hits: &'a [Hit],
     pub history: Vec<Review>,
     /// Decisions and assignments, oldest first.
@@ -550,22 +552,8 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
         }
         section.columns {
             div {
-                h2 { "Timeline" }
-                p.muted {
-                    (view.total_events) " event(s)"
-                    @if view.total_events > TIMELINE_EVENTS as i64 { ", the first " (TIMELINE_EVENTS) " shown" }
-                    ", with the reports about this user and their enforcements, in time order."
-                }
-                ol.timeline id="timeline" {
-                    @for m in &view.timeline {
-                        li class={(m.kind) @if m.flagged { " flagged" }} {
-                            time { (m.ts) } " "
-                            span.kind { (m.kind) } " "
-                            strong { (m.what) } " "
-                            span { (m.detail) }
-                        }
-                    }
-                }
+                h2 id="timeline-title" { "Timeline" }
+                (timeline_section(view))
             }
             div {
                 h2 { "Linked accounts and shared infrastructure" }
@@ -604,6 +592,53 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
         (audit_trail(&view.trail))
     };
     layout(&case.case_id, body)
+}
+
+/// The timeline: type filters (a GET form keeping the queue's query), the
+/// counts, one page of moments and the links to the others.
+fn timeline_section(view: &CaseView) -> Markup {
+    let mut kept = Vec::new();
+    let p = timeline::page(&view.timeline, &view.tl, &mut kept);
+    let base = format!("/cases/{}{}", view.case.case_id, view.query.link(0));
+    let href = |page: usize| {
+        let tail = view.tl.link(page);
+        match base.contains('?') {
+            true => format!("{base}{tail}#timeline-title"),
+            false => format!("{base}?{}#timeline-title", &tail[1..]),
+        }
+    };
+    html! {
+        form.timeline-filter method="get" action={"/cases/" (view.case.case_id)} id="timeline-filter" {
+            (carried(&view.query))
+            @for (kind, n) in &p.counts {
+                label { input type="checkbox" name="tl" value=(kind) checked[view.tl.kinds.iter().any(|k| k == kind)];
+                    " " (kind) " (" (n) ")" }
+                " "
+            }
+            button type="submit" { "Filter" }
+        }
+        p.muted id="timeline-count" {
+            (p.matching) " moment(s)"
+            @if p.pages > 1 { ", page " (view.tl.page) " of " (p.pages) }
+            ": account creation, logins, content, reports, linkage, enforcements and reviews, in time order."
+        }
+        ol.timeline id="timeline" {
+            @for m in p.moments {
+                li class={(m.kind) @if m.flagged { " flagged" }} data-moment=(m.kind) {
+                    time { (m.ts) } " "
+                    span.kind { (m.kind) } " "
+                    strong { (m.what) } " "
+                    span { (m.detail) }
+                }
+            }
+        }
+        @if p.pages > 1 {
+            nav.pager id="timeline-pages" {
+                @if view.tl.page > 1 { a rel="prev" href=(href(view.tl.page - 1)) { "← earlier" } " " }
+                @if view.tl.page < p.pages { a rel="next" href=(href(view.tl.page + 1)) { "later →" } }
+            }
+        }
+    }
 }
 
 /// The audit trail: decisions and assignments, newest first.

@@ -19,17 +19,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::allowed_hosts::AllowedHosts;
+use super::data::Moment;
 use super::data::ENTITY_KINDS;
 use super::export;
 use super::pages::{self, CaseView, ReviewState};
 use super::query::{QueryError, QueueQuery};
 use super::queue;
 use super::review::{
-    name_problems, notes_problems, Evidence, Holding, Recipient, Refused, Review, ReviewForm,
-    ReviewStore,
+    name_problems, notes_problems, AuditEntry, Evidence, Holding, Recipient, Refused, Review,
+    ReviewForm, ReviewStore,
 };
 use super::routing::LABELS;
 use super::sla::now_utc;
+use super::timeline::{self, TimelineQuery};
 use super::{AppState, View};
 
 const CSS: &str = include_str!("workbench.css");
@@ -319,11 +321,15 @@ async fn case(
     Query(pairs): Query<Pairs>,
 ) -> Result<Response, Failure> {
     blocking(app, move |app| {
-        let q = match QueueQuery::parse(&pairs, app.workbench, &[]) {
+        let q = match QueueQuery::parse(&pairs, app.workbench, &timeline::PARAMS) {
             Ok(q) => q,
             Err(e) => return Ok(bad_query(&e)),
         };
-        render_case(app, &case_id, q, me(&headers), None)
+        let tl = match TimelineQuery::parse(&pairs) {
+            Ok(tl) => tl,
+            Err(e) => return Ok(bad_query(&e)),
+        };
+        render_case(app, &case_id, q, tl, me(&headers), None)
     })
     .await
 }
@@ -546,7 +552,8 @@ async fn review(
         }
         if !problems.is_empty() {
             let me = form.reviewer.clone();
-            return render_case(app, &case_id, q, me, Some((form, problems)));
+            let tl = TimelineQuery::parse(&[]).expect("no parameters, no problem");
+            return render_case(app, &case_id, q, tl, me, Some((form, problems)));
         }
         let reviewer = form.reviewer.trim();
         if field(&pairs, "then") == "next" {
@@ -726,6 +733,7 @@ fn render_case(
     app: &View<'_>,
     case_id: &str,
     query: QueueQuery,
+    tl: TimelineQuery,
     me: String,
     rejected: Option<(ReviewForm, Vec<String>)>,
 ) -> Result<Response, Failure> {
@@ -738,7 +746,7 @@ fn render_case(
         }
         return Ok(pages::missing_case(case_id, &wb.build, &trail).into_response());
     };
-    let (timeline, total_events) = wb.timeline(&case.user_id)?;
+    let mut timeline = wb.timeline(&case.user_id)?;
     let (history, trail, holding) = {
         let store = lock(app);
         (
@@ -747,6 +755,24 @@ fn render_case(
             store.holding(case_id)?,
         )
     };
+    // The workbench's own entries join the build's, in time order.
+    timeline.extend(trail.iter().map(|e| match e {
+        AuditEntry::Decision(r) => Moment {
+            ts: r.reviewed_at.clone(),
+            kind: "review",
+            what: format!("reviewed: {}", r.disposition),
+            detail: format!("by {} {}", r.reviewer, r.notes),
+            flagged: false,
+        },
+        AuditEntry::Assignment(a) => Moment {
+            ts: a.at.clone(),
+            kind: "review",
+            what: a.action.clone(),
+            detail: format!("by {} {}", a.actor, a.note),
+            flagged: false,
+        },
+    }));
+    timeline.sort_by(|a, b| a.ts.cmp(&b.ts));
     let status = if rejected.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -756,7 +782,7 @@ fn render_case(
         case,
         account: wb.account(&case.user_id)?,
         timeline,
-        total_events,
+        tl,
         hits: wb.hits(&case.user_id),
         history,
         trail,

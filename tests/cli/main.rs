@@ -21,3 +21,4 @@ mod workbench_browser;
 mod workbench_explain;
 mod workbench_live;
 mod workbench_team;
+mod workbench_timeline;
