@@ -260,6 +260,23 @@ impl Workbench {
             .unwrap_or_default()
     }
 
+    /// Whether the link between two accounts is strong: they share a device
+    /// and, besides it, an IP or a payment token (the rule of
+    /// `stages/strong_links.rs`, read from the entity-resolution edges).
+    /// Any other link (a device, a token or an IP alone) is weak: strangers
+    /// collide on those by chance.
+    pub fn is_strong(&self, a: &str, b: &str) -> bool {
+        let (mut device, mut other) = (false, false);
+        for l in self.links(a).iter().filter(|l| l.other == b) {
+            match l.edge_type.as_str() {
+                "shared_device" => device = true,
+                "shared_ip" | "shared_payment" => other = true,
+                _ => {}
+            }
+        }
+        device && other
+    }
+
     pub fn links(&self, user_id: &str) -> &[Link] {
         self.links
             .get(user_id)

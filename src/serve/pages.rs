@@ -565,7 +565,8 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
                     }
                 }
                 div id="graph" {
-                    (linked_accounts(&case.user_id, links, |u| wb.case_of_user(u).map(|c| c.case_id.clone())))
+                    (linked_accounts(&case.user_id, links, |u| wb.case_of_user(u).map(|c| c.case_id.clone()), |u| wb.is_strong(&case.user_id, u)))
+                    p.muted.legend { "Solid, thick lines: strong links (a shared device plus a shared IP or payment token, one setup used by both). Dashed: weak links (one identifier alone, which strangers share by chance)." }
                 }
             }
         }
@@ -713,12 +714,20 @@ pub fn entity_page(
             }
             "."
         }
+        p.muted { "A strong link: the account shares this setup with another account listed here (a device plus an IP or payment token); weak: this identifier alone." }
         table id="entity-uses" {
-            tr { th { "account" } th { "events" } th { "first use" } th { "last use" } th { "case" } th { "priority" } th { "review" } th { "assignee" } }
+            tr { th { "account" } th { "link" } th { "events" } th { "first use" } th { "last use" } th { "case" } th { "priority" } th { "review" } th { "assignee" } }
             @for u in uses {
                 @let case = wb.case_of_user(&u.user_id);
-                tr.use-row {
-                    td { (u.user_id) } td.num { (u.events) } td { (u.first_ts) } td { (u.last_ts) }
+                // Strong: one setup shared with another account of this list.
+                @let strong: Vec<&str> = uses.iter().filter(|o| o.user_id != u.user_id && wb.is_strong(&u.user_id, &o.user_id)).map(|o| o.user_id.as_str()).collect();
+                tr.use-row data-strength=(if strong.is_empty() { "weak" } else { "strong" }) {
+                    td { (u.user_id) }
+                    td {
+                        @if strong.is_empty() { span.weak { "weak" } }
+                        @else { strong.strong title={"one setup with " (strong.join(", "))} { "strong" } " (" (strong.len()) ")" }
+                    }
+                    td.num { (u.events) } td { (u.first_ts) } td { (u.last_ts) }
                     @match case {
                         Some(c) => {
                             td { a href={"/cases/" (c.case_id)} { (c.case_id) } }

@@ -19,6 +19,7 @@ mod status;
 mod sweep;
 mod workbench_browser;
 mod workbench_explain;
+mod workbench_links;
 mod workbench_live;
 mod workbench_team;
 mod workbench_timeline;
