@@ -12,15 +12,7 @@ use std::sync::Mutex;
 
 use crate::execute::open_read_only;
 
-/// Where a build put the files the workbench reads.
-#[derive(Debug, Clone)]
-pub struct Sources {
-    pub cases: PathBuf,
-    pub db: PathBuf,
-    pub alerts: Option<PathBuf>,
-    pub edges: Option<PathBuf>,
-    pub detections: Vec<PathBuf>,
-}
+pub use super::sources::Sources;
 
 /// One row of `cases.csv`.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +33,10 @@ pub struct Case {
     pub n_reports: String,
     pub first_ts: String,
     pub last_ts: String,
+    /// A hash of the row as the build wrote it: what a review was made
+    /// against (a later build with another row reopens the case).
+    #[serde(skip)]
+    pub row_hash: String,
 }
 
 fn semicolon_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -94,7 +90,7 @@ pub struct Link {
 #[derive(Debug, Clone)]
 pub struct Moment {
     pub ts: String,
-    /// `event`, `report` or `enforcement`.
+    /// One of [`super::timeline::KINDS`].
     pub kind: &'static str,
     pub what: String,
     pub detail: String,
@@ -125,10 +121,9 @@ pub const ENTITY_KINDS: [(&str, &str); 3] = [
     ("payment", "payment_id"),
 ];
 
-/// Events shown per timeline; the rest are counted.
-pub const TIMELINE_EVENTS: usize = 300;
-
 pub struct Workbench {
+    /// The build these exports come from (a hash of its state file).
+    pub build: String,
     pub cases: Vec<Case>,
     by_id: HashMap<String, usize>,
     by_user: HashMap<String, usize>,
@@ -162,9 +157,42 @@ fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, DataErr
         .collect()
 }
 
+/// The rows of `cases.csv`, each with the hash of its fields.
+fn read_cases(path: &Path) -> Result<Vec<Case>, DataError> {
+    let err = |message: String| DataError::Csv {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
+    let mut cases = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| err(e.to_string()))?;
+        let mut case: Case = record
+            .deserialize(Some(&headers))
+            .map_err(|e| err(e.to_string()))?;
+        case.row_hash = row_hash(&headers, &record);
+        cases.push(case);
+    }
+    Ok(cases)
+}
+
+/// The hash of a row: every column's name and value, unambiguously framed
+/// (a column added or renamed by a later build counts as a change too).
+pub fn row_hash(headers: &csv::StringRecord, record: &csv::StringRecord) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for (name, value) in headers.iter().zip(record.iter()) {
+        for part in [name, value] {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    hasher.finalize().to_hex()[..16].to_string()
+}
+
 impl Workbench {
     pub fn load(sources: &Sources) -> Result<Workbench, DataError> {
-        let cases: Vec<Case> = read_csv(&sources.cases)?;
+        let cases = read_cases(&sources.cases)?;
         let alerts = match &sources.alerts {
             Some(path) => read_csv(path)?,
             None => Vec::new(),
@@ -198,6 +226,7 @@ impl Workbench {
                 source,
             })?;
         Ok(Workbench {
+            build: sources.build.clone(),
             by_id: cases
                 .iter()
                 .enumerate()
@@ -229,6 +258,23 @@ impl Workbench {
             .get(user_id)
             .map(Vec::as_slice)
             .unwrap_or_default()
+    }
+
+    /// Whether the link between two accounts is strong: they share a device
+    /// and, besides it, an IP or a payment token (the rule of
+    /// `stages/strong_links.rs`, read from the entity-resolution edges).
+    /// Any other link (a device, a token or an IP alone) is weak: strangers
+    /// collide on those by chance.
+    pub fn is_strong(&self, a: &str, b: &str) -> bool {
+        let (mut device, mut other) = (false, false);
+        for l in self.links(a).iter().filter(|l| l.other == b) {
+            match l.edge_type.as_str() {
+                "shared_device" => device = true,
+                "shared_ip" | "shared_payment" => other = true,
+                _ => {}
+            }
+        }
+        device && other
     }
 
     pub fn links(&self, user_id: &str) -> &[Link] {
@@ -298,18 +344,38 @@ impl Workbench {
         .optional()
     }
 
-    /// The user's events (the first [`TIMELINE_EVENTS`]), the reports about
-    /// them and their enforcements, in time order; and the user's event count.
-    pub fn timeline(&self, user_id: &str) -> rusqlite::Result<(Vec<Moment>, i64)> {
+    /// Everything the build knows happened to the user, in time order:
+    /// account creation, every event (logins, and content: chats, uploads,
+    /// billing, blocks, warnings), the reports about them, the first time
+    /// they shared each identifier with a linked account, and their
+    /// enforcements. No cap: the page shows it a page at a time.
+    pub fn timeline(&self, user_id: &str) -> rusqlite::Result<Vec<Moment>> {
         let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
         let mut moments = Vec::new();
+        let created: Option<(String, String, String)> = db
+            .query_row(
+                "SELECT created_ts, country, account_status FROM users WHERE user_id = ?1",
+                [user_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some((ts, country, status)) = created {
+            moments.push(Moment {
+                ts,
+                kind: "account",
+                what: "account created".to_string(),
+                detail: format!("in {country}; now {status}"),
+                flagged: false,
+            });
+        }
         let mut events = db.prepare_cached(
             "SELECT ts, event_type, surface, product, prompt, ip, device_id, blocked, warned
-             FROM raw_events WHERE user_id = ?1 ORDER BY ts, event_id LIMIT ?2",
+             FROM raw_events WHERE user_id = ?1 ORDER BY ts, event_id",
         )?;
-        let rows = events.query_map(rusqlite::params![user_id, TIMELINE_EVENTS as i64], |r| {
+        let rows = events.query_map([user_id], |r| {
             let (blocked, warned): (i64, i64) = (r.get(7)?, r.get(8)?);
             let prompt: String = r.get(4)?;
+            let what: String = r.get(1)?;
             let mut detail = format!(
                 "{} / {} from {} on {}",
                 r.get::<_, String>(2)?,
@@ -328,8 +394,12 @@ impl Workbench {
             }
             Ok(Moment {
                 ts: r.get(0)?,
-                kind: "event",
-                what: r.get(1)?,
+                kind: if matches!(what.as_str(), "signup" | "login") {
+                    "login"
+                } else {
+                    "content"
+                },
+                what,
                 detail,
                 flagged: blocked == 1 || warned == 1,
             })
@@ -356,6 +426,28 @@ impl Workbench {
         })? {
             moments.push(row?);
         }
+        // Linkage: an identifier shared with a linked account counts from
+        // when the later of the two first used it.
+        let mut first_use = db.prepare_cached(
+            "SELECT MIN(first_ts) FROM core_user_identifiers
+             WHERE kind = ?1 AND value = ?2 AND user_id = ?3",
+        )?;
+        for link in self.links(user_id) {
+            let kind = link.edge_type.trim_start_matches("shared_");
+            let mut at = |who: &str| -> rusqlite::Result<Option<String>> {
+                first_use.query_row(rusqlite::params![kind, link.edge_key, who], |r| r.get(0))
+            };
+            let (Some(mine), Some(theirs)) = (at(user_id)?, at(&link.other)?) else {
+                continue;
+            };
+            moments.push(Moment {
+                ts: mine.max(theirs),
+                kind: "linkage",
+                what: format!("shares {kind} {}", link.edge_key),
+                detail: format!("with {}", link.other),
+                flagged: false,
+            });
+        }
         let mut enforcements = db.prepare_cached(
             "SELECT ts, action, reason, enforcement_id FROM enforcements WHERE user_id = ?1",
         )?;
@@ -372,13 +464,6 @@ impl Workbench {
         }
         // Stable: at the same second, events come before what followed them.
         moments.sort_by(|a, b| a.ts.cmp(&b.ts));
-        let total: i64 = db
-            .query_row(
-                "SELECT COUNT(*) FROM raw_events WHERE user_id = ?1",
-                [user_id],
-                |r| r.get(0),
-            )
-            .unwrap_or(0);
-        Ok((moments, total))
+        Ok(moments)
     }
 }

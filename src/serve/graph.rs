@@ -23,11 +23,14 @@ struct Group<'a> {
     accounts: Vec<&'a str>,
 }
 
-/// `case_of` gives the case id of an account that has a case, for a link.
+/// `case_of` gives the case id of an account that has a case, for a link;
+/// `strong` whether the user's link to an account is strong (drawn solid
+/// and thick; weak links dashed and faint).
 pub fn linked_accounts(
     user_id: &str,
     links: &[Link],
     case_of: impl Fn(&str) -> Option<String>,
+    strong: impl Fn(&str) -> bool,
 ) -> Markup {
     let mut by_key: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
     for l in links {
@@ -69,7 +72,8 @@ pub fn linked_accounts(
                     @let spread = TAU / groups.len() as f64 * 0.8;
                     @let offset = if shown > 1 { spread * (a as f64 / (shown - 1) as f64 - 0.5) } else { 0.0 };
                     @let (ax, ay) = (c + outer * (angle + offset).cos(), c + outer * (angle + offset).sin());
-                    line x1=(fmt(kx)) y1=(fmt(ky)) x2=(fmt(ax)) y2=(fmt(ay)) class={"edge " (group.edge_type)} {}
+                    @let strength = if strong(account) { "strong" } else { "weak" };
+                    line x1=(fmt(kx)) y1=(fmt(ky)) x2=(fmt(ax)) y2=(fmt(ay)) class={"edge " (group.edge_type) " " (strength)} data-strength=(strength) {}
                     @if let Some(case_id) = case_of(account) {
                         a href={"/cases/" (case_id)} {
                             circle cx=(fmt(ax)) cy=(fmt(ay)) r="9" class="account flagged" {}
@@ -131,13 +135,31 @@ mod tests {
             .map(|i| link("shared_device", "dev_1", &format!("u_{i:05}")))
             .collect();
         links.push(link("shared_ip", "<script>", "u_00042"));
-        let svg = linked_accounts("u_99999", &links, |u| {
-            (u == "u_00000").then(|| "case_u_00000".to_string())
-        })
+        let svg = linked_accounts(
+            "u_99999",
+            &links,
+            |u| (u == "u_00000").then(|| "case_u_00000".to_string()),
+            |_| false,
+        )
         .into_string();
         assert!(svg.contains("dev_1 (+3 more)"), "{svg}");
         assert!(svg.contains("href=\"/cases/case_u_00000\""));
         assert!(svg.contains("&lt;script&gt;") && !svg.contains("<script>"));
         assert_eq!(svg.matches("class=\"account").count(), 6 + 1 + 1);
+    }
+
+    /// Strong links are drawn solid and thick, weak ones dashed: each
+    /// account's line carries its strength.
+    #[test]
+    fn strong_and_weak_links_are_drawn_differently() {
+        let links = vec![
+            link("shared_device", "dev_1", "u_00001"),
+            link("shared_device", "dev_1", "u_00002"),
+        ];
+        let svg = linked_accounts("u_99999", &links, |_| None, |u| u == "u_00001").into_string();
+        assert_eq!(svg.matches("data-strength=\"strong\"").count(), 1, "{svg}");
+        assert_eq!(svg.matches("data-strength=\"weak\"").count(), 1, "{svg}");
+        assert!(svg.contains("class=\"edge shared_device strong\""), "{svg}");
+        assert!(svg.contains("class=\"edge shared_device weak\""), "{svg}");
     }
 }

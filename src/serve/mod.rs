@@ -7,8 +7,10 @@
 
 pub mod allowed_hosts;
 pub mod data;
+pub mod explain;
 pub mod export;
 pub mod graph;
+pub mod live;
 pub mod pages;
 pub mod query;
 pub mod queue;
@@ -16,6 +18,8 @@ pub mod review;
 pub mod routes;
 pub mod routing;
 pub mod sla;
+pub mod sources;
+pub mod timeline;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -24,6 +28,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use data::{Sources, Workbench};
+use live::{Live, Loaded};
 use review::ReviewStore;
 
 /// What `serve` needs to start.
@@ -31,6 +36,10 @@ use review::ReviewStore;
 pub struct ServeConfig {
     pub sources: Sources,
     pub review_db: PathBuf,
+    /// The workspace root and its build state file: a new build is noticed
+    /// by the file's change, and its outs are found under the root.
+    pub root: PathBuf,
+    pub state_file: PathBuf,
     pub addr: SocketAddr,
 }
 
@@ -55,19 +64,25 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Everything a request handler reads.
+/// What the server keeps between requests.
 pub struct AppState {
-    pub workbench: Workbench,
+    /// The build being served, replaced when a new one lands.
+    pub live: Live,
     pub reviews: Mutex<ReviewStore>,
     /// The review store's file, for readers of their own (the export).
     pub review_db: PathBuf,
+}
+
+/// Everything a request handler reads: one build, start to end.
+pub struct View<'a> {
+    pub workbench: &'a Workbench,
     /// When the workbench first showed each case (its SLA start).
-    pub opened: HashMap<String, String>,
+    pub opened: &'a HashMap<String, String>,
+    pub reviews: &'a Mutex<ReviewStore>,
 }
 
 /// Loads the build, opens the review store and serves until Ctrl-C.
 pub fn run(config: ServeConfig) -> Result<(), ServeError> {
-    let workbench = Workbench::load(&config.sources)?;
     let review_err = |source| ServeError::ReviewDb {
         path: config.review_db.clone(),
         source,
@@ -75,18 +90,27 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     if let Some(parent) = config.review_db.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let mut reviews = ReviewStore::open(&config.review_db).map_err(review_err)?;
+    let reviews = Mutex::new(ReviewStore::open(&config.review_db).map_err(review_err)?);
+    // A first build that cannot be read stops `serve`; a later one is
+    // reported and the previous one kept (see `live`).
+    let workbench = Workbench::load(&config.sources)?;
     let opened = reviews
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
         .open_cases(
             workbench.cases.iter().map(|c| c.case_id.as_str()),
             &sla::now_utc(),
         )
         .map_err(review_err)?;
+    let live = Live::new(
+        Loaded { workbench, opened },
+        &config.sources,
+        Some((config.root.clone(), config.state_file.clone())),
+    );
     let state = AppState {
-        workbench,
-        reviews: Mutex::new(reviews),
+        live,
+        reviews,
         review_db: config.review_db.clone(),
-        opened,
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

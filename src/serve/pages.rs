@@ -7,13 +7,15 @@ use maud::{html, Markup, DOCTYPE};
 use std::collections::{BTreeMap, HashMap};
 
 use super::data::Use;
-use super::data::{Account, Case, Hit, Moment, Workbench, TIMELINE_EVENTS};
+use super::data::{Account, Case, Hit, Moment, Workbench};
+use super::explain;
 use super::graph::{entity_href, linked_accounts};
 use super::query::{QueryError, QueueQuery, PRIORITIES, SORTS, STATUSES};
 use super::queue::{self, PAGE_ROWS};
 use super::review::{AuditEntry, Holding, Review, ReviewForm, DISPOSITIONS, MAX_NOTES};
 use super::routing::{self, LABELS};
 use super::sla::{self, SlaStatus};
+use super::timeline::{self, TimelineQuery};
 
 /// Review state the pages need, per case: the latest review, when the case
 /// was first reviewed, and when the workbench first showed it.
@@ -77,11 +79,7 @@ pub fn not_found(what: &str) -> Markup {
 
 pub fn dashboard(wb: &Workbench, state: &ReviewState) -> Markup {
     let total = wb.cases.len();
-    let reviewed = wb
-        .cases
-        .iter()
-        .filter(|c| state.latest.contains_key(&c.case_id))
-        .count();
+    let reviewed = wb.cases.iter().filter(|c| state.reviewed(c)).count();
     let overdue = wb
         .cases
         .iter()
@@ -111,6 +109,7 @@ pub fn dashboard(wb: &Workbench, state: &ReviewState) -> Markup {
             div.card { span.figure.late id="overdue-count" { (overdue) } span { "past their SLA" } }
             div.card { span.figure id="alert-count" { (wb.alerts.len()) } span { "monitoring alerts" } }
         }
+        p.muted { "Build " code id="build-id" { (wb.build) } " (a hash of its state file; a new build is picked up within a second)." }
         section.columns {
             div {
                 h2 { "Priority mix" }
@@ -293,6 +292,11 @@ pub fn queue(wb: &Workbench, q: &QueueQuery, state: &ReviewState, me: &str) -> M
                             None => { span.muted { "—" } },
                         } }
                         td { @match state.latest.get(&c.case_id) {
+                            Some(r) if r.evidence_changed(&c.row_hash) => {
+                                span.changed title="the case's evidence changed since this review" {
+                                    "reopened (was " (r.disposition) ")"
+                                }
+                            },
                             Some(r) => { (r.disposition) },
                             None => { span.muted { "open" } },
                         } }
@@ -381,8 +385,9 @@ pub fn confirm_bulk(q: &QueueQuery, cases: &[String], form: &ReviewForm) -> Mark
 pub struct CaseView<'a> {
     pub case: &'a Case,
     pub account: Option<Account>,
+    /// Every moment of the case, in time order (the page shows `tl`'s).
     pub timeline: Vec<Moment>,
-    pub total_events: i64,
+    pub tl: TimelineQuery,
     pub hits: &'a [Hit],
     pub history: Vec<Review>,
     /// Decisions and assignments, oldest first.
@@ -478,6 +483,14 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
                         None => { "open" },
                     }
                 }
+                @if let Some(r) = current.filter(|r| r.evidence_changed(&case.row_hash)) {
+                    dt { "evidence" } dd.changed id="evidence-changed" role="alert" {
+                        "Evidence changed since review: the current build's case row differs from the one "
+                        (r.reviewer) " reviewed at " (r.reviewed_at)
+                        @if !r.build_hash.is_empty() { " (build " (r.build_hash) ")" }
+                        "; the case is open again."
+                    }
+                }
                 dt { "SLA" } dd { span class={"sla " (sla.class())} id="case-sla" { (sla.label()) }
                     " (first review within " (sla::target_hours(&case.priority)) " h"
                     @if let Some(opened) = &view.opened_at { ", from " (opened) }
@@ -502,33 +515,45 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
             p.muted { "No detection hits." }
         } @else {
             table id="hits" {
-                tr { th { "detection" } th { "severity" } th { "evidence" } th { "first" } th { "last" } th { "related" } }
+                tr { th { "detection" } th { "severity" } th { "why it fired" } th { "first" } th { "last" } th { "related" } }
                 @for h in view.hits {
-                    tr {
+                    tr.hit data-detection=(h.detection) {
                         td { (h.detection) } td { span class={"sev " (h.severity)} { (h.severity) } }
-                        td { (h.evidence) } td { (h.first_ts) } td { (h.last_ts) } td { (h.related) }
+                        td.explained {
+                            strong.values { (h.evidence) }
+                            @if let Some((fires, high)) = explain::rule(&h.detection) {
+                                br;
+                                span.muted.rule { "Fires when " (fires) "; high when " (high) "." }
+                            }
+                        }
+                        td { (h.first_ts) } td { (h.last_ts) } td { (h.related) }
                     }
                 }
             }
         }
+        @let terms = explain::score_terms(case, view.hits);
+        h2 id="score" { "Case score " (format!("{:.2}", case.case_score)) }
+        table id="score-terms" {
+            tr { th { "term" } th.num { "weight" } th.num { "value" } th.num { "points" } th { "from" } }
+            @for t in &terms {
+                tr.term {
+                    td { (t.name) } td.num { (t.weight) } td.num { (format!("{:.2}", t.value)) }
+                    td.num { (format!("{:.2}", t.points())) } td { (t.from) }
+                }
+            }
+        }
+        @if !explain::adds_up(&terms, case.case_score) {
+            p.changed id="score-mismatch" {
+                "These terms use the cases stage's default weights and add up to "
+                (format!("{:.2}", terms.iter().map(explain::Term::points).sum::<f64>()))
+                ", not the row's " (format!("{:.2}", case.case_score))
+                ": this pipeline sets other cases.* weights."
+            }
+        }
         section.columns {
             div {
-                h2 { "Timeline" }
-                p.muted {
-                    (view.total_events) " event(s)"
-                    @if view.total_events > TIMELINE_EVENTS as i64 { ", the first " (TIMELINE_EVENTS) " shown" }
-                    ", with the reports about this user and their enforcements, in time order."
-                }
-                ol.timeline id="timeline" {
-                    @for m in &view.timeline {
-                        li class={(m.kind) @if m.flagged { " flagged" }} {
-                            time { (m.ts) } " "
-                            span.kind { (m.kind) } " "
-                            strong { (m.what) } " "
-                            span { (m.detail) }
-                        }
-                    }
-                }
+                h2 id="timeline-title" { "Timeline" }
+                (timeline_section(view))
             }
             div {
                 h2 { "Linked accounts and shared infrastructure" }
@@ -540,7 +565,8 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
                     }
                 }
                 div id="graph" {
-                    (linked_accounts(&case.user_id, links, |u| wb.case_of_user(u).map(|c| c.case_id.clone())))
+                    (linked_accounts(&case.user_id, links, |u| wb.case_of_user(u).map(|c| c.case_id.clone()), |u| wb.is_strong(&case.user_id, u)))
+                    p.muted.legend { "Solid, thick lines: strong links (a shared device plus a shared IP or payment token, one setup used by both). Dashed: weak links (one identifier alone, which strangers share by chance)." }
                 }
             }
         }
@@ -564,13 +590,68 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
             " "
             button type="submit" name="then" value="next" id="save-next" { "Save and next" }
         }
+        (audit_trail(&view.trail))
+    };
+    layout(&case.case_id, body)
+}
+
+/// The timeline: type filters (a GET form keeping the queue's query), the
+/// counts, one page of moments and the links to the others.
+fn timeline_section(view: &CaseView) -> Markup {
+    let mut kept = Vec::new();
+    let p = timeline::page(&view.timeline, &view.tl, &mut kept);
+    let base = format!("/cases/{}{}", view.case.case_id, view.query.link(0));
+    let href = |page: usize| {
+        let tail = view.tl.link(page);
+        match base.contains('?') {
+            true => format!("{base}{tail}#timeline-title"),
+            false => format!("{base}?{}#timeline-title", &tail[1..]),
+        }
+    };
+    html! {
+        form.timeline-filter method="get" action={"/cases/" (view.case.case_id)} id="timeline-filter" {
+            (carried(&view.query))
+            @for (kind, n) in &p.counts {
+                label { input type="checkbox" name="tl" value=(kind) checked[view.tl.kinds.iter().any(|k| k == kind)];
+                    " " (kind) " (" (n) ")" }
+                " "
+            }
+            button type="submit" { "Filter" }
+        }
+        p.muted id="timeline-count" {
+            (p.matching) " moment(s)"
+            @if p.pages > 1 { ", page " (view.tl.page) " of " (p.pages) }
+            ": account creation, logins, content, reports, linkage, enforcements and reviews, in time order."
+        }
+        ol.timeline id="timeline" {
+            @for m in p.moments {
+                li class={(m.kind) @if m.flagged { " flagged" }} data-moment=(m.kind) {
+                    time { (m.ts) } " "
+                    span.kind { (m.kind) } " "
+                    strong { (m.what) } " "
+                    span { (m.detail) }
+                }
+            }
+        }
+        @if p.pages > 1 {
+            nav.pager id="timeline-pages" {
+                @if view.tl.page > 1 { a rel="prev" href=(href(view.tl.page - 1)) { "← earlier" } " " }
+                @if view.tl.page < p.pages { a rel="next" href=(href(view.tl.page + 1)) { "later →" } }
+            }
+        }
+    }
+}
+
+/// The audit trail: decisions and assignments, newest first.
+fn audit_trail(trail: &[AuditEntry]) -> Markup {
+    html! {
         h2 { "Audit trail" }
-        @if view.trail.is_empty() {
+        @if trail.is_empty() {
             p.muted id="audit" { "No reviews yet." }
         } @else {
             table id="audit" {
                 tr { th { "#" } th { "at" } th { "who" } th { "entry" } th { "notes" } }
-                @for e in view.trail.iter().rev() {
+                @for e in trail.iter().rev() {
                     @match e {
                         AuditEntry::Decision(r) => {
                             tr.audit-row data-kind="decision" {
@@ -588,8 +669,21 @@ pub fn case_page(wb: &Workbench, view: &CaseView, now: &str) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A case the current build no longer has: its history stays, and says so.
+pub fn missing_case(case_id: &str, build: &str, trail: &[AuditEntry]) -> Markup {
+    let body = html! {
+        p { a href="/queue" { "← queue" } }
+        h1 { "Case " span id="case-id" { (case_id) } }
+        p.changed id="case-missing" role="alert" {
+            "This case is not in the current build (build " (build) "): the build no longer "
+            "flags this account. Its history is kept below; no new review can be filed."
+        }
+        (audit_trail(trail))
     };
-    layout(&case.case_id, body)
+    layout(case_id, body)
 }
 
 /// "claimed", "released", "handed to bo", "handed to team ban-evasion".
@@ -620,12 +714,20 @@ pub fn entity_page(
             }
             "."
         }
+        p.muted { "A strong link: the account shares this setup with another account listed here (a device plus an IP or payment token); weak: this identifier alone." }
         table id="entity-uses" {
-            tr { th { "account" } th { "events" } th { "first use" } th { "last use" } th { "case" } th { "priority" } th { "review" } th { "assignee" } }
+            tr { th { "account" } th { "link" } th { "events" } th { "first use" } th { "last use" } th { "case" } th { "priority" } th { "review" } th { "assignee" } }
             @for u in uses {
                 @let case = wb.case_of_user(&u.user_id);
-                tr.use-row {
-                    td { (u.user_id) } td.num { (u.events) } td { (u.first_ts) } td { (u.last_ts) }
+                // Strong: one setup shared with another account of this list.
+                @let strong: Vec<&str> = uses.iter().filter(|o| o.user_id != u.user_id && wb.is_strong(&u.user_id, &o.user_id)).map(|o| o.user_id.as_str()).collect();
+                tr.use-row data-strength=(if strong.is_empty() { "weak" } else { "strong" }) {
+                    td { (u.user_id) }
+                    td {
+                        @if strong.is_empty() { span.weak { "weak" } }
+                        @else { strong.strong title={"one setup with " (strong.join(", "))} { "strong" } " (" (strong.len()) ")" }
+                    }
+                    td.num { (u.events) } td { (u.first_ts) } td { (u.last_ts) }
                     @match case {
                         Some(c) => {
                             td { a href={"/cases/" (c.case_id)} { (c.case_id) } }

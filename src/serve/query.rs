@@ -13,7 +13,14 @@ use super::review::name_problems;
 use super::routing::LABELS;
 
 pub const PRIORITIES: [&str; 4] = ["P1", "P2", "P3", "P4"];
-pub const STATUSES: [&str; 5] = ["open", "reviewed", "overdue", "claimed", "unclaimed"];
+pub const STATUSES: [&str; 6] = [
+    "open",
+    "reviewed",
+    "changed",
+    "overdue",
+    "claimed",
+    "unclaimed",
+];
 pub const SORTS: [&str; 4] = ["priority", "score", "age", "sla"];
 /// The parameters the queue takes, in the order links write them.
 pub const PARAMS: [&str; 8] = [

@@ -1,7 +1,7 @@
 //! The escalation queue: which cases a query keeps, in which order, the
 //! counts per filter value, and the case "next" hands a reviewer.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use super::data::{Case, Workbench};
 use super::pages::ReviewState;
@@ -32,6 +32,22 @@ impl ReviewState<'_> {
         }
     }
 
+    /// Whether the case's latest review still stands: it was made against
+    /// the row the current build has.
+    pub fn reviewed(&self, case: &Case) -> bool {
+        self.latest
+            .get(&case.case_id)
+            .is_some_and(|r| !r.evidence_changed(&case.row_hash))
+    }
+
+    /// Whether the case was reviewed against a row the current build has
+    /// changed: it is open again.
+    pub fn evidence_changed(&self, case: &Case) -> bool {
+        self.latest
+            .get(&case.case_id)
+            .is_some_and(|r| r.evidence_changed(&case.row_hash))
+    }
+
     /// Who holds the case now, if anyone.
     pub fn assignee(&self, case: &Case) -> Option<&Holding> {
         self.holdings
@@ -52,11 +68,14 @@ fn facet_values<'a>(facet: &str, case: &'a Case, state: &'a ReviewState) -> Vec<
             .map(|h| vec![h.assignee.as_str()])
             .unwrap_or_default(),
         _ => {
-            let mut statuses = vec![if state.latest.contains_key(&case.case_id) {
+            let mut statuses = vec![if state.reviewed(case) {
                 "reviewed"
             } else {
                 "open"
             }];
+            if state.evidence_changed(case) {
+                statuses.push("changed");
+            }
             if state.sla(case).is_overdue() {
                 statuses.push("overdue");
             }
@@ -170,19 +189,23 @@ fn sort(rows: &mut [&Case], q: &QueueQuery, state: &ReviewState) {
 }
 
 /// The case "next" gives `reviewer`: the first of the query's queue that
-/// nobody has reviewed and nobody else holds (one `reviewer` holds counts).
+/// nobody has reviewed (against its current row: `reviewed` maps a case to
+/// the row hash of its latest review) and nobody else holds (one `reviewer`
+/// holds counts).
 pub fn next_for(
     wb: &Workbench,
     q: &QueueQuery,
     state: &ReviewState,
-    reviewed: &HashSet<String>,
+    reviewed: &HashMap<String, String>,
     reviewer: &str,
 ) -> Option<String> {
     list(wb, q, state)
         .rows
         .into_iter()
         .find(|c| {
-            !reviewed.contains(&c.case_id)
+            reviewed
+                .get(&c.case_id)
+                .is_none_or(|hash| !hash.is_empty() && *hash != c.row_hash)
                 && state.assignee(c).is_none_or(|h| h.assignee == reviewer)
         })
         .map(|c| c.case_id.clone())

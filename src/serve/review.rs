@@ -31,7 +31,11 @@ CREATE TABLE IF NOT EXISTS reviews (
     disposition TEXT NOT NULL,
     reviewer    TEXT NOT NULL,
     notes       TEXT NOT NULL,
-    reviewed_at TEXT NOT NULL   -- ISO-8601 UTC, the wall clock when saved
+    reviewed_at TEXT NOT NULL,  -- ISO-8601 UTC, the wall clock when saved
+    -- What was reviewed: the hash of the case's row and of the build's state
+    -- file ('' in reviews saved before tnsflow recorded them).
+    case_hash   TEXT NOT NULL DEFAULT '',
+    build_hash  TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS reviews_case ON reviews (case_id, review_id);
 -- When the workbench first showed a case: the start of its review SLA.
@@ -114,6 +118,47 @@ pub struct Review {
     pub reviewer: String,
     pub notes: String,
     pub reviewed_at: String,
+    /// The hash of the case row it was made against ('' if unknown).
+    pub case_hash: String,
+    /// The build it was made in (a hash of its state file; '' if unknown).
+    pub build_hash: String,
+}
+
+impl Review {
+    /// Whether the case's current row differs from the one reviewed. A
+    /// review saved before rows were hashed is taken as current.
+    pub fn evidence_changed(&self, row_hash: &str) -> bool {
+        !self.case_hash.is_empty() && self.case_hash != row_hash
+    }
+}
+
+/// What a review is made against: the case row and the build.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evidence {
+    pub case_hash: String,
+    pub build_hash: String,
+}
+
+const REVIEW_COLUMNS: &str =
+    "review_id, case_id, disposition, reviewer, notes, reviewed_at, case_hash, build_hash";
+
+/// Adds the evidence columns to a store made before they existed, in one
+/// immediate transaction (two workbenches opening it at once add them once).
+fn add_evidence_columns(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let columns: HashSet<String> = {
+        let mut stmt = tx.prepare("SELECT name FROM pragma_table_info('reviews')")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for column in ["case_hash", "build_hash"] {
+        if !columns.contains(column) {
+            tx.execute_batch(&format!(
+                "ALTER TABLE reviews ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
+            ))?;
+        }
+    }
+    tx.commit()
 }
 
 /// A review as submitted, before validation.
@@ -196,25 +241,35 @@ pub struct ReviewStore {
 impl ReviewStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> rusqlite::Result<ReviewStore> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch("PRAGMA journal_mode = WAL;")?;
         conn.execute_batch(SCHEMA)?;
+        add_evidence_columns(&mut conn)?;
         conn.execute_batch(APPEND_ONLY)?;
         Ok(ReviewStore { conn })
     }
 
-    /// Appends a validated review; returns its id.
-    pub fn record(&self, case_id: &str, form: &ReviewForm, now: &str) -> rusqlite::Result<i64> {
+    /// Appends a validated review, made against `evidence`; returns its id.
+    pub fn record(
+        &self,
+        case_id: &str,
+        form: &ReviewForm,
+        now: &str,
+        evidence: &Evidence,
+    ) -> rusqlite::Result<i64> {
         self.conn.execute(
-            "INSERT INTO reviews (case_id, disposition, reviewer, notes, reviewed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO reviews
+             (case_id, disposition, reviewer, notes, reviewed_at, case_hash, build_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 case_id,
                 form.disposition,
                 form.reviewer.trim(),
                 form.notes.trim(),
-                now
+                now,
+                evidence.case_hash,
+                evidence.build_hash
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -222,21 +277,19 @@ impl ReviewStore {
 
     /// Every review of a case, oldest first.
     pub fn history(&self, case_id: &str) -> rusqlite::Result<Vec<Review>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT review_id, case_id, disposition, reviewer, notes, reviewed_at
-             FROM reviews WHERE case_id = ?1 ORDER BY review_id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {REVIEW_COLUMNS} FROM reviews WHERE case_id = ?1 ORDER BY review_id"
+        ))?;
         let rows = stmt.query_map([case_id], review_from_row)?;
         rows.collect()
     }
 
     /// The latest review of every reviewed case.
     pub fn latest(&self) -> rusqlite::Result<HashMap<String, Review>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT review_id, case_id, disposition, reviewer, notes, reviewed_at
-             FROM reviews
-             WHERE review_id IN (SELECT MAX(review_id) FROM reviews GROUP BY case_id)",
-        )?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {REVIEW_COLUMNS} FROM reviews
+             WHERE review_id IN (SELECT MAX(review_id) FROM reviews GROUP BY case_id)"
+        ))?;
         let rows = stmt.query_map([], review_from_row)?;
         rows.map(|r| r.map(|r| (r.case_id.clone(), r))).collect()
     }
@@ -465,15 +518,20 @@ impl ReviewStore {
         &mut self,
         reviewer: &str,
         now: &str,
-        pick: impl FnOnce(&HashMap<String, Holding>, &HashSet<String>) -> Option<String>,
+        pick: impl FnOnce(&HashMap<String, Holding>, &HashMap<String, String>) -> Option<String>,
     ) -> rusqlite::Result<Option<String>> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let holdings = holdings_in(&tx)?;
-        let reviewed: HashSet<String> = {
-            let mut stmt = tx.prepare_cached("SELECT DISTINCT case_id FROM reviews")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
+        // Each reviewed case and the row hash its latest review was made
+        // against: `pick` reopens a case whose row has changed since.
+        let reviewed: HashMap<String, String> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT case_id, case_hash FROM reviews
+                 WHERE review_id IN (SELECT MAX(review_id) FROM reviews GROUP BY case_id)",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         let Some(case_id) = pick(&holdings, &reviewed) else {
@@ -564,31 +622,35 @@ impl ReviewStore {
         Ok(id)
     }
 
-    /// Appends decisions on many cases in one transaction, one row each.
+    /// Appends decisions on many cases in one transaction, one row each,
+    /// each made against its own evidence.
     pub fn record_all(
         &mut self,
-        case_ids: &[String],
+        cases: &[(String, Evidence)],
         form: &ReviewForm,
         now: &str,
     ) -> rusqlite::Result<usize> {
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO reviews (case_id, disposition, reviewer, notes, reviewed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO reviews
+                 (case_id, disposition, reviewer, notes, reviewed_at, case_hash, build_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for case_id in case_ids {
+            for (case_id, evidence) in cases {
                 insert.execute(params![
                     case_id,
                     form.disposition,
                     form.reviewer.trim(),
                     form.notes.trim(),
-                    now
+                    now,
+                    evidence.case_hash,
+                    evidence.build_hash
                 ])?;
             }
         }
         tx.commit()?;
-        Ok(case_ids.len())
+        Ok(cases.len())
     }
 
     /// A case's audit trail: its decisions and assignments, oldest first.
@@ -610,10 +672,9 @@ impl ReviewStore {
         mut each: impl FnMut(&AuditEntry) -> std::io::Result<()>,
     ) -> rusqlite::Result<std::io::Result<()>> {
         let tx = self.conn.transaction()?;
-        let mut reviews = tx.prepare(
-            "SELECT review_id, case_id, disposition, reviewer, notes, reviewed_at
-             FROM reviews ORDER BY review_id",
-        )?;
+        let mut reviews = tx.prepare(&format!(
+            "SELECT {REVIEW_COLUMNS} FROM reviews ORDER BY review_id"
+        ))?;
         let mut assignments = tx.prepare(&format!(
             "SELECT {ASSIGNMENT_COLUMNS} FROM assignments ORDER BY reviews_before, assignment_id"
         ))?;
@@ -650,6 +711,8 @@ fn review_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Review> {
         reviewer: r.get(3)?,
         notes: r.get(4)?,
         reviewed_at: r.get(5)?,
+        case_hash: r.get(6)?,
+        build_hash: r.get(7)?,
     })
 }
 
@@ -674,13 +737,28 @@ mod tests {
         let f1 = form("needs_more_info", "ana", "first look");
         let f2 = form("confirmed_abuse", "bo", "spam ring");
         store
-            .record("case_u_1", &f1, "2026-11-23T10:00:00Z")
+            .record(
+                "case_u_1",
+                &f1,
+                "2026-11-23T10:00:00Z",
+                &Evidence::default(),
+            )
             .unwrap();
         store
-            .record("case_u_1", &f2, "2026-11-23T11:00:00Z")
+            .record(
+                "case_u_1",
+                &f2,
+                "2026-11-23T11:00:00Z",
+                &Evidence::default(),
+            )
             .unwrap();
         store
-            .record("case_u_2", &f1, "2026-11-23T12:00:00Z")
+            .record(
+                "case_u_2",
+                &f1,
+                "2026-11-23T12:00:00Z",
+                &Evidence::default(),
+            )
             .unwrap();
         let history = store.history("case_u_1").unwrap();
         assert_eq!(history.len(), 2);
@@ -780,10 +858,10 @@ mod tests {
             .unwrap();
         let f = form("needs_more_info", "ana", "first look");
         store
-            .record("case_u_1", &f, "2026-11-23T10:00:00Z")
+            .record("case_u_1", &f, "2026-11-23T10:00:00Z", &Evidence::default())
             .unwrap();
         store
-            .record("case_u_1", &f, "2026-11-23T11:00:00Z")
+            .record("case_u_1", &f, "2026-11-23T11:00:00Z", &Evidence::default())
             .unwrap();
         store
     }
@@ -813,6 +891,7 @@ mod tests {
                 "case_u_2",
                 &form("escalated", "bo", ""),
                 "2026-11-23T12:00:00Z",
+                &Evidence::default(),
             )
             .unwrap();
         store
@@ -848,6 +927,7 @@ mod tests {
                 "case_u_2",
                 &form("escalated", "bo", ""),
                 "2026-11-23T12:00:00Z",
+                &Evidence::default(),
             )
             .unwrap();
     }
@@ -889,6 +969,44 @@ mod tests {
             assert!(err.contains("append-only"), "{sql}: {err}");
             assert_eq!(dump(&store.conn), before, "{sql}");
         }
+    }
+
+    /// A store made before reviews recorded their evidence gets the columns
+    /// on open; its old reviews count as current (nothing to compare), new
+    /// ones keep what they were made against, and reopening adds nothing.
+    #[test]
+    fn reviews_keep_the_evidence_they_were_made_against() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE reviews (
+                    review_id INTEGER PRIMARY KEY AUTOINCREMENT, case_id TEXT NOT NULL,
+                    disposition TEXT NOT NULL, reviewer TEXT NOT NULL, notes TEXT NOT NULL,
+                    reviewed_at TEXT NOT NULL);
+                 INSERT INTO reviews (case_id, disposition, reviewer, notes, reviewed_at)
+                 VALUES ('c1', 'escalated', 'ana', '', '2026-01-01T00:00:00Z');",
+            )
+            .unwrap();
+        let store = ReviewStore::open(&path).unwrap();
+        let old = &store.history("c1").unwrap()[0];
+        assert_eq!((old.case_hash.as_str(), old.build_hash.as_str()), ("", ""));
+        assert!(!old.evidence_changed("anything"));
+        let evidence = Evidence {
+            case_hash: "row1".into(),
+            build_hash: "build1".into(),
+        };
+        store
+            .record("c2", &form("no_violation", "bo", ""), "t", &evidence)
+            .unwrap();
+        drop(store);
+        let store = ReviewStore::open(&path).unwrap();
+        let latest = store.latest().unwrap();
+        assert_eq!(latest["c2"].case_hash, "row1");
+        assert_eq!(latest["c2"].build_hash, "build1");
+        assert!(!latest["c2"].evidence_changed("row1"));
+        assert!(latest["c2"].evidence_changed("row2"));
     }
 
     #[test]
@@ -965,7 +1083,7 @@ mod tests {
                                 cases
                                     .iter()
                                     .find(|c| {
-                                        !reviewed.contains(*c)
+                                        !reviewed.contains_key(*c)
                                             && holdings.get(*c).is_none_or(|h| h.assignee == me)
                                     })
                                     .cloned()
@@ -977,6 +1095,7 @@ mod tests {
                                 &case,
                                 &form("no_violation", &me, ""),
                                 "2026-11-23T10:00:00Z",
+                                &Evidence::default(),
                             )
                             .unwrap();
                         got.push((case, me.clone()));
@@ -1019,7 +1138,12 @@ mod tests {
             Err(Refused::HeldBy(_))
         ));
         store
-            .record("c1", &form("needs_more_info", "ana", ""), t)
+            .record(
+                "c1",
+                &form("needs_more_info", "ana", ""),
+                t,
+                &Evidence::default(),
+            )
             .unwrap();
         store
             .handoff("c1", "ana", &Recipient::Reviewer("bo".into()), "yours", t)
@@ -1038,7 +1162,12 @@ mod tests {
         // A claim keeps the team the case was handed to.
         assert_eq!(store.holding("c1").unwrap().unwrap().team, "ban-evasion");
         store
-            .record("c1", &form("confirmed_abuse", "cy", ""), t)
+            .record(
+                "c1",
+                &form("confirmed_abuse", "cy", ""),
+                t,
+                &Evidence::default(),
+            )
             .unwrap();
         store.release("c1", "cy", "done", t).unwrap();
         let kinds: Vec<String> = store

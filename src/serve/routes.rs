@@ -19,17 +19,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::allowed_hosts::AllowedHosts;
+use super::data::Moment;
 use super::data::ENTITY_KINDS;
 use super::export;
 use super::pages::{self, CaseView, ReviewState};
 use super::query::{QueryError, QueueQuery};
 use super::queue;
 use super::review::{
-    name_problems, notes_problems, Holding, Recipient, Refused, Review, ReviewForm, ReviewStore,
+    name_problems, notes_problems, AuditEntry, Evidence, Holding, Recipient, Refused, Review,
+    ReviewForm, ReviewStore,
 };
 use super::routing::LABELS;
 use super::sla::now_utc;
-use super::AppState;
+use super::timeline::{self, TimelineQuery};
+use super::{AppState, View};
 
 const CSS: &str = include_str!("workbench.css");
 const JS: &str = include_str!("workbench.js");
@@ -184,11 +187,19 @@ impl From<rusqlite::Error> for Failure {
 /// Runs `work` on the blocking pool with the app state.
 async fn blocking<T: Send + 'static>(
     state: Arc<AppState>,
-    work: impl FnOnce(&AppState) -> Result<T, Failure> + Send + 'static,
+    work: impl FnOnce(&View<'_>) -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
-    tokio::task::spawn_blocking(move || work(&state))
-        .await
-        .map_err(|e| Failure(format!("request failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        // One build for the whole request, however soon the next lands.
+        let loaded = state.live.current(&state.reviews);
+        work(&View {
+            workbench: &loaded.workbench,
+            opened: &loaded.opened,
+            reviews: &state.reviews,
+        })
+    })
+    .await
+    .map_err(|e| Failure(format!("request failed: {e}")))?
 }
 
 fn not_found(what: &str) -> Response {
@@ -264,25 +275,25 @@ impl Snapshot {
         })
     }
 
-    fn state<'a>(&'a self, app: &'a AppState) -> ReviewState<'a> {
+    fn state<'a>(&'a self, app: &'a View<'a>) -> ReviewState<'a> {
         ReviewState {
             latest: &self.latest,
             first_reviewed: &self.first_reviewed,
-            opened: &app.opened,
+            opened: app.opened,
             holdings: &self.holdings,
             now: &self.now,
         }
     }
 }
 
-fn lock(app: &AppState) -> std::sync::MutexGuard<'_, ReviewStore> {
+fn lock<'a>(app: &View<'a>) -> std::sync::MutexGuard<'a, ReviewStore> {
     app.reviews.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn dashboard(State(app): State<Arc<AppState>>) -> Result<Markup, Failure> {
     blocking(app, |app| {
         let snapshot = Snapshot::read(&lock(app))?;
-        Ok(pages::dashboard(&app.workbench, &snapshot.state(app)))
+        Ok(pages::dashboard(app.workbench, &snapshot.state(app)))
     })
     .await
 }
@@ -293,12 +304,12 @@ async fn queue(
     Query(pairs): Query<Pairs>,
 ) -> Result<Response, Failure> {
     blocking(app, move |app| {
-        let q = match QueueQuery::parse(&pairs, &app.workbench, &[]) {
+        let q = match QueueQuery::parse(&pairs, app.workbench, &[]) {
             Ok(q) => q,
             Err(e) => return Ok(bad_query(&e)),
         };
         let snapshot = Snapshot::read(&lock(app))?;
-        Ok(pages::queue(&app.workbench, &q, &snapshot.state(app), &me(&headers)).into_response())
+        Ok(pages::queue(app.workbench, &q, &snapshot.state(app), &me(&headers)).into_response())
     })
     .await
 }
@@ -310,18 +321,22 @@ async fn case(
     Query(pairs): Query<Pairs>,
 ) -> Result<Response, Failure> {
     blocking(app, move |app| {
-        let q = match QueueQuery::parse(&pairs, &app.workbench, &[]) {
+        let q = match QueueQuery::parse(&pairs, app.workbench, &timeline::PARAMS) {
             Ok(q) => q,
             Err(e) => return Ok(bad_query(&e)),
         };
-        render_case(app, &case_id, q, me(&headers), None)
+        let tl = match TimelineQuery::parse(&pairs) {
+            Ok(tl) => tl,
+            Err(e) => return Ok(bad_query(&e)),
+        };
+        render_case(app, &case_id, q, tl, me(&headers), None)
     })
     .await
 }
 
 /// Claims the next case of the query for `reviewer`, in one transaction;
 /// the case page's address, or None when nothing is left.
-fn claim_next(app: &AppState, q: &QueueQuery, reviewer: &str) -> Result<Option<String>, Failure> {
+fn claim_next(app: &View<'_>, q: &QueueQuery, reviewer: &str) -> Result<Option<String>, Failure> {
     let mut store = lock(app);
     let snapshot = Snapshot::read(&store)?;
     let now = snapshot.now.clone();
@@ -331,7 +346,7 @@ fn claim_next(app: &AppState, q: &QueueQuery, reviewer: &str) -> Result<Option<S
             holdings,
             ..snapshot.state(app)
         };
-        queue::next_for(&app.workbench, q, &state, reviewed, reviewer)
+        queue::next_for(app.workbench, q, &state, reviewed, reviewer)
     })?;
     Ok(next.map(|id| format!("/cases/{id}{}", q.link(0))))
 }
@@ -341,7 +356,7 @@ async fn next(
     Form(pairs): Form<Pairs>,
 ) -> Result<Response, Failure> {
     blocking(app, move |app| {
-        let q = match QueueQuery::parse(&pairs, &app.workbench, &["reviewer"]) {
+        let q = match QueueQuery::parse(&pairs, app.workbench, &["reviewer"]) {
             Ok(q) => q,
             Err(e) => return Ok(bad_query(&e)),
         };
@@ -399,7 +414,7 @@ async fn assign(
         if app.workbench.case(&case_id).is_none() {
             return Ok(not_found(&format!("There is no case `{case_id}`.")));
         }
-        let q = match QueueQuery::parse(&pairs, &app.workbench, &["reviewer", "to", "team", "note"])
+        let q = match QueueQuery::parse(&pairs, app.workbench, &["reviewer", "to", "team", "note"])
         {
             Ok(q) => q,
             Err(e) => return Ok(bad_query(&e)),
@@ -475,6 +490,19 @@ async fn assign(
     .await
 }
 
+/// What a review of `case_id` is made against: its row in the current
+/// build, and that build.
+fn evidence(app: &View<'_>, case_id: &str) -> Evidence {
+    Evidence {
+        case_hash: app
+            .workbench
+            .case(case_id)
+            .map(|c| c.row_hash.clone())
+            .unwrap_or_default(),
+        build_hash: app.workbench.build.clone(),
+    }
+}
+
 /// The problem with deciding a case someone else holds, if it is held.
 fn held_by_other(
     store: &ReviewStore,
@@ -503,7 +531,7 @@ async fn review(
         }
         let q = match QueueQuery::parse(
             &pairs,
-            &app.workbench,
+            app.workbench,
             &["disposition", "reviewer", "notes", "then"],
         ) {
             Ok(q) => q,
@@ -519,12 +547,13 @@ async fn review(
             let store = lock(app);
             problems.extend(held_by_other(&store, &case_id, &form.reviewer)?);
             if problems.is_empty() {
-                store.record(&case_id, &form, &now_utc())?;
+                store.record(&case_id, &form, &now_utc(), &evidence(app, &case_id))?;
             }
         }
         if !problems.is_empty() {
             let me = form.reviewer.clone();
-            return render_case(app, &case_id, q, me, Some((form, problems)));
+            let tl = TimelineQuery::parse(&[]).expect("no parameters, no problem");
+            return render_case(app, &case_id, q, tl, me, Some((form, problems)));
         }
         let reviewer = form.reviewer.trim();
         if field(&pairs, "then") == "next" {
@@ -551,7 +580,7 @@ async fn bulk(
     blocking(app, move |app| {
         let q = match QueueQuery::parse(
             &pairs,
-            &app.workbench,
+            app.workbench,
             &["case", "disposition", "reviewer", "notes", "confirm"],
         ) {
             Ok(q) => q,
@@ -594,6 +623,13 @@ async fn bulk(
         if field(&pairs, "confirm") != "yes" {
             return Ok(pages::confirm_bulk(&q, &cases, &form).into_response());
         }
+        let cases: Vec<(String, Evidence)> = cases
+            .into_iter()
+            .map(|c| {
+                let e = evidence(app, &c);
+                (c, e)
+            })
+            .collect();
         store.record_all(&cases, &form, &now_utc())?;
         drop(store);
         Ok(see_other_as(&back, &form.reviewer))
@@ -694,17 +730,23 @@ async fn export_decisions(State(app): State<Arc<AppState>>) -> Response {
 
 /// The case page; a rejected submission is shown again, with a 422.
 fn render_case(
-    app: &AppState,
+    app: &View<'_>,
     case_id: &str,
     query: QueueQuery,
+    tl: TimelineQuery,
     me: String,
     rejected: Option<(ReviewForm, Vec<String>)>,
 ) -> Result<Response, Failure> {
-    let wb = &app.workbench;
+    let wb = app.workbench;
     let Some(case) = wb.case(case_id) else {
-        return Ok(not_found(&format!("There is no case `{case_id}`.")));
+        // A case of an earlier build keeps its history, and says so.
+        let trail = lock(app).trail(case_id)?;
+        if trail.is_empty() {
+            return Ok(not_found(&format!("There is no case `{case_id}`.")));
+        }
+        return Ok(pages::missing_case(case_id, &wb.build, &trail).into_response());
     };
-    let (timeline, total_events) = wb.timeline(&case.user_id)?;
+    let mut timeline = wb.timeline(&case.user_id)?;
     let (history, trail, holding) = {
         let store = lock(app);
         (
@@ -713,6 +755,24 @@ fn render_case(
             store.holding(case_id)?,
         )
     };
+    // The workbench's own entries join the build's, in time order.
+    timeline.extend(trail.iter().map(|e| match e {
+        AuditEntry::Decision(r) => Moment {
+            ts: r.reviewed_at.clone(),
+            kind: "review",
+            what: format!("reviewed: {}", r.disposition),
+            detail: format!("by {} {}", r.reviewer, r.notes),
+            flagged: false,
+        },
+        AuditEntry::Assignment(a) => Moment {
+            ts: a.at.clone(),
+            kind: "review",
+            what: a.action.clone(),
+            detail: format!("by {} {}", a.actor, a.note),
+            flagged: false,
+        },
+    }));
+    timeline.sort_by(|a, b| a.ts.cmp(&b.ts));
     let status = if rejected.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -722,7 +782,7 @@ fn render_case(
         case,
         account: wb.account(&case.user_id)?,
         timeline,
-        total_events,
+        tl,
         hits: wb.hits(&case.user_id),
         history,
         trail,
@@ -766,7 +826,7 @@ async fn entity(
         }
         let snapshot = Snapshot::read(&lock(app))?;
         Ok(
-            pages::entity_page(&app.workbench, &kind, &id, &uses, &snapshot.state(app))
+            pages::entity_page(app.workbench, &kind, &id, &uses, &snapshot.state(app))
                 .into_response(),
         )
     })

@@ -18,4 +18,8 @@ mod slurm;
 mod status;
 mod sweep;
 mod workbench_browser;
+mod workbench_explain;
+mod workbench_links;
+mod workbench_live;
 mod workbench_team;
+mod workbench_timeline;

@@ -635,7 +635,8 @@ fn issue_10_a_raw_sqlite3_session_cannot_rewrite_reviews() {
         before.contains("'seen'") && before.contains(&format!("'{second}'")),
         "{before}"
     );
-    let row = "'confirmed_abuse', 'mallory', 'rewritten', '2020-01-01T00:00:00Z'";
+    // Every column, the evidence hashes included.
+    let row = "'confirmed_abuse', 'mallory', 'rewritten', '2020-01-01T00:00:00Z', '', ''";
     for statement in [
         format!("INSERT OR REPLACE INTO reviews VALUES (1, '{first}', {row})"),
         format!("REPLACE INTO reviews VALUES (1, '{first}', {row})"),

@@ -406,7 +406,7 @@ fn issue_12_queue_pages_sorts_and_query_errors() {
         (
             "status=bogus",
             "status",
-            "status must be one of open, reviewed, overdue, claimed, unclaimed",
+            "status must be one of open, reviewed, changed, overdue, claimed, unclaimed",
         ),
         (
             "priority=p1",
