@@ -100,6 +100,8 @@ fn sweep_runs_as_a_slurm_array_job() {
         .contains("SLURM_ARRAY_TASK_ID"));
 
     // size=9 fails in `base`: those points fail, the others still finish.
+    // The grid grows in the same folder, so (seed 1, size 2) keeps its number
+    // 001 and (seed 1, size 9) gets the next free one, 006 (array task 6).
     // One task at a time (-j), and sbatch options passed through after ours:
     // this --output wins over the default log path.
     let custom = ws.join("slurm-logs/task-%a.log");
@@ -108,13 +110,13 @@ fn sweep_runs_as_a_slurm_array_job() {
     let out = sweep(&["seed=1", "size=2,9"], &["-j", "1", &output]);
     assert_eq!(out.status.code(), Some(1));
     let summary = ws.read("sweeps/summary.csv");
-    assert!(summary.contains("point-000,1,2,ok,1,2\n"), "{summary}");
+    assert!(summary.contains("point-001,1,2,ok,1,2\n"), "{summary}");
     assert!(
-        summary.contains("point-001,1,9,failed (exit code 1)"),
+        summary.contains("point-006,1,9,failed (exit code 1)"),
         "{summary}"
     );
     assert!(
-        ws.read("slurm-logs/task-1.log").contains("base"),
+        ws.read("slurm-logs/task-6.log").contains("base"),
         "the task's log, where --sbatch-arg put it"
     );
 }
