@@ -76,38 +76,44 @@ CREATE INDEX IF NOT EXISTS assignments_case ON assignments (case_id, assignment_
 /// In a BEFORE INSERT trigger SQLite shows an id it has yet to pick as -1, so
 /// a stored row with id -1 would block every later save: AFTER INSERT
 /// triggers refuse ids below 1 (never picked by SQLite itself).
-const APPEND_ONLY: &str = "
-CREATE TRIGGER IF NOT EXISTS reviews_no_update BEFORE UPDATE ON reviews
-BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS reviews_no_delete BEFORE DELETE ON reviews
-BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS reviews_no_replace BEFORE INSERT ON reviews
-WHEN EXISTS (SELECT 1 FROM reviews WHERE review_id = NEW.review_id)
-BEGIN SELECT RAISE(ABORT, 'reviews are append-only: this review_id is taken'); END;
-CREATE TRIGGER IF NOT EXISTS reviews_positive_id AFTER INSERT ON reviews
-WHEN NEW.review_id < 1
-BEGIN SELECT RAISE(ABORT, 'reviews are append-only: review_id must be 1 or more'); END;
-CREATE TRIGGER IF NOT EXISTS assignments_no_update BEFORE UPDATE ON assignments
-BEGIN SELECT RAISE(ABORT, 'assignments are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS assignments_no_delete BEFORE DELETE ON assignments
-BEGIN SELECT RAISE(ABORT, 'assignments are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS assignments_no_replace BEFORE INSERT ON assignments
-WHEN EXISTS (SELECT 1 FROM assignments WHERE assignment_id = NEW.assignment_id)
-BEGIN SELECT RAISE(ABORT, 'assignments are append-only: this assignment_id is taken'); END;
-CREATE TRIGGER IF NOT EXISTS assignments_positive_id AFTER INSERT ON assignments
-WHEN NEW.assignment_id < 1
-BEGIN SELECT RAISE(ABORT, 'assignments are append-only: assignment_id must be 1 or more'); END;
-CREATE TRIGGER IF NOT EXISTS case_opened_no_update BEFORE UPDATE ON case_opened
-BEGIN SELECT RAISE(ABORT, 'case_opened is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS case_opened_no_delete BEFORE DELETE ON case_opened
-BEGIN SELECT RAISE(ABORT, 'case_opened is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS case_opened_no_replace BEFORE INSERT ON case_opened
-WHEN EXISTS (SELECT 1 FROM case_opened WHERE case_id = NEW.case_id OR rowid = NEW.rowid)
-BEGIN SELECT RAISE(ABORT, 'case_opened is append-only: this case_id is taken'); END;
-CREATE TRIGGER IF NOT EXISTS case_opened_positive_rowid AFTER INSERT ON case_opened
-WHEN NEW.rowid < 1
-BEGIN SELECT RAISE(ABORT, 'case_opened is append-only: rowid must be 1 or more'); END;
-";
+/// (table, its key column, the condition that says NEW's key is taken).
+const APPEND_ONLY_TABLES: [(&str, &str, &str); 3] = [
+    ("reviews", "review_id", "review_id = NEW.review_id"),
+    (
+        "assignments",
+        "assignment_id",
+        "assignment_id = NEW.assignment_id",
+    ),
+    (
+        "case_opened",
+        "rowid",
+        "case_id = NEW.case_id OR rowid = NEW.rowid",
+    ),
+];
+
+/// The four triggers of each append-only table (created on every open, so
+/// stores made by older versions get them too).
+fn append_only_triggers() -> String {
+    let mut sql = String::new();
+    for (table, id, taken) in APPEND_ONLY_TABLES {
+        let key = if id == "rowid" { "case_id" } else { id };
+        sql.push_str(&format!(
+            "CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} {are} append-only'); END;
+CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} {are} append-only'); END;
+CREATE TRIGGER IF NOT EXISTS {table}_no_replace BEFORE INSERT ON {table}
+WHEN EXISTS (SELECT 1 FROM {table} WHERE {taken})
+BEGIN SELECT RAISE(ABORT, '{table} {are} append-only: this {key} is taken'); END;
+CREATE TRIGGER IF NOT EXISTS {table}_positive_{id} AFTER INSERT ON {table}
+WHEN NEW.{id} < 1
+BEGIN SELECT RAISE(ABORT, '{table} {are} append-only: {id} must be 1 or more'); END;
+",
+            are = if table.ends_with('s') { "are" } else { "is" },
+        ));
+    }
+    sql
+}
 
 /// One saved review.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,7 +252,7 @@ impl ReviewStore {
         conn.execute_batch("PRAGMA journal_mode = WAL;")?;
         conn.execute_batch(SCHEMA)?;
         add_evidence_columns(&mut conn)?;
-        conn.execute_batch(APPEND_ONLY)?;
+        conn.execute_batch(&append_only_triggers())?;
         Ok(ReviewStore { conn })
     }
 

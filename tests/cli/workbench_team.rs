@@ -4,7 +4,6 @@
 //! guards on every new route.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
 use std::sync::{Arc, Barrier};
 
 use crate::common::Workspace;
@@ -30,26 +29,7 @@ fn send_as(
     body: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String, String) {
-    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if method == "POST" {
-        request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    let (status, head, body) = crate::serve::http_full(port, method, path, headers, body);
     let location = head
         .lines()
         .find_map(|l| {
@@ -58,7 +38,7 @@ fn send_as(
                 .then(|| v.trim().to_string())
         })
         .unwrap_or_default();
-    (status, location, body.to_string())
+    (status, location, body)
 }
 
 /// The case a "next" redirect points at.
