@@ -62,16 +62,9 @@ impl Layout {
         self.state_dir().join("lock")
     }
 
+    /// Last runs, stat cache, no-op snapshot and plan cache (SQLite).
     pub fn state_file(&self) -> PathBuf {
-        self.local_dir().join("state.json")
-    }
-
-    pub fn stat_cache_file(&self) -> PathBuf {
-        self.local_dir().join("statcache.json")
-    }
-
-    pub fn snapshot_file(&self) -> PathBuf {
-        self.local_dir().join("snapshot.json")
+        self.local_dir().join("state.db")
     }
 
     pub fn logs_dir(&self) -> PathBuf {
@@ -88,14 +81,14 @@ impl Layout {
         self.cache.join("blobs")
     }
 
-    /// Run records by stage key, shareable between workspaces.
-    pub fn runs_dir(&self) -> PathBuf {
-        self.cache.join("runs")
+    /// Run records by stage key (SQLite), shareable between workspaces.
+    pub fn runs_db_file(&self) -> PathBuf {
+        self.cache.join("runs.db")
     }
 
     /// Per-key locks, so that concurrent builds sharing the cache compute a key once.
-    pub fn key_locks_dir(&self) -> PathBuf {
-        self.cache.join("locks")
+    pub fn key_lock_file(&self) -> PathBuf {
+        self.cache.join("keys.lock")
     }
 
     /// The folder `TNSFLOW_CACHE_DIR` must name to share this workspace's cache.

@@ -24,6 +24,7 @@ pub mod record;
 pub mod schedule;
 pub mod serve;
 pub mod stages;
+pub mod trace;
 
 pub use error::Error;
 

@@ -70,6 +70,9 @@ pub struct Builder<'a> {
     /// The state as it was when the build started (read-only during the build).
     pub state: &'a BuildState,
     pub forced: &'a [usize],
+    /// Stages no change can have reached (see `plan::untouched`): up to
+    /// date without a check.
+    pub settled: &'a [bool],
     pub disk: &'a dyn Disk,
     pub runner: &'a dyn StageRunner,
     pub areas: &'a Areas,
@@ -96,6 +99,7 @@ impl<'a> Builder<'a> {
         stats: &'a StatCache,
         state: &'a BuildState,
         forced: &'a [usize],
+        settled: &'a [bool],
         disk: &'a dyn Disk,
         runner: &'a dyn StageRunner,
         areas: &'a Areas,
@@ -107,6 +111,7 @@ impl<'a> Builder<'a> {
             stats,
             state,
             forced,
+            settled,
             disk,
             runner,
             areas,
@@ -128,13 +133,16 @@ impl Executor for Builder<'_> {
         if self.forced.contains(&i) {
             return None;
         }
+        if self.settled.get(i) == Some(&true) {
+            return Some(Outcome::UpToDate);
+        }
         let stage = &self.plan.stages[i];
         let root = self.layout.root();
         let current = stage.current(root, self.stats).ok()?;
         let last = self.state.get(stage.name());
-        match check(root, &current, last, self.store, self.stats) {
+        match check(root, &current, last.as_ref(), self.store, self.stats) {
             Check::Fresh(run) => {
-                self.keep(i, run, last);
+                self.keep(i, run, last.as_ref());
                 Some(Outcome::UpToDate)
             }
             _ => None,
@@ -161,6 +169,7 @@ impl Builder<'_> {
         let root = self.layout.root();
         let current = stage.current(root, self.stats)?;
         let last = self.state.get(stage.name());
+        let last = last.as_ref();
         let verdict = if self.forced.contains(&i) {
             Check::Run(Vec::new())
         } else {
@@ -381,7 +390,7 @@ impl Builder<'_> {
             millis: started.elapsed().as_millis() as u64,
             ..current
         };
-        self.store.save_run(self.disk, &record)?;
+        self.store.save_run(&record)?;
         Ok(record)
     }
 

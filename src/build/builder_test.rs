@@ -18,7 +18,7 @@ use crate::execute::recover;
 use crate::layout::Layout;
 use crate::parse::{Override, Pipeline};
 use crate::plan::{Plan, PlannedStage, StatCache};
-use crate::record::{BuildState, Store};
+use crate::record::{BuildState, StateDb, Store};
 use crate::schedule::{self, Options, Outcome};
 use crate::StageResult;
 
@@ -90,12 +90,14 @@ fn build_on(
     let plan = plan(root, v);
     let layout = Layout::new(root);
     let store = Store::open(&layout).unwrap();
-    let stats = StatCache::load(&layout.stat_cache_file());
-    let mut state = BuildState::load(&layout.state_file());
+    let db = std::sync::Arc::new(StateDb::open(&layout.state_file()).unwrap());
+    let stats = StatCache::load(Some(&db));
+    let mut state = BuildState::load(Some(db.clone()));
     let areas = Areas::create(&layout).unwrap();
     let forced = [];
+    let settled = [false, false];
     let builder = Builder::new(
-        &plan, &layout, &store, &stats, &state, &forced, disk, runner, &areas,
+        &plan, &layout, &store, &stats, &state, &forced, &settled, disk, runner, &areas,
     );
     let outcomes = schedule::run(
         &plan.graph,
@@ -111,8 +113,8 @@ fn build_on(
     for record in report.records.into_values() {
         state.insert(record);
     }
-    state.save(&layout.state_file()).unwrap();
-    stats.save(&layout.stat_cache_file()).unwrap();
+    state.save().unwrap();
+    stats.save(&db).unwrap();
     let stagings: Vec<PathBuf> = std::fs::read_dir(areas.local.dir())
         .unwrap()
         .flatten()

@@ -14,7 +14,7 @@ use crate::disk::RealDisk;
 use crate::execute::{children, recover};
 use crate::layout::Layout;
 use crate::plan::Plan;
-use crate::record::{temp_file_owner, Store, TempArea};
+use crate::record::{temp_file_owner, TempArea};
 
 /// What recovery did, for a note on stderr.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -26,7 +26,15 @@ pub struct Recovered {
     pub outs_restored: usize,
 }
 
-pub fn recover_dead_builds(layout: &Layout, plan: &Plan, store: &Store) -> Recovered {
+/// `settled` stages (no change reaches them) keep their out folders
+/// unlisted unless a dead build is found; `changed` folders are swept too
+/// (a leftover there is what changed their listing).
+pub fn recover_dead_builds(
+    layout: &Layout,
+    plan: &Plan,
+    settled: &[bool],
+    changed: &[PathBuf],
+) -> Recovered {
     let mut report = Recovered::default();
     let mut dead_pids = BTreeSet::new();
     let mut roots = vec![layout.tmp_dir()];
@@ -43,15 +51,19 @@ pub fn recover_dead_builds(layout: &Layout, plan: &Plan, store: &Store) -> Recov
         });
     }
     report.dead_builds = dead_pids.len();
-    // Temporary files of dead processes beside state files, run records and
-    // outs (older tnsflow versions staged outs next to them).
+    // Temporary files of dead processes beside state files and outs (older
+    // tnsflow versions staged outs next to them). Only the out folders of
+    // stages a change reaches, unless a build died: listing every out folder
+    // of 100,000 stages is what a build after a one-file edit must not do.
     let mut folders: BTreeSet<PathBuf> = BTreeSet::new();
     folders.insert(layout.local_dir());
     folders.insert(layout.roots_dir());
-    if report.dead_builds > 0 {
-        folders.extend(store.run_shards());
-    }
-    for stage in &plan.stages {
+    folders.extend(changed.iter().filter(|p| p.is_dir()).cloned());
+    let everything = report.dead_builds > 0;
+    for (i, stage) in plan.stages.iter().enumerate() {
+        if settled[i] && !everything {
+            continue;
+        }
         for out in &stage.decl.outs {
             if let Some(dir) = layout.root().join(out).parent() {
                 folders.insert(dir.to_path_buf());

@@ -7,36 +7,54 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
-use super::{emit, load_plan, note};
+use super::{emit, note, plan_for, snapshot_verdict};
 use crate::build::{recover_dead_builds, Areas, Builder, RealRunner};
 use crate::cli::BuildArgs;
 use crate::disk::RealDisk;
 use crate::execute::interrupt;
 use crate::layout::{workspace_root, Layout};
-use crate::plan::{assess, InputKind, Plan, StatCache};
-use crate::record::{store_users, BuildSnapshot, BuildState, RecordError, Store};
+use crate::parse::Override;
+use crate::plan::{assess, plan_cache, untouched, InputKind, Plan, StatCache};
+use crate::record::{
+    store_users, BuildSnapshot, BuildState, RecordError, Scope, StateDb, Store, Verdict,
+};
 use crate::schedule::{self, Event, Options, Outcome, Progress, WorkspaceLock};
 use crate::Error;
 
 pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
+    crate::trace::phase("started");
     let request = (!args.dry_run && args.force.is_empty())
-        .then(|| request_key(file, &args))
+        .then(|| request_key(file, &args.run.set, &args.stages))
         .flatten();
-    if let Some(request) = &request {
-        let layout = Layout::new(&workspace_root(file)?);
-        if layout.snapshot_file().is_file() {
-            let _lock = WorkspaceLock::acquire(&layout.lock_file(), &command_line())?;
-            if let Some(stages) = BuildSnapshot::up_to_date(&layout.snapshot_file(), request) {
-                emit(&format!(
-                    "0 ran, {stages} up to date, 0 restored from cache, 0 failed\n"
-                ));
-                return Ok(());
-            }
+    // A workspace built before is checked under its lock; a first build
+    // creates its state only after planning, so a config error writes nothing.
+    let state_file = Layout::new(&workspace_root(file)?).state_file();
+    let mut lock = None;
+    let mut db = None;
+    if state_file.is_file() {
+        if !args.dry_run {
+            let layout = Layout::new(&workspace_root(file)?);
+            lock = Some(WorkspaceLock::acquire(
+                &layout.lock_file(),
+                &command_line(),
+            )?);
         }
+        db = StateDb::open_existing(&state_file).map(Arc::new);
+    }
+    let (verdict, rows) = snapshot_verdict(db.as_deref(), request.as_deref());
+    crate::trace::phase("snapshot checked");
+    if let Verdict::UpToDate(stages) = verdict {
+        emit(&format!(
+            "0 ran, {stages} up to date, 0 restored from cache, 0 failed\n"
+        ));
+        return Ok(());
     }
 
-    let (plan, layout) = load_plan(file, &args.run.set)?;
+    let planned = plan_for(file, &args.run.set, db.as_deref(), &verdict)?;
+    crate::trace::phase("planned");
+    let (plan, layout) = (&planned.plan, &planned.layout);
     let mut selected = if args.stages.is_empty() {
         (0..plan.stages.len()).collect()
     } else {
@@ -45,10 +63,17 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     let forced = plan.pipeline.select(&args.force)?;
     selected.extend(&forced);
     let mask = plan.with_upstream(&selected);
+    // Only a kept plan has the snapshot's stages; a parsed one is checked whole.
+    let settled = match &verdict {
+        Verdict::Changed(paths) if planned.from_cache => untouched(plan, paths),
+        _ => vec![false; plan.stages.len()],
+    };
+    trace_settled(&settled);
 
     if args.dry_run {
-        let stats = StatCache::load(&layout.stat_cache_file());
-        let statuses = assess(&plan, &layout, &stats, &mask, &forced);
+        let stats = StatCache::from_rows(rows);
+        let state = BuildState::load(db);
+        let statuses = assess(plan, layout, &stats, &state, &mask, &forced, &settled);
         let mut text = String::new();
         for s in statuses.iter().filter(|s| s.state == "stale") {
             text.push_str(&s.stage);
@@ -58,21 +83,40 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
         return Ok(());
     }
 
-    let lock = WorkspaceLock::acquire(&layout.lock_file(), &command_line())?;
-    BuildSnapshot::remove(&layout.snapshot_file());
-    let store = Store::open(&layout)?;
-    let _building = store_users::start_building(&layout).map_err(|source| RecordError::Write {
+    let lock = match lock {
+        Some(lock) => lock,
+        None => WorkspaceLock::acquire(&layout.lock_file(), &command_line())?,
+    };
+    let db = match db {
+        Some(db) => db,
+        None => Arc::new(StateDb::open(&layout.state_file())?),
+    };
+    BuildSnapshot::invalidate(&db)?;
+    crate::trace::phase("snapshot invalidated");
+    if !planned.from_cache {
+        plan_cache::save(&db, &planned.key, &plan.pipeline);
+    }
+    let store = Store::open(layout)?;
+    let _building = store_users::start_building(layout).map_err(|source| RecordError::Write {
         path: layout.gc_lock_file(),
         source,
     })?;
-    let recovered = recover_dead_builds(&layout, &plan, &store);
+    let recovered = recover_dead_builds(
+        layout,
+        plan,
+        &settled,
+        match &verdict {
+            Verdict::Changed(paths) => paths,
+            _ => &[],
+        },
+    );
     if recovered.dead_builds > 0 && !quiet {
         note(&format!(
             "recovered from {} interrupted build(s): {} orphaned process(es) stopped, {} out(s) put back",
             recovered.dead_builds, recovered.orphans_killed, recovered.outs_restored
         ));
     }
-    let areas = Areas::create(&layout).map_err(|source| RecordError::Write {
+    let areas = Areas::create(layout).map_err(|source| RecordError::Write {
         path: layout.tmp_dir(),
         source,
     })?;
@@ -80,16 +124,18 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     interrupt::clean_up_on_interrupt(areas.cache.dir().to_path_buf());
     interrupt::clean_up_on_interrupt(layout.lock_file());
     interrupt::install();
+    crate::trace::phase("store opened, recovered");
 
-    let stats = StatCache::load(&layout.stat_cache_file());
-    let mut state = BuildState::load(&layout.state_file());
+    let stats = StatCache::from_rows(rows);
+    let mut state = BuildState::load(Some(db.clone()));
     let builder = Builder::new(
-        &plan,
-        &layout,
+        plan,
+        layout,
         &store,
         &stats,
         &state,
         &forced,
+        &settled,
         &RealDisk,
         &RealRunner,
         &areas,
@@ -112,28 +158,19 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     interrupt::yield_to_handler();
     progress.finish();
     let report = builder.into_report();
+    crate::trace::phase("stages done");
 
-    let changed = !report.records.is_empty();
     for record in report.records.into_values() {
         state.insert(record);
     }
-    let known: HashSet<&str> = names.iter().copied().collect();
-    state.retain(|name| known.contains(name));
-    // The summary line comes whatever happens to the state files: it says
-    // what ran, and the error below says what could not be recorded.
-    let saved = if changed {
-        state.save(&layout.state_file())
-    } else {
-        Ok(())
+    if !planned.from_cache {
+        let known: HashSet<&str> = names.iter().copied().collect();
+        state.retain(|name| known.contains(name));
     }
-    .and_then(|()| {
-        stats
-            .save(&layout.stat_cache_file())
-            .map_err(|source| RecordError::Write {
-                path: layout.stat_cache_file(),
-                source,
-            })
-    });
+    // The summary line comes whatever happens to the state: it says what
+    // ran, and the error below says what could not be recorded.
+    let saved = state.save().and_then(|()| stats.save(&db));
+    crate::trace::phase("state saved");
 
     for (i, error) in &report.errors {
         note(&format!("error: stage `{}` failed: {error}", names[*i]));
@@ -151,15 +188,9 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     let count = |o: Outcome| outcomes.iter().filter(|x| **x == Some(o)).count();
     let failed = count(Outcome::Failed);
     if let (Some(request), 0, true, true) = (&request, failed, skipped.is_empty(), saved.is_ok()) {
-        if let Some(paths) = snapshot_paths(&plan, &mask) {
-            BuildSnapshot::save(
-                &layout.snapshot_file(),
-                request,
-                mask.iter().filter(|m| **m).count(),
-                paths,
-            );
-        }
+        save_snapshot(&db, request, plan, &mask, &settled, &verdict, &stats);
     }
+    crate::trace::phase("snapshot saved");
     emit(&format!(
         "{} ran, {} up to date, {} restored from cache, {} failed\n",
         count(Outcome::Ran),
@@ -176,6 +207,49 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// Records what this fully successful build covered: after a build that
+/// checked every stage, all their paths; after one that checked only the
+/// stages an edit reached, the changed paths leave and those stages' paths
+/// come in. Nothing is saved when a path changed during the build.
+fn save_snapshot(
+    db: &StateDb,
+    request: &str,
+    plan: &Plan,
+    mask: &[bool],
+    settled: &[bool],
+    verdict: &Verdict,
+    stats: &StatCache,
+) {
+    let checked: Vec<bool> = mask.iter().zip(settled).map(|(m, s)| *m && !s).collect();
+    let Some(mut paths) = snapshot_paths(plan, &checked) else {
+        return;
+    };
+    paths.sort_unstable();
+    paths.dedup();
+    let Some(rows) = paths
+        .iter()
+        .map(|p| stats.snapshot_row(p))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return;
+    };
+    let scope = match verdict {
+        Verdict::Changed(changed) if settled.iter().any(|s| *s) => Scope::Changed(changed),
+        _ => Scope::Full,
+    };
+    let stages = mask.iter().filter(|m| **m).count();
+    let _ = BuildSnapshot::save(db, request, stages, scope, &rows);
+}
+
+/// `TNSFLOW_TRACE`: how much of the graph an edit let the command skip.
+pub(crate) fn trace_settled(settled: &[bool]) {
+    crate::trace::phase(&format!(
+        "{} of {} stages settled without a check",
+        settled.iter().filter(|s| **s).count(),
+        settled.len()
+    ));
+}
+
 fn command_line() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
 }
@@ -183,7 +257,11 @@ fn command_line() -> String {
 /// What a build's result depends on besides the files: the tool, the pipeline
 /// file's bytes, the overrides and the targets. None when the file is unreadable
 /// (the full path then reports it).
-fn request_key(file: &Path, args: &BuildArgs) -> Option<String> {
+pub(crate) fn request_key(
+    file: &Path,
+    overrides: &[Override],
+    targets: &[String],
+) -> Option<String> {
     let bytes = std::fs::read(file).ok()?;
     let mut h = blake3::Hasher::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -199,14 +277,17 @@ fn request_key(file: &Path, args: &BuildArgs) -> Option<String> {
     h.update(&bytes);
     // Overrides in their parsed form: the key follows what the build means,
     // not how the value was typed (`--set seed=17` and `--set 'seed= 17'`).
-    let sets = args.run.set.iter().map(|o| {
+    let sets = overrides.iter().map(|o| {
         format!(
             "{}={}",
             o.key,
             serde_json::to_string(&o.value).unwrap_or_default()
         )
     });
-    for part in sets.chain(["--".to_string()]).chain(args.stages.clone()) {
+    for part in sets
+        .chain(["--".to_string()])
+        .chain(targets.iter().cloned())
+    {
         h.update(b"\0");
         h.update(part.as_bytes());
     }
@@ -214,7 +295,7 @@ fn request_key(file: &Path, args: &BuildArgs) -> Option<String> {
 }
 
 /// Every file and folder the selected stages read or wrote, for the no-op
-/// snapshot; None when a glob has wildcards above its last component (a new
+/// snapshot (the stages `mask` holds); None when a glob has wildcards above its last component (a new
 /// match could then appear without any recorded folder changing).
 fn snapshot_paths(plan: &Plan, mask: &[bool]) -> Option<Vec<std::path::PathBuf>> {
     let root = plan.pipeline.root.as_path();

@@ -24,20 +24,20 @@ pub fn gc(file: &Path, quiet: bool) -> Result<(), Error> {
         }
         .into());
     };
-    let mut state = BuildState::load(&layout.state_file());
+    let mut state = BuildState::open(&layout.state_file());
     let known: HashSet<&str> = plan.stages.iter().map(|s| s.name()).collect();
     state.retain(|name| known.contains(name));
-    state.save(&layout.state_file())?;
+    state.save()?;
     let store = Store::open(&layout)?;
     // Every other workspace sharing the store (sweep points, other checkouts)
     // keeps what its last build uses.
     let mut states = vec![state];
     for root in store_users::registered_roots(&layout) {
         if root != layout.root() {
-            states.push(BuildState::load(&Layout::new(&root).state_file()));
+            states.push(BuildState::open(&Layout::new(&root).state_file()));
         }
     }
-    let report = record::gc(&store, &states);
+    let report = record::gc(&store, &states)?;
     if !quiet {
         emit(&format!(
             "removed {} run records and {} blobs ({:.1} MiB)\n",

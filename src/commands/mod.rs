@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command};
 use crate::layout::{Layout, DEFAULT_PIPELINE};
-use crate::parse::{Override, Pipeline};
-use crate::plan::Plan;
+use crate::parse::{ConfigError, Override, Pipeline, Source};
+use crate::plan::{plan_cache, Plan};
+use crate::record::{BuildSnapshot, FileRow, StateDb, Verdict};
 use crate::Error;
 
 pub fn dispatch(cli: Cli) -> Result<(), Error> {
@@ -42,9 +43,89 @@ pub(crate) fn load_plan(file: &Path, overrides: &[Override]) -> Result<(Plan, La
     Ok((Plan::build(pipeline, crate::stages::registry())?, layout))
 }
 
+/// What the no-op snapshot says about `request`, and the stat cache's rows.
+pub(crate) fn snapshot_verdict(
+    db: Option<&StateDb>,
+    request: Option<&str>,
+) -> (Verdict, Vec<FileRow>) {
+    match (db, request) {
+        (Some(db), Some(request)) => BuildSnapshot::check(db, request),
+        (Some(db), None) => (Verdict::Unknown, FileRow::load_all(db)),
+        (None, _) => (Verdict::Unknown, Vec::new()),
+    }
+}
+
+/// A plan and where its pipeline came from.
+pub(crate) struct Planned {
+    pub plan: Plan,
+    pub layout: Layout,
+    /// Taken from `state.db` (same file, overrides and `foreach` folders as
+    /// the snapshot's build), so the snapshot's stages are this plan's.
+    pub from_cache: bool,
+    /// The plan key, to keep a freshly parsed pipeline under.
+    pub key: String,
+}
+
+/// The pipeline with `--set` applied, planned against the disk; parsed
+/// pipeline.yaml only when `state.db` does not hold it already for this key
+/// and a verdict that proves the `foreach` folders unchanged.
+pub(crate) fn plan_for(
+    file: &Path,
+    overrides: &[Override],
+    db: Option<&StateDb>,
+    verdict: &Verdict,
+) -> Result<Planned, Error> {
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let key = plan_cache::plan_key(file, text.as_bytes(), overrides);
+    let name = file.display().to_string();
+    let kept = match (db, verdict) {
+        (Some(db), Verdict::UpToDate(_) | Verdict::Changed(_)) => {
+            plan_cache::load(db, &key, Source::new(name.clone(), text.clone())).filter(|pipeline| {
+                let Verdict::Changed(paths) = verdict else {
+                    return true;
+                };
+                let folders = plan_cache::foreach_folders(pipeline);
+                !paths
+                    .iter()
+                    .any(|p| folders.iter().any(|f| p.starts_with(f)))
+            })
+        }
+        _ => None,
+    };
+    let from_cache = kept.is_some();
+    crate::trace::phase(if from_cache {
+        "pipeline from state.db"
+    } else {
+        "pipeline parsed"
+    });
+    let pipeline = match kept {
+        Some(pipeline) => pipeline,
+        None => {
+            let root = crate::layout::workspace_root(file).map_err(|source| ConfigError::Read {
+                path: file.to_path_buf(),
+                source,
+            })?;
+            let mut pipeline = Pipeline::parse(&name, &root, text)?;
+            pipeline.apply_overrides(overrides)?;
+            pipeline
+        }
+    };
+    let layout = Layout::new(&pipeline.root);
+    let plan = Plan::build(pipeline, crate::stages::registry())?;
+    Ok(Planned {
+        plan,
+        layout,
+        from_cache,
+        key,
+    })
+}
+
 /// Writes a line to stderr. An unwritable stderr (`2>/dev/full`, a closed
 /// pipe) must not turn a clean exit code into a panic, as `eprintln!` would.
-pub(crate) fn note(line: &str) {
+pub fn note(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 

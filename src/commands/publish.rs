@@ -37,7 +37,7 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
     )?;
 
     let (plan, layout) = load_plan(file, &args.run.set)?;
-    let state = BuildState::load(&layout.state_file());
+    let state = BuildState::open(&layout.state_file());
     let mut stages = BTreeMap::new();
     let mut files = BTreeMap::new();
     for stage in &plan.stages {
@@ -47,6 +47,7 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
                 stage: stage.name().to_string(),
             })?;
         stages.insert(stage.name().to_string(), record.key.clone());
+        let record = &record;
         for (out, hash) in &record.outs {
             let dest = dir.join(out);
             if let Some(parent) = dest.parent() {

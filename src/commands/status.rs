@@ -3,25 +3,42 @@
 
 use std::path::Path;
 
-use super::{emit, load_plan};
+use super::build::request_key;
+use super::{emit, plan_for, snapshot_verdict};
 use crate::cli::StatusArgs;
-use crate::plan::{assess, StatCache};
+use crate::layout::{workspace_root, Layout};
+use crate::plan::{assess, untouched, StatCache};
+use crate::record::{BuildState, StateDb, Verdict};
 use crate::Error;
 
 pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
-    let (plan, layout) = load_plan(file, &args.set)?;
+    // The snapshot of the same request as `build` tells which stages an
+    // edit since the last build can have reached; only those are checked.
+    let request = request_key(file, &args.set, &args.stages);
+    let db = StateDb::open_existing(&Layout::new(&workspace_root(file)?).state_file())
+        .map(std::sync::Arc::new);
+    let (verdict, rows) = snapshot_verdict(db.as_deref(), request.as_deref());
+    let planned = plan_for(file, &args.set, db.as_deref(), &verdict)?;
+    let (plan, layout) = (&planned.plan, &planned.layout);
     let selected = if args.stages.is_empty() {
         (0..plan.stages.len()).collect()
     } else {
         plan.pipeline.select(&args.stages)?
     };
     let mask = plan.with_upstream(&selected);
-    let stats = StatCache::load(&layout.stat_cache_file());
-    let statuses = assess(&plan, &layout, &stats, &mask, &[]);
+    let settled = match &verdict {
+        Verdict::UpToDate(_) => vec![true; plan.stages.len()],
+        Verdict::Changed(paths) if planned.from_cache => untouched(plan, paths),
+        _ => vec![false; plan.stages.len()],
+    };
+    super::build::trace_settled(&settled);
+    let stats = StatCache::from_rows(rows);
+    let state = BuildState::load(db.clone());
+    let statuses = assess(plan, layout, &stats, &state, &mask, &[], &settled);
     // Saving lets the next command skip the hashing this one did; a workspace
     // that was never built is left untouched.
-    if layout.local_dir().is_dir() {
-        let _ = stats.save(&layout.stat_cache_file());
+    if let Some(db) = &db {
+        let _ = stats.save(db);
     }
     if args.json {
         let json = serde_json::to_string_pretty(&statuses).expect("statuses serialize");

@@ -1,9 +1,9 @@
 //! `StageDecl`: one stage as pipeline.yaml declares it, after `foreach` expansion.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a stage runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StageKind {
     /// Rust code registered in `stages::registry`.

@@ -20,21 +20,33 @@ pub struct StageStatus {
 }
 
 /// Fresh or stale, with reasons, for every stage in `mask`, in topological order.
+/// `settled` stages (no change since the last build reaches them) are fresh
+/// without a check.
 pub fn assess(
     plan: &Plan,
     layout: &Layout,
     stats: &StatCache,
+    state: &BuildState,
     mask: &[bool],
     forced: &[usize],
+    settled: &[bool],
 ) -> Vec<StageStatus> {
     let root = layout.root();
-    let state = BuildState::load(&layout.state_file());
     let store = Store::at(layout);
     let mut stale = vec![false; plan.stages.len()];
     let mut statuses = Vec::new();
     for &i in plan.order.iter().filter(|&&i| mask[i]) {
         let stage = &plan.stages[i];
+        if settled[i] && !forced.contains(&i) {
+            statuses.push(StageStatus {
+                stage: stage.name().to_string(),
+                state: "fresh",
+                reasons: Vec::new(),
+            });
+            continue;
+        }
         let last = state.get(stage.name());
+        let last = last.as_ref();
         let upstream: Vec<usize> = plan.producers(i).filter(|&p| stale[p]).collect();
         let reasons: Vec<Reason> = if !upstream.is_empty() {
             let mut reasons: Vec<Reason> = upstream

@@ -9,10 +9,12 @@ mod assessment;
 mod dep_error;
 mod graph;
 mod input;
+pub mod plan_cache;
 mod reason;
 mod stage_key;
 mod staleness;
 mod stat_cache;
+mod touched;
 
 pub use assessment::{assess, StageStatus};
 pub use dep_error::DepError;
@@ -22,3 +24,4 @@ pub use reason::Reason;
 pub use stage_key::StageKey;
 pub use staleness::{check, diff_reasons, Check};
 pub use stat_cache::StatCache;
+pub use touched::untouched;

@@ -1,113 +1,248 @@
-//! `BuildSnapshot`: what the last fully successful build looked at, so that a
-//! no-op build can stop after one stat per file, as ninja's does.
+//! `BuildSnapshot`: what the last fully successful build looked at, so that
+//! the next build stops after one stat per file when nothing changed (as
+//! ninja's does), and otherwise knows *which* paths changed, so only the
+//! stages that read them are checked again.
 //!
-//! It holds a hash of the request (tool version, pipeline file bytes, `--set`
-//! args, targets) and the stat of every file and folder the build's stages
-//! read or wrote. If the request is the same and no stat changed, every stage
-//! is up to date: nothing the keys depend on can have changed. Folders are
-//! included because adding a file to a folder dep or a glob changes the
-//! folder's mtime. Anything else (another request, a changed stat, a racy
-//! entry) falls back to the full check, which rewrites the snapshot.
-//!
-//! This is the hot path of the most common command; it must not parse YAML or
-//! JSON beyond this one file.
+//! It is the request (tool version, pipeline file bytes, `--set` args,
+//! targets) in `state.db`'s `meta` table plus, on the `files` row of every
+//! file and folder the build's stages read or wrote, the hash it had then
+//! (`snap`). A path counts as changed when its hash now differs: the stat
+//! cache's hash is trusted when the stat is unchanged and not racy, else the
+//! file is hashed again, one at a time (git's rule for racy index entries);
+//! a folder's hash is that of its listing. Folders are included because adding a file to a folder dep or a
+//! glob changes the folder.
 
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::write_atomic;
+use rayon::prelude::*;
+
+use super::file_row::{upsert, DIR_HASH};
+use super::state_db::{delete_meta, meta, set_meta};
+use super::{FileRow, StateDb};
+use crate::content_hash;
 use crate::file_stat::{now_ns, FileStat};
+use crate::RecordResult;
 
-const FORMAT: u32 = 1;
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct BuildSnapshot {
-    format: u32,
-    request: String,
-    /// How many stages the build covered (all up to date).
-    pub stages: usize,
-    saved_at_ns: i128,
-    entries: Vec<(PathBuf, FileStat)>,
+/// What the snapshot says about a request.
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    /// Nothing changed: every one of this many stages is up to date.
+    UpToDate(usize),
+    /// These paths changed (content, presence or listing) since the snapshot.
+    Changed(Vec<PathBuf>),
+    /// No snapshot for this request: check everything.
+    Unknown,
 }
 
+/// Which rows a save replaces.
+pub enum Scope<'a> {
+    /// The whole snapshot (a build that checked every stage).
+    Full,
+    /// Only these changed paths leave it (their readers' paths are re-added).
+    Changed(&'a [PathBuf]),
+}
+
+pub struct BuildSnapshot;
+
 impl BuildSnapshot {
-    /// The number of stages, when the snapshot proves a build of `request` has
-    /// nothing to do.
-    pub fn up_to_date(path: &Path, request: &str) -> Option<usize> {
-        let bytes = std::fs::read(path).ok()?;
-        let snapshot: BuildSnapshot = serde_json::from_slice(&bytes).ok()?;
-        if snapshot.format != FORMAT || snapshot.request != request {
-            return None;
+    /// Checks the snapshot of `request` against the disk. Returns the verdict
+    /// and every `files` row (re-validated ones refreshed), for the stat cache.
+    pub fn check(db: &StateDb, request: &str) -> (Verdict, Vec<FileRow>) {
+        let rows = FileRow::load_with_snap(db);
+        let stages = {
+            let conn = db.conn();
+            (meta(&conn, "snapshot.request").as_deref() == Some(request.as_bytes()))
+                .then(|| meta(&conn, "snapshot.stages"))
+                .flatten()
+                .and_then(|v| String::from_utf8(v).ok()?.parse::<usize>().ok())
+        };
+        let Some(stages) = stages else {
+            return (Verdict::Unknown, rows.into_iter().map(|(r, _)| r).collect());
+        };
+        let now = now_ns();
+        let looked: Vec<(FileRow, bool, Option<Refresh>)> = rows
+            .into_par_iter()
+            .map(|(row, snap)| match snap {
+                Some(snap) => {
+                    let (hash, refresh) = look(&row);
+                    let changed = hash.as_deref() != Some(snap.as_str());
+                    (row, changed, refresh)
+                }
+                None => (row, false, None),
+            })
+            .collect();
+        let mut changed = Vec::new();
+        let mut refreshed = Vec::new();
+        let mut all = Vec::with_capacity(looked.len());
+        for (mut row, is_changed, refresh) in looked {
+            if is_changed {
+                changed.push(row.path.clone());
+            }
+            if let Some((stat, hash)) = refresh {
+                row.stat = stat;
+                row.hash = Some(hash);
+                row.checked_ns = now;
+                refreshed.push(row.clone());
+            }
+            all.push(row);
         }
-        let unchanged = snapshot.entries.iter().all(|(p, stat)| {
-            !stat.is_racy(snapshot.saved_at_ns) && FileStat::read(p).as_ref() == Some(stat)
-        });
-        unchanged.then_some(snapshot.stages)
+        // Re-validated rows are worth keeping whatever the verdict: the next
+        // command then trusts them without hashing.
+        let _ = FileRow::save(db, &refreshed, &[]);
+        let verdict = if changed.is_empty() {
+            Verdict::UpToDate(stages)
+        } else {
+            changed.sort();
+            Verdict::Changed(changed)
+        };
+        (verdict, all)
     }
 
-    /// Records the paths a successful build covered. Writes nothing when a
-    /// path is missing or too recent to be trusted yet: the next no-op build
-    /// then takes the full check and tries again.
+    /// Drops the snapshot (a build is starting; only its success makes a new one).
+    pub fn invalidate(db: &StateDb) -> RecordResult<()> {
+        delete_meta(&db.conn(), "snapshot.request").map_err(|e| db.error(e))
+    }
+
+    /// Records what a fully successful build of `request` covered: `rows`
+    /// join the snapshot, and `scope` says which rows leave it first.
     pub fn save(
-        path: &Path,
+        db: &StateDb,
         request: &str,
         stages: usize,
-        paths: impl IntoIterator<Item = PathBuf>,
-    ) {
-        let _ = std::fs::remove_file(path);
-        let now = now_ns();
-        let mut entries = BTreeMap::new();
-        for p in paths {
-            match FileStat::read(&p) {
-                Some(stat) if !stat.is_racy(now) => {
-                    entries.insert(p, stat);
+        scope: Scope<'_>,
+        rows: &[FileRow],
+    ) -> RecordResult<()> {
+        let mut conn = db.conn();
+        let written = (|| {
+            let tx = conn.transaction()?;
+            match scope {
+                Scope::Full => {
+                    tx.execute("UPDATE files SET snap = NULL WHERE snap IS NOT NULL", [])?;
                 }
-                _ => return,
+                Scope::Changed(paths) => {
+                    let mut unset =
+                        tx.prepare_cached("UPDATE files SET snap = NULL WHERE path = ?1")?;
+                    for path in paths {
+                        unset.execute([path.as_os_str().as_bytes()])?;
+                    }
+                }
             }
-        }
-        let snapshot = BuildSnapshot {
-            format: FORMAT,
-            request: request.to_string(),
-            stages,
-            saved_at_ns: now,
-            entries: entries.into_iter().collect(),
-        };
-        let bytes = serde_json::to_vec(&snapshot).expect("snapshot serializes");
-        let _ = write_atomic(path, &bytes);
+            upsert(&tx, rows, true)?;
+            set_meta(&tx, "snapshot.request", request.as_bytes())?;
+            set_meta(&tx, "snapshot.stages", stages.to_string().as_bytes())?;
+            tx.commit()
+        })();
+        written.map_err(|e| db.error(e))
     }
 
-    pub fn remove(path: &Path) {
-        let _ = std::fs::remove_file(path);
+    /// The snapshot row of a folder as it is now.
+    pub fn dir_row(path: &Path) -> Option<FileRow> {
+        let stat = FileStat::read(path)?;
+        Some(FileRow {
+            path: path.to_path_buf(),
+            stat,
+            hash: Some(listing_hash(path)?),
+            checked_ns: now_ns(),
+        })
     }
+}
+
+/// A path's new stat and hash, when it had to be read again.
+type Refresh = (FileStat, String);
+
+/// The path's hash now (None: gone or unreadable), reading it only when its
+/// stat changed or is racy; then also the row's new values.
+fn look(row: &FileRow) -> (Option<String>, Option<Refresh>) {
+    let Some(stat) = FileStat::read(&row.path) else {
+        return (None, None);
+    };
+    if stat == row.stat && !stat.is_racy(row.checked_ns) {
+        return (row.hash.clone(), None);
+    }
+    let is_dir = row.hash.as_deref().is_some_and(|h| h.starts_with(DIR_HASH));
+    let current = if is_dir {
+        listing_hash(&row.path)
+    } else {
+        crate::disk::regular_file(&row.path)
+            .ok()
+            .and_then(|_| content_hash::of_file(&row.path).ok())
+    };
+    match current {
+        Some(hash) => (Some(hash.clone()), Some((stat, hash))),
+        None => (None, None),
+    }
+}
+
+/// A folder's names and entry types, hashed (`dir:` + hex).
+fn listing_hash(path: &Path) -> Option<String> {
+    let mut names: Vec<(Vec<u8>, bool)> = std::fs::read_dir(path)
+        .ok()?
+        .flatten()
+        .map(|e| {
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            (e.file_name().as_bytes().to_vec(), is_dir)
+        })
+        .collect();
+    names.sort();
+    let mut h = blake3::Hasher::new();
+    for (name, is_dir) in names {
+        h.update(&name);
+        h.update(if is_dir { b"/\0" } else { b"\0" });
+    }
+    Some(format!("{DIR_HASH}{}", h.finalize().to_hex()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A snapshot holds only for the same request and unchanged stats, and is
-    /// not written while a file is too recent to trust.
-    #[test]
-    fn holds_for_same_request_and_stats() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("a");
-        let snap = dir.path().join("snap.json");
-        std::fs::write(&file, b"x").unwrap();
-        BuildSnapshot::save(&snap, "req", 3, [file.clone()]);
-        assert!(!snap.exists(), "a file written just now is racy");
+    fn row(path: &Path) -> FileRow {
+        let bytes = std::fs::read(path).unwrap();
+        FileRow {
+            path: path.to_path_buf(),
+            stat: FileStat::read(path).unwrap(),
+            hash: Some(content_hash::of_bytes(&bytes)),
+            checked_ns: now_ns(),
+        }
+    }
 
-        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-        std::fs::File::options()
-            .write(true)
-            .open(&file)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-        BuildSnapshot::save(&snap, "req", 3, [file.clone()]);
-        assert_eq!(BuildSnapshot::up_to_date(&snap, "req"), Some(3));
-        assert_eq!(BuildSnapshot::up_to_date(&snap, "other"), None);
+    /// A snapshot holds for the same request; a racy file is re-hashed (not
+    /// changed if its bytes are the same); an edit is reported by path.
+    #[test]
+    fn holds_for_same_request_and_names_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("state.db")).unwrap();
+        let file = dir.path().join("a");
+        std::fs::write(&file, b"x").unwrap();
+        BuildSnapshot::save(&db, "req", 3, Scope::Full, &[row(&file)]).unwrap();
+        // Racy (written just now) but unchanged: still up to date.
+        assert_eq!(BuildSnapshot::check(&db, "req").0, Verdict::UpToDate(3));
+        assert_eq!(BuildSnapshot::check(&db, "other").0, Verdict::Unknown);
         std::fs::write(&file, b"y").unwrap();
-        assert_eq!(BuildSnapshot::up_to_date(&snap, "req"), None);
+        assert_eq!(
+            BuildSnapshot::check(&db, "req").0,
+            Verdict::Changed(vec![file.clone()])
+        );
+        BuildSnapshot::invalidate(&db).unwrap();
+        assert_eq!(BuildSnapshot::check(&db, "req").0, Verdict::Unknown);
+    }
+
+    /// A folder counts as changed when its listing does, not when only its stat does.
+    #[test]
+    fn folders_compare_by_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("state.db")).unwrap();
+        let folder = dir.path().join("sql");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("a.sql"), b"select 1").unwrap();
+        let dir_row = BuildSnapshot::dir_row(&folder).unwrap();
+        BuildSnapshot::save(&db, "req", 1, Scope::Full, &[dir_row]).unwrap();
+        assert_eq!(BuildSnapshot::check(&db, "req").0, Verdict::UpToDate(1));
+        std::fs::write(folder.join("b.sql"), b"select 2").unwrap();
+        assert_eq!(
+            BuildSnapshot::check(&db, "req").0,
+            Verdict::Changed(vec![folder.clone()])
+        );
     }
 }

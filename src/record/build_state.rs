@@ -1,57 +1,121 @@
-//! `BuildState`: the last successful run of every stage in this workspace.
+//! `BuildState`: the last successful run of every stage in this workspace,
+//! the `runs` table of `state.db`.
 //!
-//! Loaded once at the start of a command and saved once at the end, in one
-//! file, so that a no-op build reads one small file. A missing, corrupt or
-//! differently versioned file means "no state": more rebuilding, never a wrong
-//! result, because run records in the store are checked against outputs anyway.
+//! Read one stage at a time (a build that knows most stages are untouched
+//! reads only the others) and written one row per changed stage, so a build
+//! costs what it changed, not the size of the graph. A missing or unreadable
+//! database means "no state": more rebuilding, never a wrong result, because
+//! run records are checked against the outputs anyway.
 
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::sync::Arc;
 
-use super::{write_atomic, RecordError, RunRecord};
+use super::state_db::{set_meta, StateDb};
+use super::RunRecord;
 use crate::RecordResult;
 
-const FORMAT: u32 = 1;
-
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default)]
 pub struct BuildState {
-    format: u32,
-    stages: BTreeMap<String, RunRecord>,
+    db: Option<Arc<StateDb>>,
+    /// Runs recorded by this command, written by `save`.
+    pending: BTreeMap<String, RunRecord>,
+    /// Stages to forget, written by `save`.
+    forgotten: Vec<String>,
 }
 
 impl BuildState {
-    pub fn load(path: &Path) -> BuildState {
-        std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<BuildState>(&bytes).ok())
-            .filter(|s| s.format == FORMAT)
-            .unwrap_or_default()
+    /// The state of the workspace whose `state.db` is at `path` (empty if none).
+    pub fn open(path: &std::path::Path) -> BuildState {
+        BuildState::load(StateDb::open_existing(path).map(Arc::new))
     }
 
-    pub fn save(&mut self, path: &Path) -> RecordResult<()> {
-        self.format = FORMAT;
-        let bytes = serde_json::to_vec(self).expect("state serializes");
-        write_atomic(path, &bytes).map_err(|source| RecordError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+    pub fn load(db: Option<Arc<StateDb>>) -> BuildState {
+        BuildState {
+            db,
+            ..BuildState::default()
+        }
     }
 
-    pub fn get(&self, stage: &str) -> Option<&RunRecord> {
-        self.stages.get(stage)
+    /// The stage's last good run: one recorded by this command, else the stored one.
+    pub fn get(&self, stage: &str) -> Option<RunRecord> {
+        if let Some(record) = self.pending.get(stage) {
+            return Some(record.clone());
+        }
+        let db = self.db.as_ref()?;
+        let conn = db.conn();
+        let json: String = conn
+            .prepare_cached("SELECT record FROM runs WHERE stage = ?1")
+            .and_then(|mut s| s.query_row([stage], |r| r.get(0)))
+            .ok()?;
+        serde_json::from_str(&json).ok()
     }
 
     pub fn insert(&mut self, record: RunRecord) {
-        self.stages.insert(record.stage.clone(), record);
+        self.pending.insert(record.stage.clone(), record);
     }
 
-    pub fn records(&self) -> impl Iterator<Item = &RunRecord> {
-        self.stages.values()
+    /// Every stored run (gc, publish, the workbench), pending ones included.
+    pub fn records(&self) -> Vec<RunRecord> {
+        let mut all: BTreeMap<String, RunRecord> = BTreeMap::new();
+        if let Some(db) = &self.db {
+            let conn = db.conn();
+            let stored: Vec<(String, String)> = conn
+                .prepare("SELECT stage, record FROM runs ORDER BY stage")
+                .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+                .unwrap_or_default();
+            for (stage, json) in stored {
+                if let Ok(record) = serde_json::from_str(&json) {
+                    all.insert(stage, record);
+                }
+            }
+        }
+        all.extend(self.pending.clone());
+        all.retain(|stage, _| !self.forgotten.contains(stage));
+        all.into_values().collect()
     }
 
     /// Forgets stages the pipeline no longer declares.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.stages.retain(|name, _| keep(name));
+        self.pending.retain(|name, _| keep(name));
+        let Some(db) = &self.db else { return };
+        let conn = db.conn();
+        let names: Vec<String> = conn
+            .prepare("SELECT stage FROM runs")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .unwrap_or_default();
+        self.forgotten
+            .extend(names.into_iter().filter(|n| !keep(n)));
+    }
+
+    /// Writes the pending runs and forgotten stages in one transaction, and
+    /// bumps the generation the workbench watches when anything changed.
+    pub fn save(&mut self) -> RecordResult<()> {
+        if self.pending.is_empty() && self.forgotten.is_empty() {
+            return Ok(());
+        }
+        let Some(db) = &self.db else { return Ok(()) };
+        let generation = db.generation() + 1;
+        let mut conn = db.conn();
+        let written = (|| {
+            let tx = conn.transaction()?;
+            {
+                let mut put = tx
+                    .prepare_cached("INSERT OR REPLACE INTO runs(stage, record) VALUES (?1, ?2)")?;
+                for (stage, record) in &self.pending {
+                    let json = serde_json::to_string(record).expect("records serialize");
+                    put.execute([stage, &json])?;
+                }
+                let mut forget = tx.prepare_cached("DELETE FROM runs WHERE stage = ?1")?;
+                for stage in &self.forgotten {
+                    forget.execute([stage])?;
+                }
+            }
+            set_meta(&tx, "generation", generation.to_string().as_bytes())?;
+            tx.commit()
+        })();
+        written.map_err(|e| db.error(e))?;
+        self.pending.clear();
+        self.forgotten.clear();
+        Ok(())
     }
 }

@@ -16,4 +16,7 @@ pub enum RecordError {
         path: PathBuf,
         source: std::io::Error,
     },
+
+    #[error("cannot use the database `{}`: {message}", path.display())]
+    Database { path: PathBuf, message: String },
 }

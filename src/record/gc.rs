@@ -1,6 +1,9 @@
 //! `tnsflow gc`: drop run records and blobs that no workspace sharing the
 //! store uses any more.
 //!
+//! Run records live in one SQLite file, compacted (VACUUM) when gc removed
+//! any: the periodic recompaction of an append-only log.
+//!
 //! Kept: the run record of each stage's last successful run in every
 //! registered workspace (see `store_users`), and the blobs their outs point to. Everything else goes, including the entries that would let a
 //! build return to an older parameter set without recomputing. Runs only on
@@ -8,7 +11,8 @@
 
 use std::collections::HashSet;
 
-use super::{BuildState, Store};
+use super::{BuildState, RunRecord, Store};
+use crate::RecordResult;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct GcReport {
@@ -17,18 +21,17 @@ pub struct GcReport {
     pub bytes_freed: u64,
 }
 
-pub fn gc(store: &Store, states: &[BuildState]) -> GcReport {
-    let records = || states.iter().flat_map(BuildState::records);
-    let keys: HashSet<&str> = records().map(|r| r.key.as_str()).collect();
-    let blobs: HashSet<&str> = records()
+pub fn gc(store: &Store, states: &[BuildState]) -> RecordResult<GcReport> {
+    let records: Vec<RunRecord> = states.iter().flat_map(BuildState::records).collect();
+    let keys: HashSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
+    let blobs: HashSet<&str> = records
+        .iter()
         .flat_map(|r| r.outs.values().map(String::as_str))
         .collect();
-    let mut report = GcReport::default();
-    for (key, path) in store.run_files() {
-        if !keys.contains(key.as_str()) && std::fs::remove_file(&path).is_ok() {
-            report.runs_removed += 1;
-        }
-    }
+    let mut report = GcReport {
+        runs_removed: store.remove_runs(|key| keys.contains(key))?,
+        ..GcReport::default()
+    };
     for (hash, path) in store.blob_files() {
         if blobs.contains(hash.as_str()) {
             continue;
@@ -39,5 +42,5 @@ pub fn gc(store: &Store, states: &[BuildState]) -> GcReport {
             report.bytes_freed += size;
         }
     }
-    report
+    Ok(report)
 }

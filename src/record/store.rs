@@ -4,10 +4,16 @@
 //!
 //! ```text
 //! blobs/ab/cdef...   an output's bytes, named by their blake3 hash
-//! runs/12/3456....json  a RunRecord, named by its stage key
+//! runs.db            every RunRecord by stage key (SQLite, one row per run)
+//! keys.lock          per-key locks (byte-range locks on one file)
 //! tmp/<area>/        partial files of one live process (see `TempArea`)
 //! roots/<hash>       the workspaces sharing this store, for gc
 //! ```
+//!
+//! Run records share one SQLite file rather than one file each: 100,000
+//! stages made 100,000 files (the inode flood Snakemake users know), and a
+//! lookup by key is one B-tree probe. Several builds write it at once (a
+//! sweep's points): WAL mode and a busy timeout make them take turns.
 //!
 //! Outputs in the workspace are copies of their blob (reflinks where the
 //! filesystem can), never hard links: an out edited in place must not edit the
@@ -18,6 +24,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rusqlite::{Connection, OptionalExtension};
 
 use super::{RecordError, RunRecord};
 use crate::disk::Disk;
@@ -29,7 +38,10 @@ pub struct Store {
     blobs: PathBuf,
     runs: PathBuf,
     tmp: PathBuf,
-    locks: PathBuf,
+    key_locks: PathBuf,
+    /// The run database, opened on first use (None: absent and not creatable).
+    db: Arc<OnceLock<Result<Mutex<Connection>, String>>>,
+    create: bool,
 }
 
 impl Store {
@@ -37,32 +49,53 @@ impl Store {
     pub fn at(layout: &Layout) -> Store {
         Store {
             blobs: layout.blobs_dir(),
-            runs: layout.runs_dir(),
+            runs: layout.runs_db_file(),
             tmp: layout.cache_tmp_dir(),
-            locks: layout.key_locks_dir(),
+            key_locks: layout.key_lock_file(),
+            db: Arc::default(),
+            create: false,
         }
     }
 
     /// The store of a workspace, created if needed, for building.
     pub fn open(layout: &Layout) -> RecordResult<Store> {
-        let store = Store::at(layout);
-        for dir in [&store.blobs, &store.runs, &store.tmp, &store.locks] {
+        let mut store = Store::at(layout);
+        store.create = true;
+        for dir in [&store.blobs, &store.tmp] {
             std::fs::create_dir_all(dir).map_err(|source| RecordError::Write {
                 path: dir.clone(),
                 source,
             })?;
         }
+        store.runs_db()?;
         Ok(store)
+    }
+
+    /// The run database; created on first use by a store opened for building.
+    fn runs_db(&self) -> RecordResult<&Mutex<Connection>> {
+        let db = self.db.get_or_init(|| {
+            if !self.create && !self.runs.is_file() {
+                return Err("no run records yet".to_string());
+            }
+            open_runs_db(&self.runs)
+                .map(Mutex::new)
+                .map_err(|e| e.to_string())
+        });
+        db.as_ref().map_err(|message| RecordError::Database {
+            path: self.runs.clone(),
+            message: message.clone(),
+        })
+    }
+
+    fn db_error(&self, source: rusqlite::Error) -> RecordError {
+        RecordError::Database {
+            path: self.runs.clone(),
+            message: source.to_string(),
+        }
     }
 
     fn blob_path(&self, hash: &str) -> PathBuf {
         self.blobs.join(&hash[..2]).join(&hash[2..])
-    }
-
-    fn run_path(&self, key: &str) -> PathBuf {
-        self.runs
-            .join(&key[..2])
-            .join(format!("{}.json", &key[2..]))
     }
 
     pub fn has_blob(&self, hash: &str) -> bool {
@@ -113,53 +146,117 @@ impl Store {
     /// Waits until no other process is computing `key`, then holds it until
     /// the returned file is dropped. Builds sharing one cache (a sweep's points)
     /// thereby compute each key once: the second finds the first's run record.
-    /// Keys share 256 lock files by their first two hex digits (one file per
-    /// key flooded the filesystem at 100,000 stages); two different keys of
-    /// one stripe merely take turns.
+    /// One file holds every key's lock as a one-byte range (open file
+    /// description locks, so two threads of one build exclude each other too);
+    /// keys share 65,536 ranges by their first four hex digits, and two keys of
+    /// one range merely take turns.
     pub fn lock_key(&self, key: &str) -> io::Result<std::fs::File> {
-        let stripe = key.get(..2).unwrap_or("00");
+        let stripe = key
+            .get(..4)
+            .and_then(|s| i64::from_str_radix(s, 16).ok())
+            .unwrap_or(0);
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(self.locks.join(format!("{stripe}.lock")))?;
-        file.lock()?;
-        Ok(file)
+            .open(&self.key_locks)?;
+        let lock = nix::libc::flock {
+            l_type: nix::libc::F_WRLCK as i16,
+            l_whence: nix::libc::SEEK_SET as i16,
+            l_start: stripe,
+            l_len: 1,
+            l_pid: 0,
+        };
+        loop {
+            match nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_OFD_SETLKW(&lock)) {
+                Ok(_) => return Ok(file),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     pub fn load_run(&self, key: &str) -> Option<RunRecord> {
-        let bytes = std::fs::read(self.run_path(key)).ok()?;
-        serde_json::from_slice::<RunRecord>(&bytes)
+        let db = self.runs_db().ok()?.lock().expect("runs db lock");
+        let json: String = db
+            .prepare_cached("SELECT record FROM runs WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+            .ok()
+            .flatten()?;
+        serde_json::from_str::<RunRecord>(&json)
             .ok()
             .filter(|r| r.key == key)
     }
 
-    pub fn save_run(&self, disk: &dyn Disk, record: &RunRecord) -> RecordResult<()> {
-        let path = self.run_path(&record.key);
-        let bytes = serde_json::to_vec_pretty(record).expect("records serialize");
-        disk.write(&path, &bytes)
-            .map_err(|source| RecordError::Write { path, source })
+    pub fn save_run(&self, record: &RunRecord) -> RecordResult<()> {
+        let json = serde_json::to_string(record).expect("records serialize");
+        let db = self.runs_db()?.lock().expect("runs db lock");
+        db.prepare_cached("INSERT OR REPLACE INTO runs(key, record) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute([&record.key, &json]))
+            .map(drop)
+            .map_err(|e| self.db_error(e))
     }
 
-    /// The folders holding run records (where a killed write leaves its temporary file).
-    pub fn run_shards(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(&self.runs)
-            .map(|entries| entries.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default()
-    }
-
-    /// Every run record, for gc.
-    pub(super) fn run_files(&self) -> Vec<(String, PathBuf)> {
-        files_two_levels(&self.runs)
-            .into_iter()
-            .map(|(name, path)| (name.trim_end_matches(".json").to_string(), path))
-            .collect()
+    /// Deletes every run record whose key `keep` refuses, then compacts the
+    /// file; returns how many went.
+    pub(super) fn remove_runs(&self, keep: impl Fn(&str) -> bool) -> RecordResult<usize> {
+        let Ok(db) = self.runs_db() else {
+            return Ok(0);
+        };
+        let mut db = db.lock().expect("runs db lock");
+        let removed = (|| {
+            let keys: Vec<String> = db
+                .prepare("SELECT key FROM runs")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let tx = db.transaction()?;
+            let mut removed = 0;
+            {
+                let mut delete = tx.prepare("DELETE FROM runs WHERE key = ?1")?;
+                for key in keys.iter().filter(|k| !keep(k)) {
+                    removed += delete.execute([key])?;
+                }
+            }
+            tx.commit()?;
+            if removed > 0 {
+                db.execute_batch("VACUUM")?;
+            }
+            Ok(removed)
+        })();
+        removed.map_err(|e| self.db_error(e))
     }
 
     /// Every blob, for gc.
     pub(super) fn blob_files(&self) -> Vec<(String, PathBuf)> {
         files_two_levels(&self.blobs)
     }
+}
+
+/// Opens (creating it) the run database; a damaged one is started afresh
+/// (it is a cache: losing it means recomputing).
+fn open_runs_db(path: &Path) -> rusqlite::Result<Connection> {
+    open_runs_db_once(path).or_else(|e| {
+        if !super::state_db::is_damaged(&e) {
+            return Err(e);
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut damaged = path.as_os_str().to_owned();
+            damaged.push(suffix);
+            let _ = std::fs::remove_file(damaged);
+        }
+        open_runs_db_once(path)
+    })
+}
+
+fn open_runs_db_once(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(600))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS runs(key TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID",
+    )?;
+    Ok(conn)
 }
 
 /// `(prefix + name, path)` of every file in `dir/xx/name`.

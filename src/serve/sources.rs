@@ -7,9 +7,8 @@
 //! build while the workbench is serving).
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
-use crate::record::BuildState;
+use crate::record::{BuildState, StateDb};
 
 /// Where a build put the files the workbench reads.
 #[derive(Debug, Clone)]
@@ -25,20 +24,18 @@ pub struct Sources {
     pub stamp: Option<Stamp>,
 }
 
-/// What the state file looked like: a change means a new build.
+/// Which build the state database holds: a change means a new build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
-    pub modified: Option<SystemTime>,
-    pub len: u64,
+    pub generation: i64,
 }
 
 impl Stamp {
-    /// The state file's modification time and size now (None: no file).
+    /// The state database's generation now (None: no database).
     pub fn of(state_file: &Path) -> Option<Stamp> {
-        let meta = std::fs::metadata(state_file).ok()?;
+        let db = StateDb::open_existing(state_file)?;
         Some(Stamp {
-            modified: meta.modified().ok(),
-            len: meta.len(),
+            generation: db.generation(),
         })
     }
 }
@@ -49,11 +46,17 @@ impl Sources {
     pub fn discover(root: &Path, state_file: &Path) -> Result<Sources, String> {
         // Before reading: a build that lands meanwhile changes it again.
         let stamp = Stamp::of(state_file);
-        let bytes = std::fs::read(state_file).unwrap_or_default();
-        let build = blake3::hash(&bytes).to_hex()[..16].to_string();
-        let state = BuildState::load(state_file);
-        let outs: Vec<PathBuf> = state
-            .records()
+        let records = BuildState::open(state_file).records();
+        let mut build = blake3::Hasher::new();
+        for r in &records {
+            build.update(r.stage.as_bytes());
+            build.update(b"\0");
+            build.update(r.key.as_bytes());
+            build.update(b"\n");
+        }
+        let build = build.finalize().to_hex()[..16].to_string();
+        let outs: Vec<PathBuf> = records
+            .iter()
             .flat_map(|r| r.outs.keys())
             .map(|out| root.join(out))
             .filter(|path| path.is_file())

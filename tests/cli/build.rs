@@ -446,8 +446,8 @@ stages:
     settle();
     assert_eq!(ws.build(&[]), counts(0, 2, 0, 0));
     assert!(
-        ws.exists(".tnsflow/v1/snapshot.json"),
-        "a settled no-op build records a snapshot"
+        ws.exists(".tnsflow/v1/state.db"),
+        "a successful build records a snapshot"
     );
     assert_eq!(ws.build(&[]), counts(0, 2, 0, 0));
 

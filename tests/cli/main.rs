@@ -4,6 +4,7 @@ mod common;
 
 mod analytics;
 mod bad_input;
+mod big_graphs;
 mod build;
 mod crash;
 mod data;
