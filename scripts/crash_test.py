@@ -21,16 +21,17 @@ a clean build leaves (the reference, built first at the same path):
     cache entry (a blob, run record or key lock the clean build does not
     have, i.e. a stage that ran with other inputs) fails the trial;
   - every blob byte-identical to the reference's blob of that name;
-    every run record and state.json equal to the reference's but for
-    `millis` (the run time); other state (lock, statcache.json) need only
-    exist where the reference has it;
+    every run record (runs.db) and last run (state.db's `runs` table) equal
+    to the reference's but for `millis` (the run time); other state (lock,
+    the stat cache's rows, key locks) need only exist where the reference
+    has it;
   - one more `tnsflow build` does nothing (the reference's no-op summary).
 
 strace counts injections per syscall and per thread ("per tracee"). Kills
 therefore target (syscall, n) pairs, on a build at -j 1 (one worker thread
 makes nearly every call), twice: following every thread (-f: the kill lands
 on the first thread to make its n-th such call) and following the main thread
-only (its calls at the end of a build: state.json, statcache.json, stdout).
+only (its calls at the end of a build: state.db, stdout).
 Each trial's strace log names the call that was killed; the report counts the
 distinct calls of the counting build that were hit and lists those no trial
 can reach.
@@ -91,19 +92,45 @@ def content_rule(rel: str) -> str:
     """How a path's content is compared with the reference's.
 
     `bytes`: identical bytes (user files, exports, content-addressed blobs);
-    `record`/`state`: equal JSON once `millis` is dropped; `presence`: only
-    that it exists (the lock's holder, stat caches, key locks)."""
+    `runs.db`/`state.db`: equal run records once `millis` is dropped;
+    `presence`: only that it exists (the lock's holder, key locks)."""
     parts = rel.split("/")
     if rel == "pipeline.yaml" or parts[0] in ("sql", "out"):
         return "bytes"
     if parts[0] == ".tnsflow" and len(parts) >= 3:
         if parts[2] == "blobs":
             return "bytes"
-        if parts[2] == "runs" and rel.endswith(".json"):
-            return "record"
-        if parts[2:] == ["state.json"]:
-            return "state"
+        if parts[2:] == ["runs.db"]:
+            return "runs.db"
+        if parts[2:] == ["state.db"]:
+            return "state.db"
     return "presence"
+
+
+def sqlite_companion(rel: str) -> bool:
+    """A database's own recovery files (`-wal`, `-shm`, `-journal`): SQLite
+    keeps them after a kill and replays them on the next open; whether one is
+    present says nothing about the data, which `db_rows` compares."""
+    return rel.startswith(".tnsflow/") and rel.endswith((".db-wal", ".db-shm", ".db-journal"))
+
+
+def db_rows(path: Path, rule: str):
+    """The run records a database holds, `millis` dropped: runs.db by key,
+    state.db's last runs by stage. Read from a copy, so that opening it
+    cannot add a -wal or -shm file to the workspace being compared."""
+    import sqlite3
+    with tempfile.TemporaryDirectory() as tmp:
+        for suffix in ("", "-wal"):
+            if Path(str(path) + suffix).exists():
+                shutil.copy2(str(path) + suffix, Path(tmp) / ("db" + suffix))
+        try:
+            con = sqlite3.connect(Path(tmp) / "db")
+            table = "SELECT key, record FROM runs" if rule == "runs.db" else "SELECT stage, record FROM runs"
+            rows = {k: without_millis(json.loads(v)) for k, v in con.execute(table)}
+            con.close()
+            return rows
+        except (sqlite3.Error, ValueError) as e:
+            return f"<not readable: {e}>"
 
 
 def sha256(path: Path) -> str:
@@ -118,19 +145,6 @@ def without_millis(value):
     if isinstance(value, dict):
         return {k: without_millis(v) for k, v in value.items() if k != "millis"}
     return value
-
-
-def normalized_json(path: Path, rule: str):
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError) as e:
-        return f"<not valid JSON: {e}>"
-    if rule == "record":
-        return without_millis(data)
-    if isinstance(data, dict) and isinstance(data.get("stages"), dict):
-        data = dict(data)
-        data["stages"] = {k: without_millis(v) for k, v in data["stages"].items()}
-    return data
 
 
 @dataclass
@@ -148,6 +162,8 @@ def scan(ws: Path) -> dict[str, Entry]:
         with os.scandir(folder) as it:
             for item in sorted(it, key=lambda e: e.name):
                 rel = prefix + item.name
+                if sqlite_companion(rel):
+                    continue
                 # The store's registration of this workspace is named by the
                 # hash of its path, which differs between trial workspaces.
                 if prefix == ".tnsflow/v1/roots/" and not item.name.startswith("."):
@@ -160,8 +176,8 @@ def scan(ws: Path) -> dict[str, Entry]:
                     rule = content_rule(rel)
                     if rule == "bytes":
                         content = sha256(Path(item.path))
-                    elif rule in ("record", "state"):
-                        content = normalized_json(Path(item.path), rule)
+                    elif rule in ("runs.db", "state.db"):
+                        content = db_rows(Path(item.path), rule)
                     else:
                         content = None
                     entries[rel] = Entry("file", st.st_size, content)

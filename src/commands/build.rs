@@ -18,7 +18,7 @@ use crate::layout::{workspace_root, Layout};
 use crate::parse::Override;
 use crate::plan::{assess, plan_cache, untouched, InputKind, Plan, StatCache};
 use crate::record::{
-    store_users, BuildSnapshot, BuildState, RecordError, Scope, StateDb, Store, Verdict,
+    store_users, BuildSnapshot, BuildState, RecordError, Scope, StateDb, Store, TempArea, Verdict,
 };
 use crate::schedule::{self, Event, Options, Outcome, Progress, WorkspaceLock};
 use crate::Error;
@@ -30,22 +30,29 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
         .flatten();
     // A workspace built before is checked under its lock; a first build
     // creates its state only after planning, so a config error writes nothing.
-    let state_file = Layout::new(&workspace_root(file)?).state_file();
+    let here = Layout::new(&workspace_root(file)?);
+    let state_file = here.state_file();
     let mut lock = None;
     let mut db = None;
     if state_file.is_file() {
-        if !args.dry_run {
-            let layout = Layout::new(&workspace_root(file)?);
-            lock = Some(WorkspaceLock::acquire(
-                &layout.lock_file(),
-                &command_line(),
-            )?);
+        if args.dry_run {
+            db = StateDb::open_existing(&state_file).map(Arc::new);
+        } else {
+            lock = Some(WorkspaceLock::acquire(&here.lock_file(), &command_line())?);
+            // Opened for writing: a database a killed build left half-created
+            // gets its tables now.
+            db = Some(Arc::new(StateDb::open(&state_file)?));
         }
-        db = StateDb::open_existing(&state_file).map(Arc::new);
     }
     let (verdict, rows) = snapshot_verdict(db.as_deref(), request.as_deref());
     crate::trace::phase("snapshot checked");
-    if let Verdict::UpToDate(stages) = verdict {
+    // A killed build's temp area is recovered by the full path, never skipped.
+    let leftovers = || {
+        [here.tmp_dir(), here.cache_tmp_dir()]
+            .iter()
+            .any(|d| TempArea::any_in(d))
+    };
+    if let (Verdict::UpToDate(stages), false) = (&verdict, leftovers()) {
         emit(&format!(
             "0 ran, {stages} up to date, 0 restored from cache, 0 failed\n"
         ));

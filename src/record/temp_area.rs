@@ -70,6 +70,12 @@ impl TempArea {
         &self.id
     }
 
+    /// Whether `root` holds any area, live or dead (one directory listing).
+    pub fn any_in(root: &Path) -> bool {
+        std::fs::read_dir(root)
+            .is_ok_and(|mut entries| entries.any(|e| e.is_ok_and(|e| e.file_name() != CREATE_LOCK)))
+    }
+
     /// Hands every area under `root` whose owner is dead to `recover` (with
     /// its id), then removes it. Returns how many were removed.
     pub fn sweep_dead(root: &Path, mut recover: impl FnMut(&str, &Path)) -> usize {

@@ -463,3 +463,42 @@ fn status_and_build_agree_on_restores() {
     assert!(!status.contains("restored"), "{status}");
     assert_eq!(ws.build(&[]), counts(1, 0, 0, 0));
 }
+
+/// A state database a kill left empty or damaged (killed while SQLite
+/// created it, a stray write) is rebuilt, not an error (found by the crash
+/// test: "no such table: meta").
+#[test]
+fn damaged_state_database_is_started_afresh() {
+    let ws = Workspace::new()
+        .pipeline("stages:\n  s:\n    cmd: \"cp in.txt out/x.txt\"\n    deps: [in.txt]\n    outs: [out/x.txt]\n")
+        .file("in.txt", "1\n");
+    assert_eq!(ws.build(&[]), counts(1, 0, 0, 0));
+    let state = ws.join(".tnsflow/v1/state.db");
+    for damage in [&b""[..], b"this is not a database, it is a stray write"] {
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", state.display()));
+        }
+        std::fs::write(&state, damage).unwrap();
+        // The run records are still in runs.db: nothing needs to run again.
+        assert_eq!(ws.build(&[]), counts(0, 1, 0, 0));
+        assert_eq!(ws.build(&[]), counts(0, 1, 0, 0));
+    }
+}
+
+/// A build killed after recording its snapshot but before removing its temp
+/// area: the next build must not take the no-op fast path past the dead
+/// area (found by the crash test: the area stayed forever).
+#[test]
+fn dead_temp_area_is_recovered_even_when_nothing_changed() {
+    let ws = Workspace::new()
+        .pipeline("stages:\n  s:\n    cmd: \"echo x > out/x.txt\"\n    outs: [out/x.txt]\n");
+    assert_eq!(ws.build(&[]), counts(1, 0, 0, 0));
+    let dead_pid = (400_000..4_000_000)
+        .find(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        .unwrap();
+    let area = ws.join(&format!(".tnsflow/v1/tmp/{dead_pid}-dead-0"));
+    std::fs::create_dir_all(area.join("s-0")).unwrap();
+    std::fs::write(area.join("owner"), "").unwrap();
+    assert_eq!(ws.build(&[]), counts(0, 1, 0, 0));
+    assert!(!area.exists(), "the dead build's area is removed");
+}
