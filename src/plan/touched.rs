@@ -6,7 +6,7 @@
 //! after an edit costs what the edit reaches (Shake's and Bazel's dirty
 //! propagation), not the size of the graph.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 use petgraph::graph::NodeIndex;
@@ -17,39 +17,33 @@ use super::{InputKind, Plan};
 /// For each stage, whether no changed path can reach it.
 pub fn untouched(plan: &Plan, changed: &[PathBuf]) -> Vec<bool> {
     let root = plan.pipeline.root.as_path();
-    let changed_set: HashSet<&Path> = changed.iter().map(PathBuf::as_path).collect();
-    // Files by path, so the common case is one lookup per changed path.
-    let mut readers: HashMap<PathBuf, Vec<usize>> = HashMap::new();
-    let mut wide = Vec::new();
-    for (i, stage) in plan.stages.iter().enumerate() {
-        for input in &stage.inputs {
-            match input.kind {
-                InputKind::File => readers.entry(input.absolute(root)).or_default().push(i),
-                InputKind::Dir | InputKind::Glob => wide.push(i),
-            }
-        }
-        for out in &stage.decl.outs {
-            readers.entry(root.join(out)).or_default().push(i);
-        }
-    }
+    // Changed paths as the plan spells them (relative inside the workspace),
+    // so that checking a stage allocates nothing: one lookup per input.
+    let spelled: HashSet<String> = changed
+        .iter()
+        .map(|p| {
+            p.strip_prefix(root)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
     let mut touched = vec![false; plan.stages.len()];
     let mut queue: VecDeque<usize> = VecDeque::new();
-    for path in changed {
-        for &i in readers.get(path).into_iter().flatten() {
-            queue.push_back(i);
-        }
-    }
-    for i in wide {
-        let reaches = plan.stages[i].inputs.iter().any(|input| {
-            let base = match input.kind {
-                InputKind::File => return false,
-                InputKind::Dir => input.absolute(root),
-                // A glob's matches sit under its literal folder.
-                InputKind::Glob => root.join(glob_folder(&input.path)),
-            };
-            changed_set.iter().any(|c| c.starts_with(&base))
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let reads = stage.inputs.iter().any(|input| match input.kind {
+            InputKind::File => spelled.contains(&input.path),
+            // Anything under a folder dep, or a glob's literal folder.
+            InputKind::Dir | InputKind::Glob => {
+                let base = match input.kind {
+                    InputKind::Dir => root.join(&input.path),
+                    _ => root.join(glob_folder(&input.path)),
+                };
+                changed.iter().any(|c| c.starts_with(&base))
+            }
         });
-        if reaches {
+        let writes = || stage.decl.outs.iter().any(|o| spelled.contains(o));
+        if reads || writes() {
             queue.push_back(i);
         }
     }

@@ -67,7 +67,8 @@ impl Store {
                 source,
             })?;
         }
-        store.runs_db()?;
+        // runs.db is opened on first use: a build after a one-file edit may
+        // never need it.
         Ok(store)
     }
 
