@@ -9,8 +9,8 @@ use std::path::Path;
 
 use crate::common::Workspace;
 use crate::serve::{
-    browser, choose, click, element, fill, find_program, port_of, start_chromedriver, start_serve,
-    text, wait_for_count,
+    browser, choose, chromium_and_driver, click, element, fill, port_of, start_chromedriver,
+    start_serve, text, wait_for_count,
 };
 
 async fn screenshot(client: &Client, name: &str) {
@@ -46,14 +46,7 @@ fn export_rows(port: &str) -> usize {
 
 #[test]
 fn issue_12_two_reviewers_in_chromium() {
-    let chromium = find_program(
-        "CHROMIUM",
-        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
-    );
-    let driver = find_program("CHROMEDRIVER", &["/usr/bin/chromedriver"]);
-    let (Some(chromium), Some(driver)) = (chromium, driver) else {
-        assert!(std::env::var_os("CI").is_none(), "CI must install chromium");
-        eprintln!("skipped: chromium or chromedriver not installed");
+    let Some((chromium, driver)) = chromium_and_driver() else {
         return;
     };
     let ws = Workspace::from_repo();

@@ -8,6 +8,9 @@
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
+mod skip;
+pub use skip::{find_program, on_path, skip, skip_line};
+
 pub struct Workspace {
     dir: tempfile::TempDir,
 }
