@@ -396,7 +396,8 @@ stages:
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(|| ws.exists("out/slow.txt"));
+    // The file exists once the shell's `>` made it; kill after `echo` wrote.
+    wait_for(|| std::fs::read_to_string(ws.join("out/slow.txt")).is_ok_and(|s| s == "partial\n"));
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(ws.read("out/slow.txt"), "partial\n");
