@@ -262,6 +262,7 @@ impl Builder<'_> {
             root: self.layout.root(),
             out_dir: staging.new_dir(),
             log: &log,
+            scratch: self.areas.local.dir(),
             run_id: self.areas.local.id(),
         };
         if in_place {
@@ -433,8 +434,10 @@ struct Staging {
 }
 
 impl Staging {
-    /// `staged`: whether outs will be staged in `new/` (a command writing in
-    /// place needs no such folder, and each folder made costs time).
+    /// `staged`: whether outs will be staged in `new/`. A command writing in
+    /// place gets no folder at all until something needs one (its log, a
+    /// journal): each folder made costs time, and a cold build of 100,000
+    /// commands made and removed 100,000 of them.
     fn create(area: &Path, stage: &str, staged: bool) -> StageResult<Staging> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let safe: String = stage
@@ -452,15 +455,12 @@ impl Staging {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let new = dir.join("new");
-        let made = if staged {
-            std::fs::create_dir_all(&new)
-        } else {
-            std::fs::create_dir_all(&dir)
-        };
-        made.map_err(|source| StageError::Write {
-            path: dir.clone(),
-            source,
-        })?;
+        if staged {
+            std::fs::create_dir_all(&new).map_err(|source| StageError::Write {
+                path: dir.clone(),
+                source,
+            })?;
+        }
         Ok(Staging { dir, new })
     }
 
@@ -475,6 +475,7 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
+        // (A command's folder may never have been made: then nothing to do.)
         if !has_journal(&self.dir) {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

@@ -17,8 +17,10 @@ pub struct RunContext<'a> {
     pub root: &'a Path,
     /// Staged outs go here by file name (stages that do not write in place).
     pub out_dir: &'a Path,
-    /// A command's stdout and stderr.
+    /// A command's stdout and stderr, written only when it printed anything.
     pub log: &'a Path,
+    /// The build's temp area, for unnamed scratch files.
+    pub scratch: &'a Path,
     /// Marks the processes the run starts (see `execute::children`).
     pub run_id: &'a str,
 }
@@ -62,7 +64,7 @@ impl StageRunner for RealRunner {
             }
             StageKind::Cmd { .. } => {
                 let cmd = stage.cmd.as_deref().expect("cmd stages have a command");
-                run_cmd(root, &decl.name, cmd, ctx.log, ctx.run_id)
+                run_cmd(root, &decl.name, cmd, ctx.log, ctx.scratch, ctx.run_id)
             }
         }
     }

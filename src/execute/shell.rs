@@ -1,7 +1,7 @@
 //! `cmd:` stages: `sh -c` in the workspace root, in a process group of its own
 //! that dies with the stage (see `children`).
 
-use std::fs::File;
+use std::io::{Read, Seek};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,19 +13,31 @@ use crate::StageResult;
 /// How many lines of a failed command's output the error shows.
 const TAIL_LINES: usize = 12;
 
-/// Runs `cmd` with its stdout and stderr going to `log`; on failure the error
-/// carries the exit status and the log's last lines. `run_id` marks the
-/// command's processes so that a later build can find them if this one dies.
-pub fn run_cmd(root: &Path, stage: &str, cmd: &str, log: &Path, run_id: &str) -> StageResult<()> {
+/// Runs `cmd` with its stdout and stderr going to `log` when it prints
+/// anything; on failure the error carries the exit status and the output's
+/// last lines. The output goes first to an unnamed file in `scratch` (the
+/// build's temp area): most commands print nothing, and a named file per
+/// stage cost two file-system operations each at 100,000 stages. `run_id`
+/// marks the command's processes so that a later build can find them if
+/// this one dies.
+pub fn run_cmd(
+    root: &Path,
+    stage: &str,
+    cmd: &str,
+    log: &Path,
+    scratch: &Path,
+    run_id: &str,
+) -> StageResult<()> {
     let write_err = |source| StageError::Write {
         path: log.to_path_buf(),
         source,
     };
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir).map_err(write_err)?;
-    }
-    let out = File::create(log).map_err(write_err)?;
+    let mut out = tempfile::tempfile_in(scratch).map_err(|source| StageError::Write {
+        path: scratch.to_path_buf(),
+        source,
+    })?;
     let err = out.try_clone().map_err(write_err)?;
+    let stdout = out.try_clone().map_err(write_err)?;
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(cmd)
@@ -34,7 +46,7 @@ pub fn run_cmd(root: &Path, stage: &str, cmd: &str, log: &Path, run_id: &str) ->
         .env(RUN_ENV, run_id)
         .process_group(0)
         .stdin(Stdio::null())
-        .stdout(out)
+        .stdout(stdout)
         .stderr(err)
         .spawn()
         .map_err(|e| StageError::Failed(format!("cannot start `sh -c {cmd}`: {e}")))?;
@@ -47,10 +59,20 @@ pub fn run_cmd(root: &Path, stage: &str, cmd: &str, log: &Path, run_id: &str) ->
     if super::interrupt::requested() {
         return Err(StageError::Interrupted);
     }
+    let mut output = Vec::new();
+    out.rewind()
+        .and_then(|()| out.read_to_end(&mut output))
+        .map_err(write_err)?;
+    if !output.is_empty() {
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).map_err(write_err)?;
+        }
+        std::fs::write(log, &output).map_err(write_err)?;
+    }
     if status.success() {
         return Ok(());
     }
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let text = String::from_utf8_lossy(&output);
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
     Err(StageError::Command {
