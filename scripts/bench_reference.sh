@@ -11,8 +11,8 @@
 #              the pipeline so the CSVs are plain input files), one command;
 #   reference  `python reference_stack.py derive` (interpreter start-up and
 #              imports included, as tnsflow's process start is);
-#   breakdown  the same tnsflow stages one `tnsflow build STAGE` at a time,
-#              each under GNU time (so a row includes process start and the
+#   breakdown  the same tnsflow stages one `tnsflow build STAGE` at a time
+#              (each detection on its own), each under GNU time (so a row includes process start and the
 #              no-op check of its upstream stages).
 # Prints medians (wall and CPU = user + system), the ratio, the per-stage
 # breakdown, and the reference's agreement with tnsflow's exports (round 1).
@@ -62,8 +62,15 @@ timed() {
   echo "$label $wall $(awk "BEGIN {print $user + $sys}") $kb" >>"$work/times"
 }
 sets=(--set "events=$events" --set "users=$users")
+# The breakdown names each detection (detect@NAME) so a slow one shows.
+fresh "$work/stages"
+read -r -a breakdown <<<"$(cd "$work/stages" && "$bin" status --json "${sets[@]}" | python3 -c '
+import json, sys
+wanted = sys.argv[1:]
+print(" ".join(s["stage"] for s in json.load(sys.stdin) if s["stage"].split("@")[0] in wanted))
+' "${stages[@]}")"
 : >"$work/times"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$repeats"); do
   echo "round $round of $repeats" >&2
   fresh "$work/tns"
@@ -75,12 +82,14 @@ for round in $(seq 1 "$repeats"); do
     "$py" "$repo/scripts/reference_stack.py" compare "$work/ref/derived" "$work/tns/out" >>"$work/agreement" || true
   fi
   fresh "$work/stages"
-  for stage in "${stages[@]}"; do
+  for stage in "${breakdown[@]}"; do
     (cd "$work/stages" && timed "stage:$stage" "$bin" build -q "${sets[@]}" "$stage" >/dev/null)
   done
 done
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+echo "machine: $(nproc) cores; load average before $load_before, after $load_after"
+echo
 cat "$work/agreement"
 echo
 echo "reference steps, round 1 (wall, inside the script):"
