@@ -81,9 +81,12 @@ pub(crate) fn plan_for(
     })?;
     let key = plan_cache::plan_key(file, text.as_bytes(), overrides);
     let name = file.display().to_string();
+    // One copy of the text (17 MB at 100,000 stages): shared with the kept
+    // pipeline's source, taken back for parsing when there is none.
+    let source = Source::new(name.clone(), text);
     let kept = match (db, verdict) {
         (Some(db), Verdict::UpToDate(_) | Verdict::Changed(_)) => {
-            plan_cache::load(db, &key, Source::new(name.clone(), text.clone())).filter(|pipeline| {
+            plan_cache::load(db, &key, source.clone()).filter(|pipeline| {
                 let Verdict::Changed(paths) = verdict else {
                     return true;
                 };
@@ -96,11 +99,6 @@ pub(crate) fn plan_for(
         _ => None,
     };
     let from_cache = kept.is_some();
-    crate::trace::phase(if from_cache {
-        "pipeline from state.db"
-    } else {
-        "pipeline parsed"
-    });
     let pipeline = match kept {
         Some(pipeline) => pipeline,
         None => {
@@ -108,11 +106,17 @@ pub(crate) fn plan_for(
                 path: file.to_path_buf(),
                 source,
             })?;
+            let text = std::sync::Arc::try_unwrap(source.text).unwrap_or_else(|t| (*t).clone());
             let mut pipeline = Pipeline::parse(&name, &root, text)?;
             pipeline.apply_overrides(overrides)?;
             pipeline
         }
     };
+    crate::trace::phase(if from_cache {
+        "pipeline from state.db"
+    } else {
+        "pipeline parsed"
+    });
     let layout = Layout::new(&pipeline.root);
     let plan = Plan::build(pipeline, crate::stages::registry())?;
     Ok(Planned {
