@@ -49,9 +49,10 @@ after the edits. Medians, ratios to ninja, and issue 13's targets marked pass or
 fail: rebuild, status and the no-op right after a build within 1.5x of ninja;
 settled no-ops within 1.2x; cold peak RSS within 2x; cold wall time within 1.2x;
 at most 1.1 files under .tnsflow/ per stage. The default run has the 10k graphs
-(about 10 minutes on a busy 2-core machine); the 100k ones take long (every
-tool's cold build is minutes, and tnsflow's edit cycle was ~2 minutes before the
-incremental engine), so they are opt-in with fewer repetitions (--huge-*).
+(26 minutes for the two, set-up and clean-up included, on the 2-core machine at a
+load average of 9); the 100k ones take much longer (every tool's cold build is
+minutes, and tnsflow's edit cycle was minutes before the incremental engine), so
+they are opt-in, with fewer repetitions (--huge-*).
 
 `tnsflow (full check)` is tnsflow with its no-op snapshot deleted before each
 timed run: the path a build takes when the snapshot cannot prove there is
@@ -946,9 +947,10 @@ def main():
     table = "\n\n".join(tables)
     footer = (f"\nMachine: {machine}. Load average before {load_before[0]:.2f}, "
               f"after {os.getloadavg()[0]:.2f}. Run took {time.time() - started:.0f} s.\n"
-              f"Versions: {'; '.join(versions.values())}.\n"
-              f"No-op: median of {args.repeat} runs ({args.slow_repeat} for DVC and Snakemake), "
-              f"round-robin over the tools; -j {args.jobs}.")
+              f"Versions: {'; '.join(versions.values())}.\n-j {args.jobs} for every tool.")
+    if small:
+        footer += (f" No-op: median of {args.repeat} runs ({args.slow_repeat} for DVC and Snakemake), "
+                   f"round-robin over the tools.")
     if big:
         footer += (f" Big graphs: round-robin over tnsflow, make and ninja (a tool later each "
                    f"repetition); medians of {args.big_cold_repeat} cold builds and {args.big_repeat} "
