@@ -645,7 +645,7 @@ def bench_big_graph(kind, tools, args, env, work) -> dict:
     res["_meta"] = {"stages": len(stages), "edit": edit_src, "expected_runs": len(edit_outs),
                     "cold_repeat": cold_reps, "repeat": reps, "seconds": time.time() - t0,
                     "load_start": load_start, "load_end": os.getloadavg()[0]}
-    log(f"  {kind:9} done in {time.time() - t0:.0f} s")
+    log(f"  {kind:9} done in {time.time() - t0:.0f} s; removing its workspaces")
     if not args.keep:
         for d in dirs.values():
             shutil.rmtree(d, ignore_errors=True)
@@ -934,6 +934,7 @@ def main():
     big_tools = {name: tool for name, tool in tools.items() if name in BIG_TOOLS}
     for kind in big:
         results[kind] = bench_big_graph(kind, big_tools, args, env, work)
+        log(report_big(results, [kind], list(big_tools))[0])  # kept if a later graph fails
     tables = []
     if small:
         cold_kind = {k: "update" if k == "1000+1GB" and "1000" in args.graphs else "cold"
