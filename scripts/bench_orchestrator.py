@@ -50,9 +50,10 @@ fail: rebuild, status and the no-op right after a build within 1.5x of ninja;
 settled no-ops within 1.2x; cold peak RSS within 2x; cold wall time within 1.2x;
 at most 1.1 files under .tnsflow/ per stage. The default run has the 10k graphs
 (26 minutes for the two, set-up and clean-up included, on the 2-core machine at a
-load average of 9); the 100k ones take much longer (every tool's cold build is
-minutes, and tnsflow's edit cycle was minutes before the incremental engine), so
-they are opt-in, with fewer repetitions (--huge-*).
+load average of 9); the 100k ones take about half an hour each (every tool's
+cold build is about 3 minutes, and removing the workspaces' 700,000 files took
+17 minutes on that loaded disk), so they are opt-in, with fewer repetitions
+(--huge-*).
 
 `tnsflow (full check)` is tnsflow with its no-op snapshot deleted before each
 timed run: the path a build takes when the snapshot cannot prove there is

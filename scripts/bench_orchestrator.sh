@@ -4,8 +4,8 @@
 # see the header of bench_orchestrator.py). Arguments go to the Python script:
 #   scripts/bench_orchestrator.sh [--skip-slow] [--repeat N] [--markdown FILE] [--json FILE]
 #       [--graphs 14,1000,1000+1GB,10k-wide,10k-deep,100k-wide,100k-deep | all]
-# Honours CARGO_TARGET_DIR. The default graphs (all but 100k) take about 20-30
-# minutes with every tool; the two 100k graphs add about an hour.
+# Honours CARGO_TARGET_DIR. The default graphs (all but 100k) take about 35-45
+# minutes with every tool; each 100k graph adds about half an hour.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$repo/target}
