@@ -544,7 +544,7 @@ def changed(before: dict, after: dict) -> set[str]:
     return {o for o, t in after.items() if before.get(o) != t}
 
 
-def bench_big_graph(kind, tools, args, env, work) -> dict:
+def bench_big_graph(kind, tools, args, env, work) -> tuple[dict, dict]:
     """Times a big graph for tnsflow, make and ninja: cold builds, the no-op right
     after a build, settled no-ops, and one-leaf-edit cycles (rebuild, status);
     every repetition goes round-robin over the tools, starting one tool later
@@ -646,11 +646,8 @@ def bench_big_graph(kind, tools, args, env, work) -> dict:
     res["_meta"] = {"stages": len(stages), "edit": edit_src, "expected_runs": len(edit_outs),
                     "cold_repeat": cold_reps, "repeat": reps, "seconds": time.time() - t0,
                     "load_start": load_start, "load_end": os.getloadavg()[0]}
-    log(f"  {kind:9} done in {time.time() - t0:.0f} s; removing its workspaces")
-    if not args.keep:
-        for d in dirs.values():
-            shutil.rmtree(d, ignore_errors=True)
-    return res
+    log(f"  {kind:9} done in {time.time() - t0:.0f} s")
+    return res, dirs
 
 
 # The big-graph cases, the unit they are shown in, and the issue's target as a
@@ -934,8 +931,13 @@ def main():
             shutil.rmtree(d, ignore_errors=True)
     big_tools = {name: tool for name, tool in tools.items() if name in BIG_TOOLS}
     for kind in big:
-        results[kind] = bench_big_graph(kind, big_tools, args, env, work)
-        log(report_big(results, [kind], list(big_tools))[0])  # kept if a later graph fails
+        results[kind], big_dirs = bench_big_graph(kind, big_tools, args, env, work)
+        # Logged before the clean-up, which takes minutes at 100k, and kept if a later graph fails.
+        log(report_big(results, [kind], list(big_tools))[0])
+        if not args.keep:
+            log(f"  {kind:9} removing its workspaces")
+            for d in big_dirs.values():
+                shutil.rmtree(d, ignore_errors=True)
     tables = []
     if small:
         cold_kind = {k: "update" if k == "1000+1GB" and "1000" in args.graphs else "cold"
