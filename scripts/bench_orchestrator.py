@@ -9,7 +9,12 @@ Every tool builds the *same* generated DAGs of shell-command stages, with the
   14          a small pipeline: a source stage, a fan-out of 11, a fan-in, a report;
   1000        20 layers x 50 stages, each reading 1-3 outputs of the layer before
               (random.Random(7), so the graph is the same on every run);
-  1000+1GB    the 1000-stage graph plus one extra 1 GiB dependency of stage s0_0.
+  1000+1GB    the 1000-stage graph plus one extra 1 GiB dependency of stage s0_0;
+  10k-wide    big graphs, for tnsflow, make and ninja only: every stage also reads
+  100k-wide   its own source file src/NAME.txt; "wide" is 20 layers of 500 or
+  10k-deep    5,000 stages, each reading 1-3 outputs of the layer before (the 1000
+  100k-deep   graph scaled), "deep" is 10 independent chains of 1,000 or 10,000.
+              Any N-wide, Nk-wide, N-deep or Nk-deep works (e.g. 2k-deep).
 
 For each graph every tool gets a fresh workspace and does
 
@@ -23,6 +28,32 @@ waits until every output is more than 2 s old (tnsflow and git do not trust a
 file stat within 2 s of its mtime, the "racy clean" rule) and does one untimed
 warm-up no-op per tool. The script checks that every tool produced
 byte-identical outputs and that no no-op build rewrote any output.
+
+Big graphs (10,000 and 100,000 stages) measure what users feel after a change,
+each case for every tool in turn, round-robin, one tool later each repetition:
+
+  cold                 a build from nothing (wall, CPU, and peak RSS via
+                       /usr/bin/time), then at once a no-op (no racy wait: the
+                       path a user takes);
+  settled no-op        2.2 s after the last build;
+  one-leaf edit        rewrite the source file of a stage that has one dependent,
+                       which has none (2 stages to rerun), then: rebuild; no-op at
+                       once; edit again and `status` (tnsflow status, ninja -n,
+                       make -n); rebuild (untimed); 2.2 s later a settled no-op;
+  state                files and bytes under .tnsflow/ (ninja: .ninja_log and
+                       .ninja_deps; make keeps none) after the first cold build.
+
+The outputs a rebuild rewrote (by mtime) are checked to be the 2 expected ones
+for every tool, and the tools' outputs byte-identical after the cold builds and
+after the edits. Medians, ratios to ninja, and issue 13's targets marked pass or
+fail: rebuild, status and the no-op right after a build within 1.5x of ninja;
+settled no-ops within 1.2x; cold peak RSS within 2x; cold wall time within 1.2x;
+at most 1.1 files under .tnsflow/ per stage. The default run has the 10k graphs
+(26 minutes for the two, set-up and clean-up included, on the 2-core machine at a
+load average of 9); the 100k ones take about half an hour each (every tool's
+cold build is about 3 minutes, and removing the workspaces' 700,000 files took
+17 minutes on that loaded disk), so they are opt-in, with fewer repetitions
+(--huge-*).
 
 `tnsflow (full check)` is tnsflow with its no-op snapshot deleted before each
 timed run: the path a build takes when the snapshot cannot prove there is
@@ -38,9 +69,11 @@ How to run
     scripts/bench_orchestrator.sh                  # builds tnsflow (release), runs all
     scripts/bench_orchestrator.sh --skip-slow      # only tnsflow, make, ninja
     scripts/bench_orchestrator.sh --graphs 14,1000 # skip the 1 GiB graph
+    scripts/bench_orchestrator.sh --skip-slow --graphs 10k-wide,10k-deep,100k-wide,100k-deep
+                                                   # the big graphs only (or --graphs all)
     python3 scripts/bench_orchestrator.py --tnsflow PATH/TO/tnsflow [options]
 
-Tools: make and ninja come from Debian (apt-get install make ninja-build, done
+Tools: make, ninja and time come from Debian (apt-get install make ninja-build time, done
 here when missing; needs root). DVC and Snakemake are installed from PyPI into
 a throwaway virtualenv (default /tmp/tnsflow-bench-venv, reused when present).
 The whole run with every tool and graph takes about 10-20 minutes on 2 cores,
@@ -57,6 +90,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -65,7 +99,15 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GRAPHS = ("14", "1000", "1000+1GB")
+SMALL_GRAPHS = ("14", "1000", "1000+1GB")
+BIG_GRAPHS = ("10k-wide", "10k-deep", "100k-wide", "100k-deep")
+GRAPHS = SMALL_GRAPHS + BIG_GRAPHS
+DEFAULT_GRAPHS = SMALL_GRAPHS + ("10k-wide", "10k-deep")
+BIG_TOOLS = ("tnsflow", "make", "ninja")  # DVC and Snakemake would take hours
+LAYERS = 20  # wide big graphs: LAYERS layers (the 1000 graph has 20 of 50)
+CHAINS = 10  # deep big graphs: CHAINS chains
+HUGE = 50_000  # graphs from this many stages get the --huge-* repeat counts
+STATE = {"tnsflow": [".tnsflow"], "make": [], "ninja": [".ninja_log", ".ninja_deps"]}
 TOOLS = ("tnsflow", "make", "ninja", "dvc", "snakemake")
 SLOW = ("dvc", "snakemake")
 RACY_WAIT = 2.2  # seconds; tnsflow trusts no stat younger than 2 s
@@ -82,6 +124,8 @@ def graph(kind: str) -> list[tuple[str, list[str], str]]:
     file format can hold them verbatim, and without pipes that can fail under
     `set -o pipefail` (Snakemake runs shell commands in bash strict mode).
     """
+    if big_spec(kind):
+        return big_graph(*big_spec(kind))
     stages = []
     if kind == "14":
         stages.append(("source", ["input.txt"], "sort input.txt > out/source.txt"))
@@ -172,16 +216,18 @@ def write(d, name, lines):
 
 
 class Tool:
-    def __init__(self, name, writer, command, init=None):
+    def __init__(self, name, writer, command, init=None, status=None):
         self.name, self.writer, self.command, self.init = name, writer, command, init
+        self.status = status  # what tells the user what is stale, without building
 
 
 def make_tools(args, venv_bin) -> dict[str, Tool]:
     j = str(args.jobs)
     tools = {
-        "tnsflow": Tool("tnsflow", write_tnsflow, [args.tnsflow, "build", "-q", "-j", j]),
-        "make": Tool("make", write_make, ["make", "-r", "-s", "-j", j]),
-        "ninja": Tool("ninja", write_ninja, ["ninja", "-j", j]),
+        "tnsflow": Tool("tnsflow", write_tnsflow, [args.tnsflow, "build", "-q", "-j", j],
+                        status=[args.tnsflow, "status", "-q"]),
+        "make": Tool("make", write_make, ["make", "-r", "-s", "-j", j], status=["make", "-r", "-n"]),
+        "ninja": Tool("ninja", write_ninja, ["ninja", "-j", j], status=["ninja", "-n", "-j", j]),
     }
     if venv_bin:
         tools["dvc"] = Tool("dvc", write_dvc, [os.path.join(venv_bin, "dvc"), "repro", "-q"],
@@ -193,7 +239,8 @@ def make_tools(args, venv_bin) -> dict[str, Tool]:
 
 
 def ensure_debian_tools():
-    missing = [pkg for exe, pkg in (("make", "make"), ("ninja", "ninja-build")) if not shutil.which(exe)]
+    missing = [pkg for exe, pkg in (("make", "make"), ("ninja", "ninja-build"), ("/usr/bin/time", "time"))
+               if not shutil.which(exe)]
     if not missing:
         return
     log(f"installing {' '.join(missing)} with apt-get")
@@ -222,14 +269,22 @@ def version(cmd) -> str:
 # --- running and checking ----------------------------------------------------
 
 
-def timed(cmd, cwd, env, limit=None) -> tuple[float, float] | None:
-    """Runs cmd; returns (wall seconds, CPU seconds of it and its reaped children).
+def timed(cmd, cwd, env, limit=None, peak=False) -> tuple[float, float, int | None] | None:
+    """Runs cmd; returns (wall seconds, CPU seconds of it and its reaped children,
+    with `peak` the peak RSS in KiB of the largest of them, else None).
 
     CPU time (user + system) barely moves when other processes compete for the
     cores, so it is the steadier number on a busy machine; wall time is what a
     user waits. With `limit` (seconds), a run that takes longer is stopped
     (its whole process group) and None is returned.
     """
+    rss_file = None
+    if peak:
+        # Linux counts the memory a process had before exec (here: this Python)
+        # in its ru_maxrss, so a small /usr/bin/time forks the tool and reports it.
+        rss_file = tempfile.NamedTemporaryFile(delete=False)
+        rss_file.close()
+        cmd = ["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *cmd]
     with tempfile.TemporaryFile() as output:
         t = time.perf_counter()
         p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=output, stderr=output,
@@ -250,7 +305,12 @@ def timed(cmd, cwd, env, limit=None) -> tuple[float, float] | None:
             output.seek(0)
             tail = output.read().decode(errors="replace")[-1500:]
             raise SystemExit(f"{' '.join(cmd)} failed (exit {p.returncode}) in {cwd}:\n{tail}")
-    return elapsed, usage.ru_utime + usage.ru_stime
+    rss = None
+    if rss_file:
+        with open(rss_file.name) as f:
+            rss = int(f.read().split()[-1])
+        os.remove(rss_file.name)
+    return elapsed, usage.ru_utime + usage.ru_stime, rss
 
 
 def out_stats(d, stages):
@@ -374,7 +434,7 @@ def bench_graph(kind, tools, args, env, work, big, venv_bin, reuse=None) -> tupl
                 continue
             if v == "tnsflow (full check)":
                 os.remove(snapshot)
-            wall, cpu = timed(tools[name].command, dirs[name], env)
+            wall, cpu, _ = timed(tools[name].command, dirs[name], env)
             results[v]["noop_s"].append(wall)
             results[v]["noop_cpu_s"].append(cpu)
         if "tnsflow" in tools and not os.path.exists(snapshot):
@@ -388,6 +448,303 @@ def bench_graph(kind, tools, args, env, work, big, venv_bin, reuse=None) -> tupl
             f"(min {min(t) * 1000:.1f}, max {max(t) * 1000:.1f}, n={len(t)}; "
             f"cpu median {statistics.median(c) * 1000:.1f} ms)")
     return results, dirs
+
+
+# --- big graphs: 10,000 and 100,000 stages -------------------------------------
+
+
+def big_spec(kind: str) -> tuple[int, str] | None:
+    """(stages, "wide" or "deep") for a big graph name such as 10k-wide, else None."""
+    m = re.fullmatch(r"(\d+)(k?)-(wide|deep)", kind)
+    if not m:
+        return None
+    return int(m[1]) * (1000 if m[2] else 1), m[3]
+
+
+def big_graph(n: int, shape: str) -> list[tuple[str, list[str], str]]:
+    """A big graph of n stages, every stage reading its own source file src/NAME.txt
+    (as a compile step reads its .c file) besides its upstream outputs.
+
+    wide: LAYERS layers of n / LAYERS stages, each reading 1-3 outputs of the layer
+          before (the 1000 graph scaled: random.Random(7), the same on every run);
+    deep: CHAINS independent chains of n / CHAINS stages, each reading the one before.
+    """
+    stages = []
+    if shape == "wide":
+        width, rng = n // LAYERS, random.Random(7)
+        for layer in range(LAYERS):
+            for w in range(width):
+                name = f"s{layer}_{w}"
+                deps = [f"src/{name}.txt"]
+                if layer:
+                    picks = {rng.randrange(width) for _ in range(rng.randint(1, 3))}
+                    deps += [f"out/s{layer - 1}_{d}.txt" for d in sorted(picks)]
+                stages.append((name, deps, f"(echo {name}; head -q -c 80 {' '.join(deps)}) > out/{name}.txt"))
+    else:
+        length = n // CHAINS
+        for c in range(CHAINS):
+            for k in range(length):
+                name = f"c{c}_{k}"
+                deps = [f"src/{name}.txt"] + ([f"out/c{c}_{k - 1}.txt"] if k else [])
+                stages.append((name, deps, f"(echo {name}; head -q -c 80 {' '.join(deps)}) > out/{name}.txt"))
+    return stages
+
+
+def leaf_edit(stages) -> tuple[str, set[str]]:
+    """The source file of a leaf-ish stage (one dependent, which has none) and the
+    outputs a build must rewrite after it changes: the `one-leaf edit`."""
+    dependents: dict[str, list[str]] = {}
+    for name, deps, _ in stages:
+        for d in deps:
+            if d.startswith("out/"):
+                dependents.setdefault(d[len("out/"):-len(".txt")], []).append(name)
+    for name, _, _ in stages:
+        after = dependents.get(name, [])
+        if len(after) == 1 and not dependents.get(after[0]):
+            return f"src/{name}.txt", {f"out/{name}.txt", f"out/{after[0]}.txt"}
+    raise SystemExit("no stage with exactly one dependent in the graph")
+
+
+def make_sources(d, stages):
+    """Writes every stage's source file, an hour old (as in a real checkout)."""
+    old = time.time() - 3600
+    for name, _, _ in stages:
+        path = os.path.join(d, "src", f"{name}.txt")
+        with open(path, "w") as f:
+            f.write(f"source of {name}\n")
+        os.utime(path, (old, old))
+
+
+def clean_build(d, name):
+    """Removes a tool's outputs and its state, for the next cold build."""
+    shutil.rmtree(os.path.join(d, "out"))
+    os.makedirs(os.path.join(d, "out"))
+    for s in STATE[name]:
+        p = os.path.join(d, s)
+        if os.path.isdir(p):
+            shutil.rmtree(p)
+        elif os.path.exists(p):
+            os.remove(p)
+
+
+def state_size(d, name) -> tuple[int, int, int]:
+    """(files, bytes, bytes on disk) of a tool's own state in a workspace."""
+    files = size = disk = 0
+    for s in STATE[name]:
+        p = os.path.join(d, s)
+        walk = os.walk(p) if os.path.isdir(p) else [("", [], [p])] if os.path.exists(p) else []
+        for root, _, names in walk:
+            for f in names:
+                st = os.lstat(os.path.join(root, f))
+                files, size, disk = files + 1, size + st.st_size, disk + st.st_blocks * 512
+    return files, size, disk
+
+
+def changed(before: dict, after: dict) -> set[str]:
+    return {o for o, t in after.items() if before.get(o) != t}
+
+
+def bench_big_graph(kind, tools, args, env, work) -> tuple[dict, dict]:
+    """Times a big graph for tnsflow, make and ninja: cold builds, the no-op right
+    after a build, settled no-ops, and one-leaf-edit cycles (rebuild, status);
+    every repetition goes round-robin over the tools, starting one tool later
+    each time so that none is always first after a pause."""
+    n, shape = big_spec(kind)
+    huge = n >= HUGE
+    cold_reps = args.huge_cold_repeat if huge else args.big_cold_repeat
+    reps = args.huge_repeat if huge else args.big_repeat
+    stages = graph(kind)
+    edit_src, edit_outs = leaf_edit(stages)
+    t0, load_start = time.time(), os.getloadavg()[0]
+    log(f"{kind}: {len(stages)} stages, leaf edit {edit_src} ({len(edit_outs)} stages to rerun); "
+        f"load average {os.getloadavg()[0]:.2f}")
+    dirs, res = {}, {}
+    for name, tool in tools.items():
+        d = os.path.join(work, f"{kind}-{name}")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(os.path.join(d, "out"))
+        os.makedirs(os.path.join(d, "src"))
+        make_sources(d, stages)
+        tool.writer(d, stages)
+        dirs[name] = d
+        res[name] = {"edit_runs": []}
+    log(f"  {kind:9} workspaces written in {time.time() - t0:.0f} s")
+
+    def order(r):
+        names = list(tools)
+        return names[r % len(names):] + names[:r % len(names)]
+
+    def run(name, case, cmd=None, peak=False):
+        t = timed(cmd or tools[name].command, dirs[name], env, peak=peak)
+        for field, x in zip(("_s", "_cpu_s", "_rss_kb"), t):
+            if x is not None:
+                res[name].setdefault(case + field, []).append(x)
+        return t
+
+    # Cold builds from nothing, each followed at once by a no-op (no racy wait:
+    # a user's next build after a build).
+    for r in range(cold_reps):
+        for name in order(r):
+            if r:
+                clean_build(dirs[name], name)
+            wall, cpu, rss = run(name, "cold", peak=True)
+            log(f"  {kind:9} {name:8} cold {wall:8.2f} s (cpu {cpu:.2f} s, peak RSS {rss / 1024:.0f} MB)")
+            wall, _, _ = run(name, "noop_after_cold")
+            log(f"  {kind:9} {name:8} no-op right after it {wall * 1000:8.1f} ms")
+            if r == 0:
+                files, size, disk = state_size(dirs[name], name)
+                res[name].update(state_files=files, state_bytes=size, state_disk_bytes=disk)
+    digests = {name: out_digest(dirs[name], stages) for name in tools}
+    if len(set(digests.values())) != 1:
+        raise SystemExit(f"tools disagree on the outputs of graph {kind} after the cold build: {digests}")
+
+    # Settled no-ops: every output older than the racy window.
+    time.sleep(RACY_WAIT)
+    before = {name: out_stats(dirs[name], stages) for name in tools}
+    for r in range(reps):
+        for name in order(r):
+            run(name, "settled_noop")
+    for name in tools:
+        if out_stats(dirs[name], stages) != before[name]:
+            raise SystemExit(f"{name} rewrote outputs during a no-op build of graph {kind}")
+
+    # Edit cycles: edit the leaf source, rebuild, no-op at once; edit again,
+    # status, rebuild (untimed); then, after the racy wait, a no-op.
+    def edit(name, tag):
+        with open(os.path.join(dirs[name], edit_src), "w") as f:
+            f.write(f"source of {edit_src} edited {tag}\n")
+
+    for r in range(reps):
+        for name in order(r):
+            edit(name, f"{r}a")
+            before = out_stats(dirs[name], stages)
+            run(name, "edit_rebuild")
+            ran = changed(before, out_stats(dirs[name], stages))
+            res[name]["edit_runs"].append(len(ran))
+            if ran != edit_outs:
+                log(f"  {kind:9} {name:8} WARNING: the edit rebuild rewrote {sorted(ran)[:5]}"
+                    f"{' ...' if len(ran) > 5 else ''} ({len(ran)}), expected {sorted(edit_outs)}")
+            run(name, "noop_after_edit")
+            edit(name, f"{r}b")
+            run(name, "status_after_edit", tools[name].status)
+            before = out_stats(dirs[name], stages)
+            timed(tools[name].command, dirs[name], env)
+            ran = changed(before, out_stats(dirs[name], stages))
+            res[name]["edit_runs"].append(len(ran))
+            if ran != edit_outs:
+                log(f"  {kind:9} {name:8} WARNING: the rebuild after status rewrote {len(ran)} outputs, "
+                    f"expected {sorted(edit_outs)}")
+        time.sleep(RACY_WAIT)
+        for name in order(r):
+            run(name, "settled_noop_after_edit")
+        log(f"  {kind:9} edit cycle {r + 1}/{reps}: " + ", ".join(
+            f"{name} rebuild {res[name]['edit_rebuild_s'][-1] * 1000:.0f} ms, "
+            f"status {res[name]['status_after_edit_s'][-1] * 1000:.0f} ms" for name in tools))
+    digests = {name: out_digest(dirs[name], stages) for name in tools}
+    if len(set(digests.values())) != 1:
+        raise SystemExit(f"tools disagree on the outputs of graph {kind} after the edits: {digests}")
+    res["_meta"] = {"stages": len(stages), "edit": edit_src, "expected_runs": len(edit_outs),
+                    "cold_repeat": cold_reps, "repeat": reps, "seconds": time.time() - t0,
+                    "load_start": load_start, "load_end": os.getloadavg()[0]}
+    log(f"  {kind:9} done in {time.time() - t0:.0f} s")
+    return res, dirs
+
+
+# The big-graph cases, the unit they are shown in, and the issue's target as a
+# ratio to ninja (None: shown, no target).
+BIG_CASES = (
+    ("cold", "_s", "cold build, wall", "s", 1.2),
+    ("cold", "_cpu_s", "cold build, CPU", "s", None),
+    ("cold", "_rss_kb", "cold build, peak RSS", "MB", 2.0),
+    ("noop_after_cold", "_s", "no-op right after the cold build", "ms", 1.5),
+    ("settled_noop", "_s", "settled no-op (2.2 s after the build)", "ms", 1.2),
+    ("edit_rebuild", "_s", "one-leaf edit: rebuild", "ms", 1.5),
+    ("edit_rebuild", "_cpu_s", "one-leaf edit: rebuild, CPU", "ms", None),
+    ("noop_after_edit", "_s", "no-op right after the edit rebuild", "ms", 1.5),
+    ("status_after_edit", "_s", "status after an edit", "ms", 1.5),
+    ("status_after_edit", "_cpu_s", "status after an edit, CPU", "ms", None),
+    ("settled_noop_after_edit", "_s", "settled no-op after an edit cycle", "ms", 1.2),
+)
+FILES_PER_STAGE_TARGET = 1.1
+
+
+def big_value(r, case, field, unit):
+    t = r.get(case + field)
+    if not t:
+        return None
+    m = statistics.median(t)
+    return m / 1024 if unit == "MB" else m * 1000 if unit == "ms" else m
+
+
+def fmt_big(x, unit):
+    if x is None:
+        return "–"
+    if unit == "s":
+        return f"{x:.2f}"
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def report_big(results, kinds, tools) -> tuple[str, dict]:
+    """One table per big graph (medians, ratios to ninja, targets) and a summary
+    of the targets; also returns {graph: {target: (ratio, met)}} for the JSON."""
+    out, verdicts = [], {}
+    others = [t for t in tools if t != "ninja"]
+    for k in kinds:
+        res, meta = results[k], results[k]["_meta"]
+        verdicts[k] = {}
+        out += [f"{k}: {meta['stages']:,} stages; cold builds: median of {meta['cold_repeat']}, "
+                f"the rest median of {meta['repeat']}; leaf edit `{meta['edit']}` "
+                f"({meta['expected_runs']} stages to rerun); took {meta['seconds']:.0f} s; "
+                f"load average {meta['load_start']:.2f} at the start, {meta['load_end']:.2f} at the end.", ""]
+        head = ["case"] + list(tools) + [f"{t} / ninja" for t in others] + ["target", "tnsflow"]
+        out += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 3) + "---|---|"]
+        for case, field, label, unit, target in BIG_CASES:
+            vals = {t: big_value(res[t], case, field, unit) for t in tools}
+            row = [f"{label} ({unit})"] + [fmt_big(vals[t], unit) for t in tools]
+            ratios = {t: vals[t] / vals["ninja"] if vals[t] is not None and vals["ninja"] else None
+                      for t in others}
+            row += [f"{ratios[t]:.2f}" if ratios[t] is not None else "–" for t in others]
+            if target and ratios.get("tnsflow") is not None:
+                met = ratios["tnsflow"] <= target
+                verdicts[k][label] = (round(ratios["tnsflow"], 3), met)
+                row += [f"≤ {target}x", "pass" if met else "**fail**"]
+            else:
+                row += ["", ""]
+            out.append("| " + " | ".join(row) + " |")
+        runs = [f"{t}: " + "/".join(str(x) for x in sorted(set(res[t]["edit_runs"]))) for t in tools]
+        same = all(res[t]["edit_runs"] and set(res[t]["edit_runs"]) == {meta["expected_runs"]} for t in tools)
+        out.append("| stages run by the edit rebuild | " + " | ".join(
+            "/".join(str(x) for x in sorted(set(res[t]["edit_runs"]))) for t in tools) + " | "
+            + " | ".join("" for _ in others) + f" | {meta['expected_runs']} each | "
+            + ("pass" if same else "**fail** (" + "; ".join(runs) + ")") + " |")
+        label = {"tnsflow": ".tnsflow/", "ninja": ".ninja_log, .ninja_deps", "make": "none"}
+        out.append("| state files after the cold build | " + " | ".join(
+            f"{res[t]['state_files']:,}" for t in tools) + " | "
+            + " | ".join("" for _ in others) + " | | |")
+        out.append("| state size after the cold build (MB) | " + " | ".join(
+            f"{res[t]['state_bytes'] / 1e6:.1f}" for t in tools) + " | "
+            + " | ".join(f"{res[t]['state_bytes'] / res['ninja']['state_bytes']:.1f}"
+                         if res["ninja"]["state_bytes"] else "–" for t in others) + " | | |")
+        per = res["tnsflow"]["state_files"] / meta["stages"]
+        verdicts[k]["state files per stage"] = (round(per, 3), per <= FILES_PER_STAGE_TARGET)
+        out.append("| state files per stage | " + " | ".join(
+            f"{res[t]['state_files'] / meta['stages']:.2f}" for t in tools) + " | "
+            + " | ".join("" for _ in others) + f" | ≤ {FILES_PER_STAGE_TARGET} | "
+            + ("pass" if per <= FILES_PER_STAGE_TARGET else "**fail**") + " |")
+        out += ["", "State: " + "; ".join(f"{t} {label.get(t, '?')}" for t in tools)
+                + f". Bytes are file sizes; on disk (4 KiB blocks): "
+                + ", ".join(f"{t} {res[t]['state_disk_bytes'] / 1e6:.1f} MB" for t in tools) + ".", ""]
+    labels = [c[2] for c in BIG_CASES if c[4]] + ["state files per stage"]
+    out += ["Targets (tnsflow / ninja, or files per stage), pass or fail:", "",
+            "| target | " + " | ".join(kinds) + " |", "|---|" + "---:|" * len(kinds)]
+    limits = {c[2]: f"≤ {c[4]}x" for c in BIG_CASES if c[4]} | {"state files per stage": f"≤ {FILES_PER_STAGE_TARGET}"}
+    for label in labels:
+        cells = []
+        for k in kinds:
+            v = verdicts[k].get(label)
+            cells.append("–" if v is None else f"{v[0]:.2f} {'pass' if v[1] else '**fail**'}")
+        out.append(f"| {label} ({limits[label]}) | " + " | ".join(cells) + " |")
+    return "\n".join(out), verdicts
 
 
 # --- report ------------------------------------------------------------------
@@ -489,7 +846,9 @@ def main():
     ap.add_argument("--tnsflow", default=default_tnsflow(),
                     help="the tnsflow binary (default: $TNSFLOW, else $CARGO_TARGET_DIR or "
                          "target/, then release/tnsflow)")
-    ap.add_argument("--graphs", default=",".join(GRAPHS), help=f"comma list of {', '.join(GRAPHS)}")
+    ap.add_argument("--graphs", default=",".join(DEFAULT_GRAPHS),
+                    help=f"comma list of {', '.join(GRAPHS)} (any N-wide, N-deep, Nk-wide or Nk-deep "
+                         f"works), or `all` (default: {','.join(DEFAULT_GRAPHS)})")
     ap.add_argument("--tools", default=",".join(TOOLS), help=f"comma list of {', '.join(TOOLS)}")
     ap.add_argument("--skip-slow", action="store_true", help="leave out DVC and Snakemake")
     ap.add_argument("--repeat", type=int, default=21, help="timed no-op runs per fast tool (default 21)")
@@ -497,6 +856,14 @@ def main():
     ap.add_argument("--slow-cold-limit", type=float, default=300,
                     help="stop DVC's and Snakemake's cold builds after this many seconds "
                          "(0: no limit; default 300)")
+    ap.add_argument("--big-cold-repeat", type=int, default=3,
+                    help="cold builds per tool of a big graph (default 3)")
+    ap.add_argument("--big-repeat", type=int, default=7,
+                    help="settled no-ops and edit cycles per tool of a big graph (default 7)")
+    ap.add_argument("--huge-cold-repeat", type=int, default=1,
+                    help=f"cold builds per tool from {HUGE:,} stages (default 1)")
+    ap.add_argument("--huge-repeat", type=int, default=3,
+                    help=f"settled no-ops and edit cycles per tool from {HUGE:,} stages (default 3)")
     ap.add_argument("--jobs", type=int, default=2, help="parallelism given to every tool (default 2)")
     ap.add_argument("--venv", default=os.path.join(tempfile.gettempdir(), "tnsflow-bench-venv"))
     ap.add_argument("--work", default=None, help="folder for the workspaces (default: a new temp folder)")
@@ -504,11 +871,15 @@ def main():
     ap.add_argument("--json", help="also write the raw timings to this file")
     ap.add_argument("--markdown", help="also write the tables to this file")
     args = ap.parse_args()
-    args.graphs = [g for g in args.graphs.split(",") if g]
+    args.graphs = list(GRAPHS) if args.graphs == "all" else [g for g in args.graphs.split(",") if g]
     args.tools = [t for t in args.tools.split(",") if t and not (args.skip_slow and t in SLOW)]
     for g in args.graphs:
-        if g not in GRAPHS:
-            ap.error(f"unknown graph {g!r}")
+        spec = big_spec(g)
+        if g not in SMALL_GRAPHS and not spec:
+            ap.error(f"unknown graph {g!r}: expected one of {', '.join(GRAPHS)} or N-wide, Nk-deep, ...")
+        if spec and (spec[0] % (LAYERS if spec[1] == "wide" else CHAINS) or spec[0] < 4 * LAYERS):
+            ap.error(f"graph {g!r}: a wide graph needs a multiple of {LAYERS} stages, a deep one "
+                     f"a multiple of {CHAINS}, at least {4 * LAYERS}")
     for t in args.tools:
         if t not in TOOLS:
             ap.error(f"unknown tool {t!r}")
@@ -520,18 +891,20 @@ def main():
                  "or use scripts/bench_orchestrator.sh")
 
     ensure_debian_tools()
-    venv_bin = ensure_venv(args.venv) if any(t in SLOW for t in args.tools) else None
+    small = [g for g in args.graphs if g in SMALL_GRAPHS]
+    big = [g for g in args.graphs if g not in SMALL_GRAPHS]
+    venv_bin = ensure_venv(args.venv) if small and any(t in SLOW for t in args.tools) else None
     env = dict(os.environ, DVC_NO_ANALYTICS="1", NO_COLOR="1", LC_ALL="C")
     tools = make_tools(args, venv_bin)
     work = args.work or tempfile.mkdtemp(prefix="tnsflow-bench-")
     os.makedirs(work, exist_ok=True)
-    big = os.path.join(tempfile.gettempdir(), "tnsflow-bench-1GiB.bin")
+    big_bin = os.path.join(tempfile.gettempdir(), "tnsflow-bench-1GiB.bin")
     if "1000+1GB" in args.graphs:
-        big_file(big)
+        big_file(big_bin)
         linked = os.path.join(work, "big.bin")  # same filesystem as the workspaces
         if not os.path.exists(linked):
-            os.link(big, linked)
-        big = linked
+            os.link(big_bin, linked)
+        big_bin = linked
 
     versions = {"tnsflow": version([args.tnsflow, "--version"]), "make": version(["make", "--version"]),
                 "ninja": "ninja " + version(["ninja", "--version"])}
@@ -547,28 +920,53 @@ def main():
     load_before = os.getloadavg()
     results = {}
     dirs = {}
-    for kind in args.graphs:
+    for kind in small:
         reuse = dirs.get("1000") if kind == "1000+1GB" else None
-        results[kind], dirs[kind] = bench_graph(kind, tools, args, env, work, big, venv_bin, reuse)
+        results[kind], dirs[kind] = bench_graph(kind, tools, args, env, work, big_bin, venv_bin, reuse)
         if not args.keep and kind != "1000":
             for d in dirs[kind].values():
                 shutil.rmtree(d, ignore_errors=True)
-    cold_kind = {k: "update" if k == "1000+1GB" and "1000" in args.graphs else "cold"
-                 for k in args.graphs}
-    variants = list(tools) + ["tnsflow (full check)"]
-    table = report(results, args.graphs, variants, cold_kind)
+    if not args.keep:
+        for d in dirs.get("1000", {}).values():
+            shutil.rmtree(d, ignore_errors=True)
+    big_tools = {name: tool for name, tool in tools.items() if name in BIG_TOOLS}
+    for kind in big:
+        results[kind], big_dirs = bench_big_graph(kind, big_tools, args, env, work)
+        # Logged before the clean-up, which takes minutes at 100k, and kept if a later graph fails.
+        log(report_big(results, [kind], list(big_tools))[0])
+        if not args.keep:
+            log(f"  {kind:9} removing its workspaces")
+            for d in big_dirs.values():
+                shutil.rmtree(d, ignore_errors=True)
+    tables = []
+    if small:
+        cold_kind = {k: "update" if k == "1000+1GB" and "1000" in args.graphs else "cold"
+                     for k in small}
+        variants = list(tools) + ["tnsflow (full check)"]
+        tables.append(report(results, small, variants, cold_kind))
+    verdicts = {}
+    if big:
+        text, verdicts = report_big(results, big, list(big_tools))
+        tables.append(text)
+    table = "\n\n".join(tables)
     footer = (f"\nMachine: {machine}. Load average before {load_before[0]:.2f}, "
               f"after {os.getloadavg()[0]:.2f}. Run took {time.time() - started:.0f} s.\n"
-              f"Versions: {'; '.join(versions.values())}.\n"
-              f"No-op: median of {args.repeat} runs ({args.slow_repeat} for DVC and Snakemake), "
-              f"round-robin over the tools; -j {args.jobs}.")
+              f"Versions: {'; '.join(versions.values())}.\n-j {args.jobs} for every tool.")
+    if small:
+        footer += (f" No-op: median of {args.repeat} runs ({args.slow_repeat} for DVC and Snakemake), "
+                   f"round-robin over the tools.")
+    if big:
+        footer += (f" Big graphs: round-robin over tnsflow, make and ninja (a tool later each "
+                   f"repetition); medians of {args.big_cold_repeat} cold builds and {args.big_repeat} "
+                   f"of the rest ({args.huge_cold_repeat} and {args.huge_repeat} from {HUGE:,} stages).")
     print(table + "\n" + footer)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table + "\n" + footer + "\n")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine, "versions": versions, "results": results}, f, indent=1)
+            json.dump({"machine": machine, "versions": versions, "results": results,
+                       "targets": verdicts}, f, indent=1)
     if not args.work and not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
