@@ -44,7 +44,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
             db = Some(Arc::new(StateDb::open(&state_file)?));
         }
     }
-    let (verdict, rows) = snapshot_verdict(db.as_deref(), request.as_deref());
+    let (verdict, rows, unchanged) = snapshot_verdict(db.as_deref(), request.as_deref());
     crate::trace::phase("snapshot checked");
     // A killed build's temp area is recovered by the full path, never skipped.
     let leftovers = || {
@@ -59,7 +59,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
         return Ok(());
     }
 
-    let planned = plan_for(file, &args.run.set, db.as_deref(), &verdict)?;
+    let planned = plan_for(file, &args.run.set, db.as_deref(), &verdict, &unchanged)?;
     crate::trace::phase("planned");
     let (plan, layout) = (&planned.plan, &planned.layout);
     let mut selected = if args.stages.is_empty() {

@@ -17,7 +17,7 @@ use crate::cli::{Cli, Command};
 use crate::layout::{Layout, DEFAULT_PIPELINE};
 use crate::parse::{ConfigError, Override, Pipeline, Source};
 use crate::plan::{plan_cache, Plan};
-use crate::record::{BuildSnapshot, FileRow, StateDb, Verdict};
+use crate::record::{BuildSnapshot, FileRow, StateDb, Unchanged, Verdict};
 use crate::Error;
 
 pub fn dispatch(cli: Cli) -> Result<(), Error> {
@@ -43,15 +43,20 @@ pub(crate) fn load_plan(file: &Path, overrides: &[Override]) -> Result<(Plan, La
     Ok((Plan::build(pipeline, crate::stages::registry())?, layout))
 }
 
-/// What the no-op snapshot says about `request`, and the stat cache's rows.
+/// What the no-op snapshot says about `request`, the stat cache's rows, and
+/// the paths the snapshot found unchanged.
 pub(crate) fn snapshot_verdict(
     db: Option<&StateDb>,
     request: Option<&str>,
-) -> (Verdict, Vec<FileRow>) {
+) -> (Verdict, Vec<FileRow>, Unchanged) {
     match (db, request) {
-        (Some(db), Some(request)) => BuildSnapshot::check(db, request),
-        (Some(db), None) => (Verdict::Unknown, FileRow::load_all(db)),
-        (None, _) => (Verdict::Unknown, Vec::new()),
+        (Some(db), Some(request)) => BuildSnapshot::check_knowing(db, request),
+        (Some(db), None) => (
+            Verdict::Unknown,
+            FileRow::load_all(db),
+            Unchanged::default(),
+        ),
+        (None, _) => (Verdict::Unknown, Vec::new(), Unchanged::default()),
     }
 }
 
@@ -74,6 +79,7 @@ pub(crate) fn plan_for(
     overrides: &[Override],
     db: Option<&StateDb>,
     verdict: &Verdict,
+    unchanged: &Unchanged,
 ) -> Result<Planned, Error> {
     let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
         path: file.to_path_buf(),
@@ -118,7 +124,8 @@ pub(crate) fn plan_for(
         "pipeline parsed"
     });
     let layout = Layout::new(&pipeline.root);
-    let plan = Plan::build(pipeline, crate::stages::registry())?;
+    let known = |p: &Path| unchanged.get(p).copied();
+    let plan = Plan::build_knowing(pipeline, crate::stages::registry(), &known)?;
     Ok(Planned {
         plan,
         layout,

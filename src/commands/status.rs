@@ -17,8 +17,8 @@ pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
     let request = request_key(file, &args.set, &args.stages);
     let db = StateDb::open_existing(&Layout::new(&workspace_root(file)?).state_file())
         .map(std::sync::Arc::new);
-    let (verdict, rows) = snapshot_verdict(db.as_deref(), request.as_deref());
-    let planned = plan_for(file, &args.set, db.as_deref(), &verdict)?;
+    let (verdict, rows, unchanged) = snapshot_verdict(db.as_deref(), request.as_deref());
+    let planned = plan_for(file, &args.set, db.as_deref(), &verdict, &unchanged)?;
     let (plan, layout) = (&planned.plan, &planned.layout);
     let selected = if args.stages.is_empty() {
         (0..plan.stages.len()).collect()

@@ -35,6 +35,9 @@ pub enum Verdict {
     Unknown,
 }
 
+/// The snapshot's paths found unchanged, with whether each is a folder.
+pub type Unchanged = std::collections::HashMap<PathBuf, bool>;
+
 /// Which rows a save replaces.
 pub enum Scope<'a> {
     /// The whole snapshot (a build that checked every stage).
@@ -49,6 +52,13 @@ impl BuildSnapshot {
     /// Checks the snapshot of `request` against the disk. Returns the verdict
     /// and every `files` row (re-validated ones refreshed), for the stat cache.
     pub fn check(db: &StateDb, request: &str) -> (Verdict, Vec<FileRow>) {
+        let (verdict, rows, _) = BuildSnapshot::check_knowing(db, request);
+        (verdict, rows)
+    }
+
+    /// `check`, also returning the snapshot's paths found unchanged, each
+    /// with whether it is a folder (what planning would otherwise stat).
+    pub fn check_knowing(db: &StateDb, request: &str) -> (Verdict, Vec<FileRow>, Unchanged) {
         let rows = FileRow::load_with_snap(db);
         let stages = {
             let conn = db.conn();
@@ -58,26 +68,31 @@ impl BuildSnapshot {
                 .and_then(|v| String::from_utf8(v).ok()?.parse::<usize>().ok())
         };
         let Some(stages) = stages else {
-            return (Verdict::Unknown, rows.into_iter().map(|(r, _)| r).collect());
+            let rows = rows.into_iter().map(|(r, _)| r).collect();
+            return (Verdict::Unknown, rows, Unchanged::default());
         };
         let now = now_ns();
-        let looked: Vec<(FileRow, bool, Option<Refresh>)> = rows
+        let looked: Vec<(FileRow, bool, Option<Refresh>, bool)> = rows
             .into_par_iter()
             .map(|(row, snap)| match snap {
                 Some(snap) => {
                     let (hash, refresh) = look(&row);
                     let changed = hash.as_deref() != Some(snap.as_str());
-                    (row, changed, refresh)
+                    (row, changed, refresh, true)
                 }
-                None => (row, false, None),
+                None => (row, false, None, false),
             })
             .collect();
         let mut changed = Vec::new();
         let mut refreshed = Vec::new();
+        let mut unchanged = Unchanged::default();
         let mut all = Vec::with_capacity(looked.len());
-        for (mut row, is_changed, refresh) in looked {
+        for (mut row, is_changed, refresh, in_snapshot) in looked {
             if is_changed {
                 changed.push(row.path.clone());
+            } else if in_snapshot {
+                let is_dir = row.hash.as_deref().is_some_and(|h| h.starts_with(DIR_HASH));
+                unchanged.insert(row.path.clone(), is_dir);
             }
             if let Some((stat, hash)) = refresh {
                 row.stat = stat;
@@ -96,7 +111,7 @@ impl BuildSnapshot {
             changed.sort();
             Verdict::Changed(changed)
         };
-        (verdict, all)
+        (verdict, all, unchanged)
     }
 
     /// Drops the snapshot (a build is starting; only its success makes a new one).
