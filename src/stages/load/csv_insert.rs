@@ -1,107 +1,20 @@
-//! `load`: the CSVs of `generate` into `sqlite.db`, then the core tables.
+//! The bulk insert: every row of a CSV into the table its header matches.
 //!
-//! The schema and the core tables are plain SQL files (`sql/schema.sql`,
-//! `sql/core/*.sql`, run in file-name order), so analysts can read and change
-//! them and a change reruns this stage. The bulk load is one transaction of
-//! prepared inserts with the journal off; indexes come after the insert,
-//! in `sql/core/`. The database is built in the staging folder, so a failed
-//! load never leaves a half-built `sqlite.db` behind.
+//! This is the one pass over raw_events that SQLite sees, so it must stay
+//! lean: fields are bound borrowed from the reader's buffer and integers as
+//! integers. It does not aggregate: `CoreTables` reads the same file on
+//! another thread at the same time.
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::Connection;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::execute::{Builtin, ParamProblem, StageContext, StageError, StageParams};
+use crate::execute::StageError;
 use crate::StageResult;
-
-pub struct Load;
-
-/// Tables loaded from CSVs of the same name, in load order.
-const TABLES: [&str; 4] = ["raw_events", "users", "reports", "enforcements"];
-
-impl Builtin for Load {
-    fn name(&self) -> &'static str {
-        "load"
-    }
-
-    fn version(&self) -> &'static str {
-        "1"
-    }
-
-    fn outs(&self) -> &'static [&'static str] {
-        &["sqlite.db"]
-    }
-
-    fn validate(&self, _: &StageParams) -> Result<(), ParamProblem> {
-        Ok(())
-    }
-
-    fn run(&self, ctx: &StageContext) -> StageResult<()> {
-        let db = ctx.out("sqlite.db");
-        let mut conn = Connection::open(&db)?;
-        // Sorts (the core tables' GROUP BYs, every CREATE INDEX) spill to temp
-        // files: SQLite's file-backed sorter merges sorted runs, which worker
-        // threads build, and is 3x faster than its all-in-memory one here.
-        // The page cache also sizes those runs: 8 MB runs sort in the CPU's
-        // caches, and load is 1.35x faster at 5 M events than with 64 MB.
-        conn.execute_batch(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE;
-             PRAGMA cache_size = -8192; PRAGMA locking_mode = EXCLUSIVE; PRAGMA threads = 2;",
-        )?;
-        run_sql_file(&conn, &ctx.dep("schema.sql")?)?;
-        let tx = conn.transaction()?;
-        for table in TABLES {
-            load_csv(&tx, table, &ctx.dep(&format!("{table}.csv"))?)?;
-        }
-        tx.commit()?;
-        for file in sql_files(&ctx.dep("core")?)? {
-            run_sql_file(&conn, &file)?;
-        }
-        conn.execute_batch("ANALYZE;")?;
-        Ok(())
-    }
-}
-
-/// The `.sql` files of a folder, in file-name order.
-fn sql_files(dir: &Path) -> StageResult<Vec<PathBuf>> {
-    let read_err = |source| StageError::Read {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(read_err)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-fn run_sql_file(conn: &Connection, path: &Path) -> StageResult<()> {
-    let sql = std::fs::read_to_string(path).map_err(|source| StageError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    conn.execute_batch(&sql).map_err(|e| StageError::Sql {
-        file: display_name(path),
-        message: e.to_string(),
-    })
-}
-
-/// `sql/core/20_core_users.sql` rather than an absolute path.
-fn display_name(path: &Path) -> String {
-    let parts: Vec<_> = path.iter().rev().take(3).collect();
-    parts
-        .into_iter()
-        .rev()
-        .map(|p| p.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
-}
 
 /// Inserts every row of a CSV whose header names the table's columns. An empty
 /// field in a nullable column becomes NULL (a missing payment token).
-fn load_csv(conn: &Connection, table: &str, csv_path: &Path) -> StageResult<()> {
+pub(super) fn load_csv(conn: &Connection, table: &str, csv_path: &Path) -> StageResult<()> {
     let mut reader = csv::ReaderBuilder::new()
         .buffer_capacity(1 << 20)
         .from_path(csv_path)
@@ -172,7 +85,7 @@ fn load_csv(conn: &Connection, table: &str, csv_path: &Path) -> StageResult<()> 
 }
 
 /// A decimal integer, as SQLite would store it in an INTEGER column.
-fn parse_i64(field: &[u8]) -> Option<i64> {
+pub(super) fn parse_i64(field: &[u8]) -> Option<i64> {
     std::str::from_utf8(field).ok()?.parse().ok()
 }
 

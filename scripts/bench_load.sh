@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Load benchmark (issue 13): two tnsflow binaries side by side in one run.
+#
+#   scripts/bench_load.sh OLD_BIN NEW_BIN
+#   REPEATS=5 LOAD_SIZES="500000:15000" E2E_SIZES="" scripts/bench_load.sh old new
+#
+# 1. The load stage alone, at 500 thousand and 5 million events: generate once,
+#    then `tnsflow build --force load load` with each binary in turn
+#    (interleaved, REPEATS times), under GNU time for wall and peak RSS.
+# 2. The whole default pipeline, cold (a fresh folder per run), at 50 thousand,
+#    500 thousand and 5 million events, interleaved the same way.
+# 3. Checks: sqlite.db row-identical between the binaries (every table and
+#    view, rowid by rowid, with sqlite_master's entries), every other export
+#    byte-identical, and each binary's sqlite.db byte-identical across its
+#    runs in different folders.
+#
+# Prints medians (min-max) and new/old ratios as markdown.
+set -euo pipefail
+old=$(realpath "${1:?usage: bench_load.sh OLD_BIN NEW_BIN}")
+new=$(realpath "${2:?usage: bench_load.sh OLD_BIN NEW_BIN}")
+repo=$(cd "$(dirname "$0")/.." && pwd)
+repeats=${REPEATS:-3}
+load_sizes=${LOAD_SIZES-"500000:15000 5000000:150000"}
+e2e_sizes=${E2E_SIZES-"50000:1500 500000:15000 5000000:150000"}
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench_load.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# A text summary of a database: sqlite_master without root pages, then per
+# table and view its row count and a hash of its typed rows in rowid order.
+dbsum() {
+  python3 - "$1" <<'PY'
+import hashlib, sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+objects = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+for o in objects:
+    print("schema", o)
+for kind, name, _, _ in objects:
+    if kind not in ("table", "view"):
+        continue
+    q = f'SELECT rowid, * FROM "{name}" ORDER BY rowid' if kind == "table" else f'SELECT * FROM "{name}"'
+    h, n = hashlib.blake2b(), 0
+    for row in db.execute(q):
+        h.update(repr(tuple((type(v).__name__, v) for v in row)).encode())
+        n += 1
+    print(kind, name, n, h.hexdigest()[:32])
+PY
+}
+
+# median and range of the numbers on stdin
+stats() { sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; printf "%s %s %s\n", m, v[1], v[NR]}'; }
+
+# time_run FILE CMD...: appends "wall_s peak_kb" to FILE
+time_run() {
+  local out=$1; shift
+  /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null
+  cat "$work/t" >> "$out"
+}
+
+row() { # row LABEL OLDFILE NEWFILE
+  read -r om omin omax < <(cut -d' ' -f1 "$2" | stats)
+  read -r nm nmin nmax < <(cut -d' ' -f1 "$3" | stats)
+  read -r ok _ _ < <(cut -d' ' -f2 "$2" | stats)
+  read -r nk _ _ < <(cut -d' ' -f2 "$3" | stats)
+  printf "| %s | %s (%s-%s) | %s (%s-%s) | **%.2fx** | %d | %d |\n" "$1" "$om" "$omin" "$omax" "$nm" "$nmin" "$nmax" \
+    "$(echo "$om / $nm" | bc -l)" $((ok / 1024)) $((nk / 1024))
+}
+
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "Start: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg); $repeats runs each, interleaved"
+echo
+echo "| case | old wall s, median (range) | new wall s, median (range) | speed-up | old peak MiB | new peak MiB |"
+echo "|---|---:|---:|---:|---:|---:|"
+checks=()
+
+for size in $load_sizes; do
+  events=${size%%:*}; users=${size##*:}
+  sets=(--set "events=$events" --set "users=$users")
+  ws="$work/load-$events"; mkdir -p "$ws"; cp -r "$repo/pipeline.yaml" "$repo/sql" "$ws/"
+  (cd "$ws" && "$new" build -q "${sets[@]}" generate >/dev/null)
+  : > "$work/lo"; : > "$work/ln"
+  for _ in $(seq "$repeats"); do
+    (cd "$ws" && time_run "$work/lo" "$old" build -q "${sets[@]}" --force load load)
+    (cd "$ws" && time_run "$work/ln" "$new" build -q "${sets[@]}" --force load load)
+  done
+  row "load alone, $events events" "$work/lo" "$work/ln"
+  # Row identity: one more build with each binary, then the two summaries.
+  (cd "$ws" && "$old" build -q "${sets[@]}" --force load load >/dev/null && dbsum out/sqlite.db > "$work/old.sum")
+  (cd "$ws" && "$new" build -q "${sets[@]}" --force load load >/dev/null && dbsum out/sqlite.db > "$work/new.sum")
+  if cmp -s "$work/old.sum" "$work/new.sum"; then
+    checks+=("sqlite.db at $events events: row-identical ($(grep -vc '^schema' "$work/new.sum") tables and views, $(grep -c '^schema' "$work/new.sum") schema entries)")
+  else
+    checks+=("sqlite.db at $events events: ROWS DIFFER: $(diff "$work/old.sum" "$work/new.sum" | head -5 | tr '\n' ' ')")
+  fi
+  rm -rf "$ws"
+done
+
+for size in $e2e_sizes; do
+  events=${size%%:*}; users=${size##*:}
+  sets=(--set "events=$events" --set "users=$users")
+  : > "$work/eo"; : > "$work/en"; : > "$work/dbo"; : > "$work/dbn"
+  for i in $(seq "$repeats"); do
+    for which in old new; do
+      bin=$old; [ "$which" = new ] && bin=$new
+      ws="$work/e2e-$which-$i"; mkdir -p "$ws"; cp -r "$repo/pipeline.yaml" "$repo/sql" "$ws/"
+      (cd "$ws" && time_run "$work/e${which:0:1}" "$bin" build -q "${sets[@]}")
+      sha256sum < "$ws/out/sqlite.db" >> "$work/db${which:0:1}"
+      # keep the first run's out/ of each binary for the export comparison
+      if [ "$i" = 1 ]; then mv "$ws/out" "$work/out-$which"; fi
+      rm -rf "$ws"
+    done
+  done
+  row "end to end cold, $events events" "$work/eo" "$work/en"
+  differing=$(cd "$work/out-old" && find . -type f ! -name sqlite.db | sort | while read -r f; do cmp -s "$f" "$work/out-new/$f" || echo "$f"; done)
+  n=$(cd "$work/out-old" && find . -type f ! -name sqlite.db | wc -l)
+  if [ -z "$differing" ]; then checks+=("exports at $events events: all $n besides sqlite.db byte-identical")
+  else checks+=("exports at $events events: DIFFER: $differing"); fi
+  for which in old new; do
+    if [ "$(sort -u "$work/db${which:0:1}" | wc -l)" = 1 ]; then checks+=("$which sqlite.db at $events events: byte-identical across its $repeats folders")
+    else checks+=("$which sqlite.db at $events events: NOT byte-identical across folders"); fi
+  done
+  rm -rf "$work/out-old" "$work/out-new"
+done
+
+echo
+echo "End: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+for c in "${checks[@]}"; do echo "- $c"; done
