@@ -212,6 +212,21 @@ def write(d, name, lines):
         f.write("\n".join(lines) + "\n")
 
 
+def snapshot_row(state_db: str, drop: bool = False) -> bool:
+    """Whether tnsflow's no-op snapshot is recorded (its request row in
+    state.db's meta table); `drop` deletes it, forcing the full check."""
+    import sqlite3
+    con = sqlite3.connect(state_db, timeout=60)
+    try:
+        if drop:
+            con.execute("DELETE FROM meta WHERE name = 'snapshot.request'")
+            con.commit()
+            return False
+        return con.execute("SELECT 1 FROM meta WHERE name = 'snapshot.request'").fetchone() is not None
+    finally:
+        con.close()
+
+
 # --- tools -------------------------------------------------------------------
 
 
@@ -426,18 +441,18 @@ def bench_graph(kind, tools, args, env, work, big, venv_bin, reuse=None) -> tupl
     variants = list(tools) + (["tnsflow (full check)"] if "tnsflow" in tools else [])
     if "tnsflow (full check)" in variants:
         results["tnsflow (full check)"] = {"cold_s": None, "cold_cpu_s": None, "noop_s": [], "noop_cpu_s": []}
-    snapshot = os.path.join(dirs.get("tnsflow", ""), ".tnsflow", "v1", "snapshot.json")
+    state_db = os.path.join(dirs.get("tnsflow", ""), ".tnsflow", "v2", "state.db")
     for r in range(args.repeat):
         for v in variants:
             name = "tnsflow" if v.startswith("tnsflow") else v
             if name in SLOW and r >= args.slow_repeat:
                 continue
             if v == "tnsflow (full check)":
-                os.remove(snapshot)
+                snapshot_row(state_db, drop=True)
             wall, cpu, _ = timed(tools[name].command, dirs[name], env)
             results[v]["noop_s"].append(wall)
             results[v]["noop_cpu_s"].append(cpu)
-        if "tnsflow" in tools and not os.path.exists(snapshot):
+        if "tnsflow" in tools and not snapshot_row(state_db):
             raise SystemExit("tnsflow did not write its no-op snapshot; the fast path was not measured")
     for name in tools:
         if out_stats(dirs[name], stages) != before[name]:

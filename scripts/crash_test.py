@@ -17,7 +17,7 @@ a clean build leaves (the reference, built first at the same path):
   - pipeline.yaml and sql/ untouched;
   - no stray path anywhere: the set of files and folders equals the
     reference's, so a leftover temp file (out/.NAME.PID.N.tmp, a `.tmpXXXXXX`
-    beside a record, a staging folder under .tnsflow/v1/tmp/) or an extra
+    beside a record, a staging folder under .tnsflow/v2/tmp/) or an extra
     cache entry (a blob, run record or key lock the clean build does not
     have, i.e. a stage that ran with other inputs) fails the trial;
   - every blob byte-identical to the reference's blob of that name;
@@ -166,7 +166,7 @@ def scan(ws: Path) -> dict[str, Entry]:
                     continue
                 # The store's registration of this workspace is named by the
                 # hash of its path, which differs between trial workspaces.
-                if prefix == ".tnsflow/v1/roots/" and not item.name.startswith("."):
+                if prefix == ".tnsflow/v2/roots/" and not item.name.startswith("."):
                     rel = prefix + "<this workspace>"
                 st = item.stat(follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):

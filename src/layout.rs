@@ -1,6 +1,6 @@
 //! Every on-disk name tnsflow uses, in one place.
 //!
-//! The store version is part of the path (`.tnsflow/v1/...`), as uv versions its
+//! The store version is part of the path (`.tnsflow/v2/...`), as uv versions its
 //! cache buckets: a tnsflow that changes the format bumps the version and simply
 //! starts over, because losing state only ever means more rebuilding.
 
@@ -11,7 +11,7 @@ pub const DEFAULT_PIPELINE: &str = "pipeline.yaml";
 /// The state folder at the workspace root.
 pub const STATE_DIR: &str = ".tnsflow";
 /// The version of everything under the state folder.
-pub const STORE_VERSION: &str = "v1";
+pub const STORE_VERSION: &str = "v2";
 /// Points the content-addressed store and run records somewhere shared (sweeps, CI caches).
 pub const CACHE_DIR_ENV: &str = "TNSFLOW_CACHE_DIR";
 

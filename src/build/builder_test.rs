@@ -161,7 +161,7 @@ fn expected(v: u32) -> BTreeMap<PathBuf, String> {
 
 /// Files left in the temp folders once no build runs.
 fn temp_leftovers(root: &Path) -> Vec<PathBuf> {
-    walkdir::WalkDir::new(root.join(".tnsflow/v1/tmp"))
+    walkdir::WalkDir::new(root.join(".tnsflow/v2/tmp"))
         .min_depth(1)
         .into_iter()
         .flatten()

@@ -14,10 +14,12 @@ use crate::Error;
 pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
     // The snapshot of the same request as `build` tells which stages an
     // edit since the last build can have reached; only those are checked.
+    crate::trace::phase("started");
     let request = request_key(file, &args.set, &args.stages);
     let db = StateDb::open_existing(&Layout::new(&workspace_root(file)?).state_file())
         .map(std::sync::Arc::new);
     let (verdict, rows, unchanged) = snapshot_verdict(db.as_deref(), request.as_deref());
+    crate::trace::phase("snapshot checked");
     let planned = plan_for(file, &args.set, db.as_deref(), &verdict, &unchanged)?;
     let (plan, layout) = (&planned.plan, &planned.layout);
     let selected = if args.stages.is_empty() {
@@ -35,6 +37,7 @@ pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
     let stats = StatCache::from_rows(rows);
     let state = BuildState::load(db.clone());
     let statuses = assess(plan, layout, &stats, &state, &mask, &[], &settled);
+    crate::trace::phase("assessed");
     // Saving lets the next command skip the hashing this one did; a workspace
     // that was never built is left untouched.
     if let Some(db) = &db {

@@ -1,4 +1,4 @@
-//! `StateDb`: a workspace's build state in one SQLite file (`.tnsflow/v1/state.db`).
+//! `StateDb`: a workspace's build state in one SQLite file (`.tnsflow/v2/state.db`).
 //!
 //! Three tables, each written row by row as things change, never rewritten
 //! whole (a 100,000-stage graph rewrote 100 MB of JSON per build before):

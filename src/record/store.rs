@@ -1,6 +1,6 @@
 //! `Store`: content-addressed blobs and run records by stage key.
 //!
-//! Layout (under `.tnsflow/v1/`, or `$TNSFLOW_CACHE_DIR/v1/` when shared):
+//! Layout (under `.tnsflow/v2/`, or `$TNSFLOW_CACHE_DIR/v2/` when shared):
 //!
 //! ```text
 //! blobs/ab/cdef...   an output's bytes, named by their blake3 hash

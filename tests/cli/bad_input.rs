@@ -362,7 +362,7 @@ fn issue_10_outs_may_not_be_the_pipeline_file_or_the_state_folder() {
         "{stderr}"
     );
 
-    let ws = Workspace::new().pipeline(&stage(".tnsflow/v1/state.json"));
+    let ws = Workspace::new().pipeline(&stage(".tnsflow/v2/state.json"));
     assert_snapshot!("out_in_the_state_folder", config_error(&ws, &["build"]));
     for out in [".tnsflow", "out/../.tnsflow/lock"] {
         let ws = Workspace::new().pipeline(&stage(out));

@@ -117,7 +117,7 @@ fn modified_output_is_restored() {
 fn corrupt_cache_entry_is_recomputed() {
     let ws = chain();
     ws.build(&[]);
-    for entry in walkdir::WalkDir::new(ws.join(".tnsflow/v1/blobs")) {
+    for entry in walkdir::WalkDir::new(ws.join(".tnsflow/v2/blobs")) {
         let entry = entry.unwrap();
         if entry.file_type().is_file() {
             std::fs::remove_file(entry.path()).unwrap();
@@ -447,7 +447,7 @@ stages:
     settle();
     assert_eq!(ws.build(&[]), counts(0, 2, 0, 0));
     assert!(
-        ws.exists(".tnsflow/v1/state.db"),
+        ws.exists(".tnsflow/v2/state.db"),
         "a successful build records a snapshot"
     );
     assert_eq!(ws.build(&[]), counts(0, 2, 0, 0));

@@ -227,7 +227,7 @@ fn gc_respects_every_workspace_sharing_the_cache() {
 fn build_leaves_live_temp_areas_alone() {
     let ws = Workspace::new()
         .pipeline("stages:\n  s:\n    cmd: \"echo x > out/x.txt\"\n    outs: [out/x.txt]\n");
-    let tmp = ws.join(".tnsflow/v1/tmp");
+    let tmp = ws.join(".tnsflow/v2/tmp");
     let live = tnsflow::record::TempArea::create(&tmp).unwrap();
     std::fs::write(live.dir().join("in-flight"), b"partial blob").unwrap();
     assert_eq!(ws.build(&[]), counts(1, 0, 0, 0));
@@ -296,7 +296,7 @@ fn ctrl_c_stops_cleanly() {
             .unwrap_or(true)
     });
     assert_eq!(ws.read("out/x.txt"), "before\n");
-    let tmp = ws.join(".tnsflow/v1/tmp");
+    let tmp = ws.join(".tnsflow/v2/tmp");
     let left: Vec<_> = std::fs::read_dir(&tmp)
         .map(|d| {
             d.flatten()
@@ -422,7 +422,7 @@ stages:
     ws.write("in.txt", "3\n");
     // The state database cannot be opened: named, and nothing runs (a run
     // whose record could not be kept would only have to run again).
-    let state = ws.join(".tnsflow/v1/state.db");
+    let state = ws.join(".tnsflow/v2/state.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", state.display()));
     }
@@ -451,7 +451,7 @@ fn status_and_build_agree_on_restores() {
     assert_eq!(ws.build(&[]), counts(0, 0, 1, 0));
 
     // A corrupt blob: status says it reruns, and build reruns.
-    for blob in walkdir::WalkDir::new(ws.join(".tnsflow/v1/blobs"))
+    for blob in walkdir::WalkDir::new(ws.join(".tnsflow/v2/blobs"))
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file())
@@ -473,7 +473,7 @@ fn damaged_state_database_is_started_afresh() {
         .pipeline("stages:\n  s:\n    cmd: \"cp in.txt out/x.txt\"\n    deps: [in.txt]\n    outs: [out/x.txt]\n")
         .file("in.txt", "1\n");
     assert_eq!(ws.build(&[]), counts(1, 0, 0, 0));
-    let state = ws.join(".tnsflow/v1/state.db");
+    let state = ws.join(".tnsflow/v2/state.db");
     for damage in [&b""[..], b"this is not a database, it is a stray write"] {
         for suffix in ["-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", state.display()));
@@ -496,7 +496,7 @@ fn dead_temp_area_is_recovered_even_when_nothing_changed() {
     let dead_pid = (400_000..4_000_000)
         .find(|pid| !Path::new(&format!("/proc/{pid}")).exists())
         .unwrap();
-    let area = ws.join(&format!(".tnsflow/v1/tmp/{dead_pid}-dead-0"));
+    let area = ws.join(&format!(".tnsflow/v2/tmp/{dead_pid}-dead-0"));
     std::fs::create_dir_all(area.join("s-0")).unwrap();
     std::fs::write(area.join("owner"), "").unwrap();
     assert_eq!(ws.build(&[]), counts(0, 1, 0, 0));
