@@ -233,13 +233,16 @@ fn save_snapshot(
     };
     paths.sort_unstable();
     paths.dedup();
-    let Some(rows) = paths
+    let Some(mut rows) = paths
         .iter()
         .map(|p| stats.snapshot_row(p))
         .collect::<Option<Vec<_>>>()
     else {
         return;
     };
+    if !BuildSnapshot::settle(&mut rows) {
+        return;
+    }
     let scope = match verdict {
         Verdict::Changed(changed) if settled.iter().any(|s| *s) => Scope::Changed(changed),
         _ => Scope::Full,

@@ -151,6 +151,29 @@ impl BuildSnapshot {
         written.map_err(|e| db.error(e))
     }
 
+    /// Re-hashes the file rows that were racy when hashed (an out is hashed
+    /// the moment it is written) but are old enough now to be trusted, so
+    /// that the next no-op does not have to: a cold build's first no-op used
+    /// to re-read every out. Returns false when one changed since it was
+    /// hashed (the snapshot must then not be saved).
+    pub fn settle(rows: &mut [FileRow]) -> bool {
+        let now = now_ns();
+        rows.par_iter_mut()
+            .filter(|row| {
+                let is_file = row
+                    .hash
+                    .as_deref()
+                    .is_some_and(|h| !h.starts_with(DIR_HASH));
+                is_file && row.stat.is_racy(row.checked_ns) && !row.stat.is_racy(now)
+            })
+            .all(|row| {
+                let same = FileStat::read(&row.path) == Some(row.stat)
+                    && content_hash::of_file(&row.path).ok() == row.hash;
+                row.checked_ns = now;
+                same
+            })
+    }
+
     /// The snapshot row of a folder as it is now.
     pub fn dir_row(path: &Path) -> Option<FileRow> {
         let stat = FileStat::read(path)?;
@@ -241,6 +264,42 @@ mod tests {
         );
         BuildSnapshot::invalidate(&db).unwrap();
         assert_eq!(BuildSnapshot::check(&db, "req").0, Verdict::Unknown);
+    }
+
+    /// A row hashed the moment its file was written is re-verified once the
+    /// file is old enough (then trusted without a read); a file whose bytes
+    /// changed without its stat changing (same size, mtime put back) makes
+    /// the snapshot unsaveable.
+    #[test]
+    fn settle_reverifies_racy_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out.txt");
+        std::fs::write(&file, b"one").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        let set_old = |f: &Path| {
+            std::fs::File::options()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_modified(old)
+                .unwrap()
+        };
+        set_old(&file);
+        let mut racy = row(&file);
+        racy.checked_ns = racy.stat.mtime_ns; // hashed as it was written
+        let mut rows = vec![racy.clone()];
+        assert!(BuildSnapshot::settle(&mut rows));
+        assert!(
+            !rows[0].stat.is_racy(rows[0].checked_ns),
+            "trusted from now on"
+        );
+
+        std::fs::write(&file, b"two").unwrap();
+        set_old(&file);
+        let mut changed = racy.clone();
+        changed.stat = FileStat::read(&file).unwrap();
+        changed.checked_ns = changed.stat.mtime_ns;
+        assert!(!BuildSnapshot::settle(&mut [changed]));
     }
 
     /// A folder counts as changed when its listing does, not when only its stat does.
