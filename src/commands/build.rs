@@ -44,7 +44,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
             db = Some(Arc::new(StateDb::open(&state_file)?));
         }
     }
-    let (verdict, rows, unchanged) = snapshot_verdict(db.as_deref(), request.as_deref());
+    let (verdict, stats) = snapshot_verdict(db.as_deref(), request.as_deref());
     crate::trace::phase("snapshot checked");
     // A killed build's temp area is recovered by the full path, never skipped.
     let leftovers = || {
@@ -59,7 +59,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
         return Ok(());
     }
 
-    let planned = plan_for(file, &args.run.set, db.as_deref(), &verdict, &unchanged)?;
+    let planned = plan_for(file, &args.run.set, db.as_deref(), &verdict, &stats)?;
     crate::trace::phase("planned");
     let (plan, layout) = (&planned.plan, &planned.layout);
     let mut selected = if args.stages.is_empty() {
@@ -78,7 +78,6 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     trace_settled(&settled);
 
     if args.dry_run {
-        let stats = StatCache::from_rows(rows);
         let state = BuildState::load(db);
         let statuses = assess(plan, layout, &stats, &state, &mask, &forced, &settled);
         let mut text = String::new();
@@ -133,7 +132,6 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     interrupt::install();
     crate::trace::phase("store opened, recovered");
 
-    let stats = StatCache::from_rows(rows);
     let mut state = BuildState::load(Some(db.clone()));
     let builder = Builder::new(
         plan,
@@ -233,15 +231,18 @@ fn save_snapshot(
     };
     paths.sort_unstable();
     paths.dedup();
-    let Some(mut rows) = paths
-        .iter()
-        .map(|p| stats.snapshot_row(p))
-        .collect::<Option<Vec<_>>>()
-    else {
-        return;
-    };
+    let mut rows = Vec::with_capacity(paths.len());
+    for path in &paths {
+        match stats.snapshot_row(path) {
+            Some(row) => rows.push(row),
+            None => {
+                let why = format!("no snapshot: `{}` changed during the build", path.display());
+                return crate::trace::phase(&why);
+            }
+        }
+    }
     if !BuildSnapshot::settle(&mut rows) {
-        return;
+        return crate::trace::phase("no snapshot: an out changed after it was hashed");
     }
     let scope = match verdict {
         Verdict::Changed(changed) if settled.iter().any(|s| *s) => Scope::Changed(changed),

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Cli, Command};
 use crate::layout::{Layout, DEFAULT_PIPELINE};
 use crate::parse::{ConfigError, Override, Pipeline, Source};
-use crate::plan::{plan_cache, Plan};
-use crate::record::{BuildSnapshot, FileRow, StateDb, Unchanged, Verdict};
+use crate::plan::{plan_cache, Plan, StatCache};
+use crate::record::{BuildSnapshot, FileRow, StateDb, Verdict};
 use crate::Error;
 
 pub fn dispatch(cli: Cli) -> Result<(), Error> {
@@ -43,20 +43,22 @@ pub(crate) fn load_plan(file: &Path, overrides: &[Override]) -> Result<(Plan, La
     Ok((Plan::build(pipeline, crate::stages::registry())?, layout))
 }
 
-/// What the no-op snapshot says about `request`, the stat cache's rows, and
-/// the paths the snapshot found unchanged.
+/// What the no-op snapshot says about `request`, and the stat cache over
+/// the rows it read (which knows the paths the snapshot found unchanged).
 pub(crate) fn snapshot_verdict(
     db: Option<&StateDb>,
     request: Option<&str>,
-) -> (Verdict, Vec<FileRow>, Unchanged) {
+) -> (Verdict, StatCache) {
     match (db, request) {
-        (Some(db), Some(request)) => BuildSnapshot::check_knowing(db, request),
+        (Some(db), Some(request)) => {
+            let (verdict, rows, unchanged) = BuildSnapshot::check_knowing(db, request);
+            (verdict, StatCache::from_checked(rows, unchanged))
+        }
         (Some(db), None) => (
             Verdict::Unknown,
-            FileRow::load_all(db),
-            Unchanged::default(),
+            StatCache::from_rows(FileRow::load_all(db)),
         ),
-        (None, _) => (Verdict::Unknown, Vec::new(), Unchanged::default()),
+        (None, _) => (Verdict::Unknown, StatCache::default()),
     }
 }
 
@@ -79,7 +81,7 @@ pub(crate) fn plan_for(
     overrides: &[Override],
     db: Option<&StateDb>,
     verdict: &Verdict,
-    unchanged: &Unchanged,
+    stats: &StatCache,
 ) -> Result<Planned, Error> {
     let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
         path: file.to_path_buf(),
@@ -124,7 +126,7 @@ pub(crate) fn plan_for(
         "pipeline parsed"
     });
     let layout = Layout::new(&pipeline.root);
-    let known = |p: &Path| unchanged.get(p).copied();
+    let known = |p: &Path| stats.known(p);
     let plan = Plan::build_knowing(pipeline, crate::stages::registry(), &known)?;
     Ok(Planned {
         plan,

@@ -7,7 +7,7 @@ use super::build::request_key;
 use super::{emit, plan_for, snapshot_verdict};
 use crate::cli::StatusArgs;
 use crate::layout::{workspace_root, Layout};
-use crate::plan::{assess, untouched, StatCache};
+use crate::plan::{assess, untouched};
 use crate::record::{BuildState, StateDb, Verdict};
 use crate::Error;
 
@@ -18,9 +18,9 @@ pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
     let request = request_key(file, &args.set, &args.stages);
     let db = StateDb::open_existing(&Layout::new(&workspace_root(file)?).state_file())
         .map(std::sync::Arc::new);
-    let (verdict, rows, unchanged) = snapshot_verdict(db.as_deref(), request.as_deref());
+    let (verdict, stats) = snapshot_verdict(db.as_deref(), request.as_deref());
     crate::trace::phase("snapshot checked");
-    let planned = plan_for(file, &args.set, db.as_deref(), &verdict, &unchanged)?;
+    let planned = plan_for(file, &args.set, db.as_deref(), &verdict, &stats)?;
     let (plan, layout) = (&planned.plan, &planned.layout);
     let selected = if args.stages.is_empty() {
         (0..plan.stages.len()).collect()
@@ -34,7 +34,6 @@ pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
         _ => vec![false; plan.stages.len()],
     };
     super::build::trace_settled(&settled);
-    let stats = StatCache::from_rows(rows);
     let state = BuildState::load(db.clone());
     let statuses = assess(plan, layout, &stats, &state, &mask, &[], &settled);
     crate::trace::phase("assessed");

@@ -10,6 +10,7 @@
 //! outside the lock, so workers hash big files in parallel.
 
 use std::collections::{HashMap, HashSet};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -24,16 +25,47 @@ struct Entry {
     checked_ns: i128,
 }
 
+/// The rows as read, sorted by path bytes (SQLite's key order): looked up by
+/// binary search, so that loading 100,000 rows builds no hash table.
+#[derive(Debug, Default)]
+struct Base {
+    rows: Vec<FileRow>,
+    /// Row by row: in the snapshot and found unchanged by this command.
+    unchanged: Vec<bool>,
+}
+
+impl Base {
+    fn find(&self, path: &Path) -> Option<usize> {
+        let key = path.as_os_str().as_bytes();
+        self.rows
+            .binary_search_by(|r| r.path.as_os_str().as_bytes().cmp(key))
+            .ok()
+    }
+
+    /// A file's entry (never a folder's listing row).
+    fn entry(&self, path: &Path) -> Option<Entry> {
+        let row = &self.rows[self.find(path)?];
+        let hash = row.hash.as_deref().filter(|h| !h.starts_with(DIR_HASH))?;
+        Some(Entry {
+            stat: row.stat,
+            hash: hash.to_string(),
+            checked_ns: row.checked_ns,
+        })
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct StatCache {
+    base: Base,
     inner: Mutex<Inner>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    entries: HashMap<PathBuf, Entry>,
-    /// Rows to write back: hashed or re-validated by this command.
-    changed: HashSet<PathBuf>,
+    /// Entries hashed by this command (they win over `base`).
+    fresh: HashMap<PathBuf, Entry>,
+    /// Those of `fresh` not written back yet.
+    unsaved: HashSet<PathBuf>,
     /// Rows of files found missing, to delete.
     gone: HashSet<PathBuf>,
     /// Files already checked by this process: a stage's out is checked again
@@ -48,27 +80,52 @@ impl StatCache {
         StatCache::from_rows(db.map(FileRow::load_all).unwrap_or_default())
     }
 
-    /// A cache over rows already read (the no-op check reads them first).
+    /// A cache over rows already read (sorted by path bytes, as SQLite returns them).
     pub fn from_rows(rows: Vec<FileRow>) -> StatCache {
-        let entries = rows
-            .into_iter()
-            .filter_map(|row| {
-                let hash = row.hash.filter(|h| !h.starts_with(DIR_HASH))?;
-                Some((
-                    row.path,
-                    Entry {
-                        stat: row.stat,
-                        hash,
-                        checked_ns: row.checked_ns,
-                    },
-                ))
-            })
-            .collect();
+        let unchanged = vec![false; rows.len()];
+        StatCache::from_checked(rows, unchanged)
+    }
+
+    /// A cache over rows the no-op snapshot just checked; `unchanged` says,
+    /// row by row, which it found unchanged (see `known`).
+    pub fn from_checked(mut rows: Vec<FileRow>, mut unchanged: Vec<bool>) -> StatCache {
+        let sorted = rows
+            .windows(2)
+            .all(|w| w[0].path.as_os_str().as_bytes() < w[1].path.as_os_str().as_bytes());
+        if !sorted {
+            let mut paired: Vec<(FileRow, bool)> = rows.into_iter().zip(unchanged).collect();
+            paired.sort_by(|a, b| {
+                a.0.path
+                    .as_os_str()
+                    .as_bytes()
+                    .cmp(b.0.path.as_os_str().as_bytes())
+            });
+            paired.dedup_by(|a, b| a.0.path == b.0.path);
+            (rows, unchanged) = paired.into_iter().unzip();
+        }
         StatCache {
-            inner: Mutex::new(Inner {
-                entries,
-                ..Inner::default()
-            }),
+            base: Base { rows, unchanged },
+            inner: Mutex::default(),
+        }
+    }
+
+    /// Whether a path is known to exist unchanged (`Some(is_folder)`),
+    /// because the no-op snapshot just checked it; planning then need not stat it.
+    pub fn known(&self, path: &Path) -> Option<bool> {
+        let i = self.base.find(path)?;
+        self.base.unchanged[i].then(|| {
+            self.base.rows[i]
+                .hash
+                .as_deref()
+                .is_some_and(|h| h.starts_with(DIR_HASH))
+        })
+    }
+
+    fn entry(&self, inner: &Inner, path: &Path) -> Option<Entry> {
+        match inner.fresh.get(path) {
+            Some(entry) => Some(entry.clone()),
+            None if inner.gone.contains(path) => None,
+            None => self.base.entry(path),
         }
     }
 
@@ -76,10 +133,10 @@ impl StatCache {
     pub fn save(&self, db: &StateDb) -> crate::RecordResult<()> {
         let mut inner = self.inner.lock().expect("stat cache lock");
         let rows: Vec<FileRow> = inner
-            .changed
+            .unsaved
             .iter()
             .filter_map(|path| {
-                let e = inner.entries.get(path)?;
+                let e = inner.fresh.get(path)?;
                 Some(FileRow {
                     path: path.clone(),
                     stat: e.stat,
@@ -90,8 +147,8 @@ impl StatCache {
             .collect();
         let gone: Vec<PathBuf> = inner.gone.iter().cloned().collect();
         FileRow::save(db, &rows, &gone)?;
-        inner.changed.clear();
-        inner.gone.clear();
+        // What was hashed stays known (the snapshot is made from it after this).
+        inner.unsaved.clear();
         Ok(())
     }
 
@@ -116,11 +173,11 @@ impl StatCache {
         }
         let stat = FileStat::of(&meta);
         let inner = self.inner.lock().expect("stat cache lock");
-        let entry = inner.entries.get(path).filter(|e| e.stat == stat)?;
+        let entry = self.entry(&inner, path).filter(|e| e.stat == stat)?;
         Some(FileRow {
             path: path.to_path_buf(),
             stat,
-            hash: Some(entry.hash.clone()),
+            hash: Some(entry.hash),
             checked_ns: entry.checked_ns,
         })
     }
@@ -135,7 +192,9 @@ impl StatCache {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut inner = self.inner.lock().expect("stat cache lock");
-                if inner.entries.remove(path).is_some() {
+                inner.unsaved.remove(path);
+                let had = inner.fresh.remove(path).is_some() || self.base.find(path).is_some();
+                if had {
                     inner.gone.insert(path.to_path_buf());
                 }
                 return Ok(None);
@@ -145,11 +204,12 @@ impl StatCache {
         let stat = FileStat::of(&meta);
         {
             let mut inner = self.inner.lock().expect("stat cache lock");
-            if let Some(entry) = inner.entries.get(path) {
+            if let Some(entry) = self.entry(&inner, path) {
                 if entry.stat == stat && !stat.is_racy(entry.checked_ns) {
-                    let hash = entry.hash.clone();
-                    inner.verified.insert(path.to_path_buf(), hash.clone());
-                    return Ok(Some(hash));
+                    inner
+                        .verified
+                        .insert(path.to_path_buf(), entry.hash.clone());
+                    return Ok(Some(entry.hash));
                 }
             }
         }
@@ -169,8 +229,8 @@ impl StatCache {
         let mut inner = self.inner.lock().expect("stat cache lock");
         inner.verified.insert(path.to_path_buf(), hash.to_string());
         inner.gone.remove(path);
-        inner.changed.insert(path.to_path_buf());
-        inner.entries.insert(
+        inner.unsaved.insert(path.to_path_buf());
+        inner.fresh.insert(
             path.to_path_buf(),
             Entry {
                 stat,

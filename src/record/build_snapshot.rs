@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::file_row::{upsert, DIR_HASH};
+use super::file_row::{upsert, Snap, DIR_HASH};
 use super::state_db::{delete_meta, meta, set_meta};
 use super::{FileRow, StateDb};
 use crate::content_hash;
@@ -34,9 +34,6 @@ pub enum Verdict {
     /// No snapshot for this request: check everything.
     Unknown,
 }
-
-/// The snapshot's paths found unchanged, with whether each is a folder.
-pub type Unchanged = std::collections::HashMap<PathBuf, bool>;
 
 /// Which rows a save replaces.
 pub enum Scope<'a> {
@@ -56,9 +53,10 @@ impl BuildSnapshot {
         (verdict, rows)
     }
 
-    /// `check`, also returning the snapshot's paths found unchanged, each
-    /// with whether it is a folder (what planning would otherwise stat).
-    pub fn check_knowing(db: &StateDb, request: &str) -> (Verdict, Vec<FileRow>, Unchanged) {
+    /// `check`, also saying, row by row, which paths of the snapshot were
+    /// found unchanged (what planning would otherwise stat). Rows are sorted
+    /// by path bytes.
+    pub fn check_knowing(db: &StateDb, request: &str) -> (Verdict, Vec<FileRow>, Vec<bool>) {
         let rows = FileRow::load_with_snap(db);
         let stages = {
             let conn = db.conn();
@@ -68,32 +66,33 @@ impl BuildSnapshot {
                 .and_then(|v| String::from_utf8(v).ok()?.parse::<usize>().ok())
         };
         let Some(stages) = stages else {
+            let unchanged = vec![false; rows.len()];
             let rows = rows.into_iter().map(|(r, _)| r).collect();
-            return (Verdict::Unknown, rows, Unchanged::default());
+            return (Verdict::Unknown, rows, unchanged);
         };
         let now = now_ns();
         let looked: Vec<(FileRow, bool, Option<Refresh>, bool)> = rows
             .into_par_iter()
-            .map(|(row, snap)| match snap {
-                Some(snap) => {
-                    let (hash, refresh) = look(&row);
-                    let changed = hash.as_deref() != Some(snap.as_str());
-                    (row, changed, refresh, true)
-                }
-                None => (row, false, None, false),
+            .map(|(row, snap)| {
+                let expected = match &snap {
+                    Snap::Absent => return (row, false, None, false),
+                    Snap::SameAsHash => row.hash.as_deref(),
+                    Snap::Other(hash) => Some(hash.as_str()),
+                };
+                let (hash, refresh) = look(&row);
+                let changed = expected.is_none() || hash.as_deref() != expected;
+                (row, changed, refresh, true)
             })
             .collect();
         let mut changed = Vec::new();
         let mut refreshed = Vec::new();
-        let mut unchanged = Unchanged::default();
+        let mut unchanged = Vec::with_capacity(looked.len());
         let mut all = Vec::with_capacity(looked.len());
         for (mut row, is_changed, refresh, in_snapshot) in looked {
             if is_changed {
                 changed.push(row.path.clone());
-            } else if in_snapshot {
-                let is_dir = row.hash.as_deref().is_some_and(|h| h.starts_with(DIR_HASH));
-                unchanged.insert(row.path.clone(), is_dir);
             }
+            unchanged.push(in_snapshot && !is_changed);
             if let Some((stat, hash)) = refresh {
                 row.stat = stat;
                 row.hash = Some(hash);

@@ -18,16 +18,31 @@ pub struct FileRow {
     pub checked_ns: i128,
 }
 
+/// What the no-op snapshot recorded for a row's path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Snap {
+    /// Not in the snapshot.
+    Absent,
+    /// The row's own hash.
+    SameAsHash,
+    /// Another hash (the stat cache learned a newer one since).
+    Other(String),
+}
+
 /// The prefix of a folder's listing hash.
 pub const DIR_HASH: &str = "dir:";
 
 impl FileRow {
-    /// Every row, with the hash the snapshot recorded (None: not in it).
-    pub fn load_with_snap(db: &StateDb) -> Vec<(FileRow, Option<String>)> {
+    /// Every row, sorted by path bytes, with what the snapshot recorded.
+    pub fn load_with_snap(db: &StateDb) -> Vec<(FileRow, Snap)> {
         let conn = db.conn();
-        let Ok(mut s) =
-            conn.prepare("SELECT path, size, mtime, ctime, ino, hash, checked, snap FROM files")
-        else {
+        // The snapshot's hash is fetched only when it differs from the row's
+        // (rare): one string fewer to allocate per row.
+        let Ok(mut s) = conn.prepare(
+            "SELECT path, size, mtime, ctime, ino, hash, checked, snap IS NOT NULL,
+                    CASE WHEN snap IS hash THEN NULL ELSE snap END
+             FROM files ORDER BY path",
+        ) else {
             return Vec::new();
         };
         let rows = s.query_map([], |r| {
@@ -43,7 +58,11 @@ impl FileRow {
                     hash: r.get(5)?,
                     checked_ns: r.get::<_, i64>(6)? as i128,
                 },
-                r.get::<_, Option<String>>(7)?,
+                match (r.get::<_, bool>(7)?, r.get::<_, Option<String>>(8)?) {
+                    (false, _) => Snap::Absent,
+                    (true, None) => Snap::SameAsHash,
+                    (true, Some(other)) => Snap::Other(other),
+                },
             ))
         });
         rows.map(|rows| rows.flatten().collect())

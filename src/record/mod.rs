@@ -26,7 +26,7 @@ mod store;
 pub mod store_users;
 mod temp_area;
 
-pub use build_snapshot::{BuildSnapshot, Scope, Unchanged, Verdict};
+pub use build_snapshot::{BuildSnapshot, Scope, Verdict};
 pub use build_state::BuildState;
 pub use error::RecordError;
 pub use file_row::{FileRow, DIR_HASH};

@@ -111,6 +111,17 @@ fn an_edit_checks_only_what_it_reaches() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("45 of 50 stages settled"), "{stderr}");
     assert_eq!(ws.read("out/7_4.txt"), "seven\n0\n1\n2\n3\n4\n");
+    // The edit build recorded its snapshot: the next no-op stops there.
+    let again = ws
+        .tnsflow(["build"])
+        .env("TNSFLOW_TRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !stderr.contains("planned"),
+        "no-op after an edit build: {stderr}"
+    );
     // A full check (a forced build drops the snapshot) agrees: nothing left to do.
     assert_eq!(ws.build(&["--force", "s0_0"]), counts(1, 49, 0, 0));
     assert_eq!(ws.build(&[]), counts(0, 50, 0, 0));
