@@ -57,23 +57,13 @@ impl StateDb {
                 source,
             })?;
         }
-        let open = || Connection::open(path).and_then(|conn| prepare(conn, true));
-        let db = open()
-            .or_else(|e| {
-                if !is_damaged(&e) {
-                    return Err(e);
-                }
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut damaged = path.as_os_str().to_owned();
-                    damaged.push(suffix);
-                    let _ = std::fs::remove_file(damaged);
-                }
-                open()
-            })
-            .map_err(|source| RecordError::Database {
-                path: path.to_path_buf(),
-                message: source.to_string(),
-            })?;
+        let db = open_afresh_if_damaged(path, || {
+            Connection::open(path).and_then(|conn| prepare(conn, true))
+        })
+        .map_err(|source| RecordError::Database {
+            path: path.to_path_buf(),
+            message: source.to_string(),
+        })?;
         Ok(StateDb {
             path: path.to_path_buf(),
             conn: Mutex::new(db),
@@ -150,12 +140,28 @@ pub fn delete_meta(conn: &Connection, name: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Not a database any more (a power cut, a stray write): state to rebuild.
-pub fn is_damaged(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
-    )
+/// Opens a database with `open`; one that is not a database any more (a
+/// power cut, a stray write) is deleted with its WAL files and opened again
+/// empty: it holds bookkeeping, and losing it only means rebuilding.
+pub fn open_afresh_if_damaged(
+    path: &Path,
+    open: impl Fn() -> rusqlite::Result<Connection>,
+) -> rusqlite::Result<Connection> {
+    open().or_else(|e| {
+        let damaged = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        );
+        if !damaged {
+            return Err(e);
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+        open()
+    })
 }
 
 fn prepare(conn: Connection, create: bool) -> rusqlite::Result<Connection> {

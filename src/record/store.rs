@@ -236,17 +236,7 @@ impl Store {
 /// Opens (creating it) the run database; a damaged one is started afresh
 /// (it is a cache: losing it means recomputing).
 fn open_runs_db(path: &Path) -> rusqlite::Result<Connection> {
-    open_runs_db_once(path).or_else(|e| {
-        if !super::state_db::is_damaged(&e) {
-            return Err(e);
-        }
-        for suffix in ["", "-wal", "-shm"] {
-            let mut damaged = path.as_os_str().to_owned();
-            damaged.push(suffix);
-            let _ = std::fs::remove_file(damaged);
-        }
-        open_runs_db_once(path)
-    })
+    super::state_db::open_afresh_if_damaged(path, || open_runs_db_once(path))
 }
 
 fn open_runs_db_once(path: &Path) -> rusqlite::Result<Connection> {

@@ -26,6 +26,15 @@ fn chains(n: usize, len: usize) -> Workspace {
     ws.pipeline(&yaml)
 }
 
+/// `tnsflow ARGS` with `TNSFLOW_TRACE=1`: (stdout, stderr).
+fn traced(ws: &Workspace, args: &[&str]) -> (String, String) {
+    let out = ws.tnsflow(args).env("TNSFLOW_TRACE", "1").output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn regular_files(dir: &std::path::Path) -> usize {
     walkdir::WalkDir::new(dir)
         .into_iter()
@@ -61,14 +70,9 @@ fn state_folder_holds_about_one_file_per_stage() {
 fn noop_right_after_a_build_takes_the_snapshot() {
     let ws = chains(5, 4);
     assert_eq!(ws.build(&[]), counts(20, 0, 0, 0));
-    let out = ws
-        .tnsflow(["build"])
-        .env("TNSFLOW_TRACE", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (stdout, stderr) = traced(&ws, &["build"]);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout,
         "0 ran, 20 up to date, 0 restored from cache, 0 failed\n"
     );
     assert!(stderr.contains("snapshot checked"), "{stderr}");
@@ -83,41 +87,25 @@ fn an_edit_checks_only_what_it_reaches() {
     let ws = chains(10, 5);
     assert_eq!(ws.build(&[]), counts(50, 0, 0, 0));
     ws.write("src/7.txt", "seven\n");
-    let status = ws
-        .tnsflow(["status"])
-        .env("TNSFLOW_TRACE", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&status.stdout);
+    let (stdout, stderr) = traced(&ws, &["status"]);
     let stale: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("stale"))
         .map(|l| l.split_whitespace().nth(1).unwrap())
         .collect();
     assert_eq!(stale, ["s7_0", "s7_1", "s7_2", "s7_3", "s7_4"]);
-    let stderr = String::from_utf8_lossy(&status.stderr);
     assert!(stderr.contains("45 of 50 stages settled"), "{stderr}");
     assert!(stderr.contains("pipeline from state.db"), "{stderr}");
 
-    let out = ws
-        .tnsflow(["build"])
-        .env("TNSFLOW_TRACE", "1")
-        .output()
-        .unwrap();
+    let (stdout, stderr) = traced(&ws, &["build"]);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout,
         "5 ran, 45 up to date, 0 restored from cache, 0 failed\n"
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("45 of 50 stages settled"), "{stderr}");
     assert_eq!(ws.read("out/7_4.txt"), "seven\n0\n1\n2\n3\n4\n");
     // The edit build recorded its snapshot: the next no-op stops there.
-    let again = ws
-        .tnsflow(["build"])
-        .env("TNSFLOW_TRACE", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&again.stderr);
+    let (_, stderr) = traced(&ws, &["build"]);
     assert!(
         !stderr.contains("planned"),
         "no-op after an edit build: {stderr}"
