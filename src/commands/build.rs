@@ -100,7 +100,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     BuildSnapshot::invalidate(&db)?;
     crate::trace::phase("snapshot invalidated");
     if !planned.from_cache {
-        plan_cache::save(&db, &planned.key, &plan.pipeline);
+        plan_cache::save(&db, &planned.key, plan);
     }
     let store = Store::open(layout)?;
     let _building = store_users::start_building(layout).map_err(|source| RecordError::Write {

@@ -66,16 +66,16 @@ pub(crate) fn snapshot_verdict(
 pub(crate) struct Planned {
     pub plan: Plan,
     pub layout: Layout,
-    /// Taken from `state.db` (same file, overrides and `foreach` folders as
-    /// the snapshot's build), so the snapshot's stages are this plan's.
+    /// Taken from `state.db` (same file and overrides as the snapshot's
+    /// build, and still true of the disk), so the snapshot's stages are this plan's.
     pub from_cache: bool,
-    /// The plan key, to keep a freshly parsed pipeline under.
+    /// The plan key, to keep a fresh plan under.
     pub key: String,
 }
 
-/// The pipeline with `--set` applied, planned against the disk; parsed
-/// pipeline.yaml only when `state.db` does not hold it already for this key
-/// and a verdict that proves the `foreach` folders unchanged.
+/// The pipeline with `--set` applied, planned against the disk; parsed and
+/// planned afresh only when `state.db` does not hold a plan for this key that
+/// the snapshot's verdict proves still holds.
 pub(crate) fn plan_for(
     file: &Path,
     overrides: &[Override],
@@ -92,23 +92,19 @@ pub(crate) fn plan_for(
     // One copy of the text (17 MB at 100,000 stages): shared with the kept
     // pipeline's source, taken back for parsing when there is none.
     let source = Source::new(name.clone(), text);
+    let registry = crate::stages::registry();
     let kept = match (db, verdict) {
-        (Some(db), Verdict::UpToDate(_) | Verdict::Changed(_)) => {
-            plan_cache::load(db, &key, source.clone()).filter(|pipeline| {
-                let Verdict::Changed(paths) = verdict else {
-                    return true;
-                };
-                let folders = plan_cache::foreach_folders(pipeline);
-                !paths
-                    .iter()
-                    .any(|p| folders.iter().any(|f| p.starts_with(f)))
-            })
-        }
+        (Some(db), Verdict::UpToDate(_)) => plan_cache::load(db, &key, source.clone(), registry),
+        (Some(db), Verdict::Changed(paths)) => plan_cache::load(db, &key, source.clone(), registry)
+            .filter(|plan| plan_cache::holds_after(plan, paths)),
         _ => None,
     };
     let from_cache = kept.is_some();
-    let pipeline = match kept {
-        Some(pipeline) => pipeline,
+    let plan = match kept {
+        Some(plan) => {
+            crate::trace::phase("plan from state.db");
+            plan
+        }
         None => {
             let root = crate::layout::workspace_root(file).map_err(|source| ConfigError::Read {
                 path: file.to_path_buf(),
@@ -117,17 +113,12 @@ pub(crate) fn plan_for(
             let text = std::sync::Arc::try_unwrap(source.text).unwrap_or_else(|t| (*t).clone());
             let mut pipeline = Pipeline::parse(&name, &root, text)?;
             pipeline.apply_overrides(overrides)?;
-            pipeline
+            crate::trace::phase("pipeline parsed");
+            let known = |p: &Path| stats.known(p);
+            Plan::build_knowing(pipeline, registry, &known)?
         }
     };
-    crate::trace::phase(if from_cache {
-        "pipeline from state.db"
-    } else {
-        "pipeline parsed"
-    });
-    let layout = Layout::new(&pipeline.root);
-    let known = |p: &Path| stats.known(p);
-    let plan = Plan::build_knowing(pipeline, crate::stages::registry(), &known)?;
+    let layout = Layout::new(&plan.pipeline.root);
     Ok(Planned {
         plan,
         layout,

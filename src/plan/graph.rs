@@ -31,13 +31,19 @@ pub struct PlannedStage {
     pub params: BTreeMap<String, Value>,
     /// The shell command with params substituted (cmd stages).
     pub cmd: Option<String>,
-    /// The declaration in canonical form, computed once.
-    pub canonical: String,
+    /// The declaration in canonical form, computed once, when first asked
+    /// for: a stage an edit cannot reach never needs it.
+    pub canonical: std::sync::OnceLock<String>,
 }
 
 impl PlannedStage {
     pub fn name(&self) -> &str {
         &self.decl.name
+    }
+
+    /// The declaration in canonical form: part of the stage key.
+    pub fn canonical(&self) -> &str {
+        self.canonical.get_or_init(|| self.decl.canonical())
     }
 
     /// What goes into the stage's key, as the disk is now: a run record
@@ -63,7 +69,7 @@ impl PlannedStage {
         }
         let mut record = self.declared();
         record.key = StageKey::compute(
-            &self.canonical,
+            self.canonical(),
             record.builtin_version.as_deref(),
             &self.params,
             &deps,
@@ -79,7 +85,7 @@ impl PlannedStage {
         RunRecord {
             stage: self.decl.name.clone(),
             key: String::new(),
-            decl: self.canonical.clone(),
+            decl: self.canonical().to_string(),
             builtin_version: self.builtin.map(|b| b.version().to_string()),
             params: self.params.clone(),
             deps: BTreeMap::new(),
@@ -137,16 +143,7 @@ impl Plan {
         let mut stages = Vec::with_capacity(pipeline.stages.len());
         for decl in &pipeline.stages {
             let builtin = resolve_builtin(&pipeline, registry, decl)?;
-            let params: BTreeMap<String, Value> = decl
-                .params
-                .iter()
-                .map(|k| {
-                    (
-                        k.clone(),
-                        pipeline.params.get(k).cloned().unwrap_or(Value::Null),
-                    )
-                })
-                .collect();
+            let params = stage_params(&pipeline, decl);
             if let Some(b) = builtin {
                 b.validate(&StageParams::new(params.clone())).map_err(|p| {
                     ConfigError::ParamRange {
@@ -169,7 +166,7 @@ impl Plan {
                 )?);
             }
             stages.push(PlannedStage {
-                canonical: decl.canonical(),
+                canonical: Default::default(),
                 decl: decl.clone(),
                 inputs,
                 builtin,
@@ -178,22 +175,7 @@ impl Plan {
             });
         }
 
-        let mut graph = DiGraph::with_capacity(stages.len(), stages.len());
-        for i in 0..stages.len() {
-            graph.add_node(i);
-        }
-        for (i, stage) in stages.iter().enumerate() {
-            let producers: HashSet<usize> = stage
-                .inputs
-                .iter()
-                .flat_map(|inp| inp.producers.iter().copied())
-                .collect();
-            let mut producers: Vec<usize> = producers.into_iter().collect();
-            producers.sort_unstable();
-            for p in producers {
-                graph.add_edge(NodeIndex::new(p), NodeIndex::new(i), ());
-            }
-        }
+        let graph = dependency_graph(&stages);
         let order = topological_order(&graph).map_err(|cycle| {
             let first = stages[cycle[0]].decl.name.clone();
             ConfigError::Cycle {
@@ -216,6 +198,22 @@ impl Plan {
         })
     }
 
+    /// A plan from parts planned before (the kept plan of `plan_cache`):
+    /// only the graph is rebuilt, from each input's producers.
+    pub(crate) fn assemble(
+        pipeline: Pipeline,
+        stages: Vec<PlannedStage>,
+        order: Vec<usize>,
+    ) -> Plan {
+        let graph = dependency_graph(&stages);
+        Plan {
+            pipeline,
+            stages,
+            graph,
+            order,
+        }
+    }
+
     /// Stages whose outs stage `i` reads.
     pub fn producers(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         self.graph
@@ -235,6 +233,40 @@ impl Plan {
         }
         mask
     }
+}
+
+/// The values of the params a stage lists (null for one the file lacks).
+pub(crate) fn stage_params(pipeline: &Pipeline, decl: &StageDecl) -> BTreeMap<String, Value> {
+    decl.params
+        .iter()
+        .map(|k| {
+            (
+                k.clone(),
+                pipeline.params.get(k).cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect()
+}
+
+/// An edge from each stage to every stage that reads one of its outs.
+fn dependency_graph(stages: &[PlannedStage]) -> DiGraph<usize, ()> {
+    let mut graph = DiGraph::with_capacity(stages.len(), stages.len());
+    for i in 0..stages.len() {
+        graph.add_node(i);
+    }
+    for (i, stage) in stages.iter().enumerate() {
+        let producers: HashSet<usize> = stage
+            .inputs
+            .iter()
+            .flat_map(|inp| inp.producers.iter().copied())
+            .collect();
+        let mut producers: Vec<usize> = producers.into_iter().collect();
+        producers.sort_unstable();
+        for p in producers {
+            graph.add_edge(NodeIndex::new(p), NodeIndex::new(i), ());
+        }
+    }
+    graph
 }
 
 /// The cmd with each `${param}` replaced by its value as one shell word:
@@ -352,7 +384,6 @@ fn resolve_input(
     let input = Input {
         path: path.to_string(),
         kind,
-        yaml_path,
         producers,
     };
     let provided = !input.producers.is_empty()
@@ -366,7 +397,7 @@ fn resolve_input(
             stage: decl.name.clone(),
             dep: path.into(),
             src: pipeline.source.named(),
-            span: pipeline.source.span(&input.yaml_path),
+            span: pipeline.source.span(&yaml_path),
             hint: did_you_mean(path, producer.keys().copied()),
         });
     }

@@ -11,20 +11,18 @@ use crate::layout::STATE_DIR;
 use crate::parse::workspace_glob;
 use crate::record::temp_file_owner;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum InputKind {
     File,
     Dir,
     Glob,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Input {
     /// Normalized, relative to the workspace (or absolute outside it).
     pub path: String,
     pub kind: InputKind,
-    /// Where it is declared, for error labels.
-    pub yaml_path: String,
     /// Stages whose outs this input reads.
     pub producers: Vec<usize>,
 }

@@ -1,30 +1,36 @@
-//! The parsed pipeline, kept in `state.db` between commands, so that a build
-//! after an edit of some input does not parse 100,000 stages of YAML again
-//! (parsing is most of a big graph's planning time).
+//! The plan, kept in `state.db` between commands, so that a build after an
+//! edit of some input neither parses nor plans 100,000 stages again (the two
+//! were a third of a 10,000-stage edit rebuild).
 //!
 //! It is keyed by what parsing depends on: the tool version, the pipeline
-//! file's path and bytes, and the `--set` overrides. The disk matters too,
-//! through `foreach` globs, so a caller uses the kept pipeline only when the
-//! no-op snapshot proves the `foreach` folders unchanged. The plan itself is
-//! rebuilt from the pipeline (cheap, and it re-validates against the disk).
+//! file's path and bytes, and the `--set` overrides. Planning reads the disk
+//! too: `foreach` folders, and whether a dep no stage writes exists and is a
+//! folder. So a caller takes the kept plan only with the no-op snapshot's
+//! list of changed paths, and `holds_after` checks those paths again.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use super::graph::stage_params;
+use super::{Input, InputKind, Plan, PlannedStage};
+use crate::execute::Registry;
 use crate::parse::{Override, Params, Pipeline, Source, StageDecl, StageKind};
 use crate::record::StateDb;
 
 const KEY: &str = "plan.key";
-const PIPELINE: &str = "plan.pipeline";
+const PLAN: &str = "plan.kept";
 
+/// The plan as stored (postcard). Params go as JSON, the one form their YAML
+/// values are checked to survive; builtins go by name.
 #[derive(Serialize, Deserialize)]
 struct Kept {
     root: PathBuf,
-    params: serde_yaml::Mapping,
+    params: String,
     overridden: BTreeSet<String>,
-    stages: Vec<KeptStage>,
     metrics: Option<Vec<String>>,
+    stages: Vec<KeptStage>,
+    order: Vec<u32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -37,6 +43,15 @@ struct KeptStage {
     params: Vec<String>,
     foreach: Option<String>,
     yaml_path: String,
+    inputs: Vec<KeptInput>,
+    cmd: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeptInput {
+    path: String,
+    kind: InputKind,
+    producers: Vec<u32>,
 }
 
 /// What a parse of `file` with `overrides` depends on, besides `foreach` folders.
@@ -67,79 +82,165 @@ pub fn plan_key(file: &Path, text: &[u8], overrides: &[Override]) -> String {
     h.finalize().to_hex().to_string()
 }
 
-/// The kept pipeline for `key`, with `source` as its text (the same bytes).
-pub fn load(db: &StateDb, key: &str, source: Source) -> Option<Pipeline> {
+/// The kept plan for `key`, with `source` as its pipeline's text (the same bytes).
+pub fn load(db: &StateDb, key: &str, source: Source, registry: Registry) -> Option<Plan> {
     if db.meta(KEY)?.as_slice() != key.as_bytes() {
         return None;
     }
-    let kept: Kept = serde_json::from_slice(&db.meta(PIPELINE)?).ok()?;
-    Some(Pipeline {
+    let bytes = db.meta(PLAN)?;
+    crate::trace::phase("TMP read");
+    let kept: Kept = postcard::from_bytes(&bytes).ok()?;
+    crate::trace::phase("TMP decoded");
+    let mut pipeline = Pipeline {
         root: kept.root,
         source,
-        params: Params::new(kept.params),
+        params: Params::new(serde_json::from_str(&kept.params).ok()?),
         overridden: kept.overridden,
-        stages: kept
-            .stages
-            .into_iter()
-            .map(|s| StageDecl {
-                name: s.name,
-                group: s.group,
-                kind: s.kind,
-                deps: s.deps,
-                outs: s.outs,
-                params: s.params,
-                foreach: s.foreach,
-                yaml_path: s.yaml_path,
-            })
-            .collect(),
+        stages: Vec::with_capacity(kept.stages.len()),
         metrics: kept.metrics,
-    })
+    };
+    let mut stages = Vec::with_capacity(kept.stages.len());
+    for s in kept.stages {
+        let decl = StageDecl {
+            name: s.name,
+            group: s.group,
+            kind: s.kind,
+            deps: s.deps,
+            outs: s.outs,
+            params: s.params,
+            foreach: s.foreach,
+            yaml_path: s.yaml_path,
+        };
+        let builtin = match decl.builtin() {
+            Some(name) => Some(registry.find(name)?),
+            None => None,
+        };
+        stages.push(PlannedStage {
+            params: stage_params(&pipeline, &decl),
+            decl,
+            inputs: s
+                .inputs
+                .into_iter()
+                .map(|i| Input {
+                    path: i.path,
+                    kind: i.kind,
+                    producers: i.producers.into_iter().map(|p| p as usize).collect(),
+                })
+                .collect(),
+            builtin,
+            cmd: s.cmd,
+            canonical: Default::default(),
+        });
+    }
+    crate::trace::phase("TMP converted");
+    pipeline.stages = stages.iter().map(|s| s.decl.clone()).collect();
+    let order = kept.order.into_iter().map(|i| i as usize).collect();
+    Some(Plan::assemble(pipeline, stages, order))
 }
 
-/// Keeps `pipeline` under `key`; nothing when its params do not survive the
-/// round trip (YAML tags, non-string keys): those pipelines are parsed each time.
-pub fn save(db: &StateDb, key: &str, pipeline: &Pipeline) {
-    let params = match pipeline.params.to_value() {
-        serde_yaml::Value::Mapping(m) => m,
-        _ => return,
+/// Keeps `plan` under `key`; nothing when its params do not survive the
+/// round trip (YAML tags, non-string keys): those pipelines are planned each time.
+pub fn save(db: &StateDb, key: &str, plan: &Plan) {
+    let params = plan.pipeline.params.to_value();
+    let Ok(json) = serde_json::to_string(&params) else {
+        return;
     };
-    let survives = serde_json::to_vec(&params)
+    if serde_json::from_str::<serde_yaml::Value>(&json)
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_yaml::Mapping>(&b).ok())
-        .is_some_and(|back| back == params);
-    if !survives {
+        .as_ref()
+        != Some(&params)
+    {
         return;
     }
     let kept = Kept {
-        root: pipeline.root.clone(),
-        params,
-        overridden: pipeline.overridden.clone(),
-        stages: pipeline
-            .stages
-            .iter()
-            .map(|s| KeptStage {
-                name: s.name.clone(),
-                group: s.group.clone(),
-                kind: s.kind.clone(),
-                deps: s.deps.clone(),
-                outs: s.outs.clone(),
-                params: s.params.clone(),
-                foreach: s.foreach.clone(),
-                yaml_path: s.yaml_path.clone(),
-            })
-            .collect(),
-        metrics: pipeline.metrics.clone(),
+        root: plan.pipeline.root.clone(),
+        params: json,
+        overridden: plan.pipeline.overridden.clone(),
+        metrics: plan.pipeline.metrics.clone(),
+        stages: plan.stages.iter().map(kept_stage).collect(),
+        order: plan.order.iter().map(|&i| i as u32).collect(),
     };
-    let Ok(bytes) = serde_json::to_vec(&kept) else {
+    let Ok(bytes) = postcard::to_stdvec(&kept) else {
         return;
     };
     let mut conn = db.conn();
     let _ = (|| {
         let tx = conn.transaction()?;
         crate::record::set_meta(&tx, KEY, key.as_bytes())?;
-        crate::record::set_meta(&tx, PIPELINE, &bytes)?;
+        crate::record::set_meta(&tx, PLAN, &bytes)?;
+        // The parsed pipeline alone, as tnsflow kept it before the whole plan.
+        crate::record::delete_meta(&tx, "plan.pipeline")?;
         tx.commit()
     })();
+}
+
+fn kept_stage(s: &PlannedStage) -> KeptStage {
+    let d = &s.decl;
+    KeptStage {
+        name: d.name.clone(),
+        group: d.group.clone(),
+        kind: d.kind.clone(),
+        deps: d.deps.clone(),
+        outs: d.outs.clone(),
+        params: d.params.clone(),
+        foreach: d.foreach.clone(),
+        yaml_path: d.yaml_path.clone(),
+        inputs: s
+            .inputs
+            .iter()
+            .map(|i| KeptInput {
+                path: i.path.clone(),
+                kind: i.kind,
+                producers: i.producers.iter().map(|&p| p as u32).collect(),
+            })
+            .collect(),
+        cmd: s.cmd.clone(),
+    }
+}
+
+/// Whether a plan made before `changed` paths changed still holds: none of
+/// them is in a `foreach` folder, and each dep no stage writes among them is
+/// still there, as a file or a folder as before (what planning checked).
+pub fn holds_after(plan: &Plan, changed: &[PathBuf]) -> bool {
+    let root = plan.pipeline.root.as_path();
+    let folders = foreach_folders(&plan.pipeline);
+    if changed
+        .iter()
+        .any(|p| folders.iter().any(|f| p.starts_with(f)))
+    {
+        return false;
+    }
+    // Changed paths as the plan spells them, so each input is one lookup.
+    let spelled: HashMap<String, &Path> = changed
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root).unwrap_or(p);
+            (rel.to_string_lossy().into_owned(), p.as_path())
+        })
+        .collect();
+    let sourced = plan
+        .stages
+        .iter()
+        .flat_map(|s| &s.inputs)
+        .filter(|i| i.producers.is_empty());
+    for input in sourced {
+        let holds = match input.kind {
+            InputKind::File => spelled
+                .get(input.path.as_str())
+                .is_none_or(|p| p.metadata().is_ok_and(|m| !m.is_dir())),
+            InputKind::Dir => spelled.get(input.path.as_str()).is_none_or(|p| p.is_dir()),
+            // A glob must still match a file: re-plan if one it matched is gone.
+            InputKind::Glob => glob::Pattern::new(&input.path).is_ok_and(|pattern| {
+                !spelled.iter().any(|(rel, abs)| {
+                    pattern.matches_with(rel, super::input::literal_separator()) && !abs.exists()
+                })
+            }),
+        };
+        if !holds {
+            return false;
+        }
+    }
+    true
 }
 
 /// The folders whose listing decides a `foreach` expansion.
@@ -159,20 +260,83 @@ pub fn foreach_folders(pipeline: &Pipeline) -> BTreeSet<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Plan;
 
-    /// A kept pipeline comes back equal, and only under its own key.
+    fn planned(dir: &Path, text: &str) -> Plan {
+        let pipeline = Pipeline::parse("pipeline.yaml", dir, text.to_string()).unwrap();
+        Plan::build(pipeline, crate::stages::registry()).unwrap()
+    }
+
+    const TEXT: &str = "params:\n  seed: 7\n  m: {a: 0.5, b: [1, 2]}\nstages:\n  gen:\n    builtin: generate\n    params: [seed]\n    outs: [data/raw_events.csv]\n  s:\n    cmd: echo ${seed} > out.txt; cat data/raw_events.csv src/*.txt in >> out.txt\n    deps: [data/raw_events.csv, \"src/*.txt\", in]\n    params: [seed, m.a]\n    outs: [out.txt]\n";
+
+    /// A kept plan comes back as planned, and only under its own key.
     #[test]
     fn round_trips_under_its_key() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/a.txt"), "a").unwrap();
+        std::fs::create_dir_all(dir.path().join("in")).unwrap();
         let db = StateDb::open(&dir.path().join("state.db")).unwrap();
-        let text = "params:\n  seed: 7\n  m: {a: 0.5, b: [1, 2]}\nstages:\n  s:\n    cmd: echo ${seed} > out.txt\n    params: [seed]\n    outs: [out.txt]\n";
-        let pipeline = Pipeline::parse("pipeline.yaml", dir.path(), text.to_string()).unwrap();
-        save(&db, "k1", &pipeline);
-        let source = pipeline.source.clone();
-        let back = load(&db, "k1", source.clone()).unwrap();
-        assert_eq!(back.stages, pipeline.stages);
-        assert_eq!(back.params, pipeline.params);
-        assert_eq!(back.root, pipeline.root);
-        assert!(load(&db, "k2", source).is_none());
+        let plan = planned(dir.path(), TEXT);
+        save(&db, "k1", &plan);
+        let source = plan.pipeline.source.clone();
+        let registry = crate::stages::registry();
+        let back = load(&db, "k1", source.clone(), registry).unwrap();
+        assert_eq!(back.pipeline.stages, plan.pipeline.stages);
+        assert_eq!(back.pipeline.params, plan.pipeline.params);
+        assert_eq!(back.pipeline.root, plan.pipeline.root);
+        assert_eq!(back.order, plan.order);
+        for (b, p) in back.stages.iter().zip(&plan.stages) {
+            assert_eq!(b.decl, p.decl);
+            assert_eq!(b.inputs, p.inputs);
+            assert_eq!(b.params, p.params);
+            assert_eq!(b.cmd, p.cmd);
+            assert_eq!(b.canonical(), p.canonical());
+            assert_eq!(b.builtin.map(|b| b.name()), p.builtin.map(|b| b.name()));
+        }
+        let edges = |plan: &Plan| -> Vec<(usize, usize)> {
+            (0..plan.stages.len())
+                .flat_map(|i| plan.producers(i).map(move |p| (p, i)))
+                .collect()
+        };
+        assert_eq!(edges(&back), edges(&plan));
+        assert_eq!(edges(&back), [(0, 1)]);
+        assert!(load(&db, "k2", source, registry).is_none());
+    }
+
+    /// The kept plan holds after a content edit, not after a dep no stage
+    /// writes is deleted or turns from a file into a folder, nor after a
+    /// change in a `foreach` folder.
+    #[test]
+    fn holds_only_while_planning_would_see_the_same_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/a.txt"), "a").unwrap();
+        std::fs::write(root.join("in"), "file").unwrap();
+        let plan = planned(root, TEXT);
+        std::fs::write(root.join("src/a.txt"), "edited").unwrap();
+        assert!(holds_after(
+            &plan,
+            &[root.join("src/a.txt"), root.join("out.txt")]
+        ));
+        std::fs::write(root.join("in"), "edited").unwrap();
+        assert!(holds_after(&plan, &[root.join("in")]));
+        std::fs::remove_file(root.join("in")).unwrap();
+        assert!(!holds_after(&plan, &[root.join("in")]), "deleted");
+        std::fs::create_dir(root.join("in")).unwrap();
+        assert!(!holds_after(&plan, &[root.join("in")]), "now a folder");
+        std::fs::remove_file(root.join("src/a.txt")).unwrap();
+        assert!(
+            !holds_after(&plan, &[root.join("src/a.txt")]),
+            "the glob's match is gone"
+        );
+
+        std::fs::create_dir_all(root.join("rules")).unwrap();
+        std::fs::write(root.join("rules/x.sql"), "SELECT 1").unwrap();
+        let foreach = "stages:\n  detect:\n    foreach: rules/*.sql\n    cmd: cat ${item} > out/${stem}.txt\n    deps: [\"${item}\"]\n    outs: [\"out/${stem}.txt\"]\n";
+        let plan = planned(root, foreach);
+        assert!(!holds_after(&plan, &[root.join("rules/y.sql")]));
+        assert!(holds_after(&plan, &[root.join("out/x.txt")]));
     }
 }

@@ -33,6 +33,6 @@ pub use file_row::{FileRow, DIR_HASH};
 pub use gc::{gc, GcReport};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_FILE};
 pub use run_record::RunRecord;
-pub use state_db::{set_meta, StateDb};
+pub use state_db::{delete_meta, set_meta, StateDb};
 pub use store::{temp_file_owner, write_atomic, Store};
 pub use temp_area::TempArea;

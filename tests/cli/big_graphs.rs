@@ -95,7 +95,8 @@ fn an_edit_checks_only_what_it_reaches() {
         .collect();
     assert_eq!(stale, ["s7_0", "s7_1", "s7_2", "s7_3", "s7_4"]);
     assert!(stderr.contains("45 of 50 stages settled"), "{stderr}");
-    assert!(stderr.contains("pipeline from state.db"), "{stderr}");
+    // Neither parsed nor planned again: the plan kept by the last build holds.
+    assert!(stderr.contains("plan from state.db"), "{stderr}");
 
     let (stdout, stderr) = traced(&ws, &["build"]);
     assert_eq!(
@@ -133,6 +134,49 @@ fn snapshot_finds_edited_outs_and_deleted_sources() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("src/2.txt"));
+}
+
+/// The kept plan is only as good as what planning saw on disk: a dep that
+/// turns from a file into a folder is planned again (as a folder input, read
+/// file by file), not hashed as the file it was.
+#[test]
+fn a_kept_plan_is_planned_again_when_a_dep_changes_kind() {
+    let ws = Workspace::new()
+        .file("in", "file\n")
+        .file("other.txt", "1\n")
+        .pipeline(concat!(
+            "stages:\n",
+            "  s:\n",
+            "    cmd: \"if [ -d in ]; then cat in/*; else cat in; fi > out.txt\"\n",
+            "    deps: [in]\n",
+            "    outs: [out.txt]\n",
+            "  t:\n",
+            "    cmd: \"cat other.txt > t.txt\"\n",
+            "    deps: [other.txt]\n",
+            "    outs: [t.txt]\n",
+        ));
+    assert_eq!(ws.build(&[]), counts(2, 0, 0, 0));
+    // An edit keeps the plan.
+    ws.write("other.txt", "2\n");
+    let (stdout, stderr) = traced(&ws, &["build"]);
+    assert_eq!(
+        stdout,
+        "1 ran, 1 up to date, 0 restored from cache, 0 failed\n"
+    );
+    assert!(stderr.contains("plan from state.db"), "{stderr}");
+    // A file that became a folder does not.
+    std::fs::remove_file(ws.join("in")).unwrap();
+    ws.write("in/a.txt", "A\n");
+    let (stdout, stderr) = traced(&ws, &["build"]);
+    assert_eq!(
+        stdout, "1 ran, 1 up to date, 0 restored from cache, 0 failed\n",
+        "{stderr}"
+    );
+    assert!(stderr.contains("pipeline parsed"), "{stderr}");
+    assert_eq!(ws.read("out.txt"), "A\n");
+    ws.write("in/a.txt", "B\n");
+    assert_eq!(ws.build(&[]), counts(1, 1, 0, 0));
+    assert_eq!(ws.read("out.txt"), "B\n");
 }
 
 /// No step worse than O(n log n): planning and checking 100,000 stages
