@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use super::batches;
 use super::pipeline::{parse_batched, parse_whole};
-use super::placeholder;
 use super::{Pipeline, Source};
 use crate::ConfigResult;
 
@@ -38,7 +37,6 @@ fn both_ways(text: &str, per_batch: usize) -> bool {
         Source::new("pipeline.yaml".into(), text.into()),
         &root,
         "pipeline.yaml",
-        &placeholder::escape(text),
     );
     // The public entry point (its own batch size, whole parse on any doubt).
     let public = Pipeline::parse("pipeline.yaml", &root, text.into());
@@ -48,8 +46,7 @@ fn both_ways(text: &str, per_batch: usize) -> bool {
         "Pipeline::parse of\n{text}"
     );
 
-    let escaped = placeholder::escape(text);
-    let Some(layout) = batches::split(&escaped, per_batch) else {
+    let Some(layout) = batches::split(text, per_batch) else {
         return false;
     };
     // The text is cut, not changed: the pieces give it back.
@@ -58,7 +55,7 @@ fn both_ways(text: &str, per_batch: usize) -> bool {
     let at = at + joined[at..].find('\n').map_or(joined.len() - at, |n| n + 1);
     let body: String = layout.batches.iter().map(|b| b.body).collect();
     joined.insert_str(at, &body);
-    assert_eq!(joined, escaped, "pieces of\n{text}");
+    assert_eq!(joined, text, "pieces of\n{text}");
 
     let source = Source::new("pipeline.yaml".into(), text.into());
     let Some(batched) = parse_batched(&source, &root, "pipeline.yaml", &layout) else {
@@ -126,6 +123,7 @@ const GOOD: &[&str] = &[
     "  {n}:\n    cmd: echo $${HOME} > out/{n}.txt\n    outs: [out/{n}.txt]\n",
     // sql stages, deps lists as blocks
     "  {n}:\n    sql: q/{n}.sql\n    db: out/x.db\n    deps:\n      - out/x.db\n      - q/{n}.sql\n    outs:\n    - out/{n}.csv\n",
+    "  {n}:\n    foreach: sql/detections/*.sql\n    sql: ${item}\n    db: out/x.db\n    deps: [${item}, out/x.db]\n    outs: [out/{n}/${stem}.csv]\n",
     "  {n}:\n    builtin: load\n    outs: [out/{n}.db]\n    params: [seed, nested.k]\n",
 ];
 
@@ -141,6 +139,7 @@ const BAD: &[&str] = &[
     "  {n}: {cmd: \"echo > out/{n}.txt\",\nouts: [out/{n}.txt]}\n",
     "  {n}:\n    cmd: echo ${nope} > out/{n}.txt\n    outs: [out/{n}.txt]\n",
     "  {n}:\n    cmd: echo ${seed} > out/{n}.txt\n    outs: [out/{n}.txt]\n",
+    "  {n}:\n    cmd: echo\n    outs: [out/${stem}.txt]\n",
     "  {n}:\n    cmd: echo\n    outs: [out/{n}.txt]\n    cmd: again\n",
     "  {n}:\n    cmd: echo\n    outs: [out/shared.txt]\n",
     "  {n}:\n    cmd: echo\n    outs: [../outside.txt]\n",

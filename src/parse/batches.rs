@@ -46,14 +46,15 @@ const STAGES: &str = "stages:";
 /// Cuts `text` into a top-level document and batches of `per_batch` stage
 /// entries; None when the layout is not plain or one batch would hold them all.
 pub fn split(text: &str, per_batch: usize) -> Option<Layout<'_>> {
-    if text.contains(['\r', '\u{feff}']) {
+    let per_batch = per_batch.max(1);
+    if text.contains('\r') || text.contains('\u{feff}') {
         return None;
     }
-    let lines = lines(text);
-    let mut stages_line = None;
-    let mut body_end = lines.len();
+    // The top level: where the `stages:` body starts and stops.
+    let mut body_start = None;
+    let mut body_stop = text.len();
     let mut first_content = true;
-    for (i, line) in lines.iter().enumerate() {
+    for line in lines(text, 0) {
         let (indent, content) = indentation(line.text)?;
         if content.is_empty() || content.starts_with('#') {
             continue;
@@ -70,25 +71,24 @@ pub fn split(text: &str, per_batch: usize) -> Option<Layout<'_>> {
             continue;
         }
         let key = plain_key(content)?;
-        match stages_line {
+        match body_start {
             None if key == "stages" => {
                 if !only_comment(&content[STAGES.len()..]) {
                     return None;
                 }
-                stages_line = Some(i);
+                body_start = Some(line.end);
             }
             Some(_) if key == "stages" => return None,
-            Some(_) if body_end == lines.len() => body_end = i,
+            Some(_) if body_stop == text.len() => body_stop = line.start,
             _ => {}
         }
     }
-    let stages_line = stages_line?;
+    let body_start = body_start?;
 
     // The body: entries at one indent, deeper lines belong to them.
-    let body = &lines[stages_line + 1..body_end];
     let mut indent_of_entries = None;
     let mut entries: Vec<(usize, &str)> = Vec::new();
-    for (i, line) in body.iter().enumerate() {
+    for line in lines(&text[..body_stop], body_start) {
         let (indent, content) = indentation(line.text)?;
         if content.is_empty() || content.starts_with('#') {
             continue;
@@ -98,26 +98,20 @@ pub fn split(text: &str, per_batch: usize) -> Option<Layout<'_>> {
             return None;
         }
         if indent == entry_indent {
-            entries.push((i, plain_key(content)?));
+            entries.push((line.start, plain_key(content)?));
         }
     }
-    if entries.len() <= per_batch.max(1) {
+    if entries.len() <= per_batch {
         return None;
     }
 
-    let body_start = lines[stages_line].end;
-    let body_stop = lines.get(body_end).map_or(text.len(), |l| l.start);
-    let mut batches = Vec::new();
-    for (n, chunk) in entries.chunks(per_batch.max(1)).enumerate() {
+    let mut batches = Vec::with_capacity(entries.len().div_ceil(per_batch));
+    for (n, chunk) in entries.chunks(per_batch).enumerate() {
         // The first batch also holds the comments before the first entry.
-        let start = if n == 0 {
-            body_start
-        } else {
-            body[chunk[0].0].start
-        };
+        let start = if n == 0 { body_start } else { chunk[0].0 };
         let stop = entries
-            .get((n + 1) * per_batch.max(1))
-            .map_or(body_stop, |(i, _)| body[*i].start);
+            .get((n + 1) * per_batch)
+            .map_or(body_stop, |(at, _)| *at);
         batches.push(Batch {
             body: &text[start..stop],
             keys: chunk.iter().map(|(_, key)| *key).collect(),
@@ -137,19 +131,18 @@ struct Line<'a> {
     end: usize,
 }
 
-fn lines(text: &str) -> Vec<Line<'_>> {
-    let mut lines = Vec::new();
-    let mut start = 0;
-    for piece in text.split_inclusive('\n') {
-        let end = start + piece.len();
-        lines.push(Line {
+/// The lines of `text` from byte `from` on, with their places in `text`.
+fn lines(text: &str, from: usize) -> impl Iterator<Item = Line<'_>> {
+    let mut start = from;
+    text[from..].split_inclusive('\n').map(move |piece| {
+        let line = Line {
             text: piece.strip_suffix('\n').unwrap_or(piece),
             start,
-            end,
-        });
-        start = end;
-    }
-    lines
+            end: start + piece.len(),
+        };
+        start = line.end;
+        line
+    })
 }
 
 /// The indent in spaces and the rest of the line; None when a tab indents it.

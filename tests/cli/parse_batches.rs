@@ -50,7 +50,7 @@ fn big_pipeline_is_parsed_in_batches() {
     let (code, stdout, stderr) = run(&yaml, &["dag"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        stderr.contains("stages parsed in 4 batches"),
+        stderr.contains("stages parsed in 16 batches"),
         "batched: {stderr}"
     );
     let (whole_code, whole_stdout, whole_stderr) = run(&format!("{yaml}...\n"), &["dag"]);
