@@ -4,6 +4,9 @@
 //! column at fault. It reads the disk only to expand `foreach` globs; everything
 //! that depends on other stages (edges, cycles, missing deps) is `plan`'s job.
 
+#[cfg(test)]
+mod batched_parse_tests;
+mod batches;
 mod error;
 mod foreach;
 mod overrides;

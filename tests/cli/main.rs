@@ -9,6 +9,7 @@ mod build;
 mod crash;
 mod data;
 mod errors;
+mod parse_batches;
 mod properties;
 mod publish;
 mod regression;
