@@ -62,9 +62,14 @@ impl Layout {
         self.state_dir().join("lock")
     }
 
-    /// Last runs, stat cache, no-op snapshot and plan cache (SQLite).
+    /// Last runs, stat cache and no-op snapshot (SQLite).
     pub fn state_file(&self) -> PathBuf {
         self.local_dir().join("state.db")
+    }
+
+    /// The last plan, kept for the next command (`plan::plan_cache`).
+    pub fn plan_file(&self) -> PathBuf {
+        self.local_dir().join("plan.bin")
     }
 
     pub fn logs_dir(&self) -> PathBuf {

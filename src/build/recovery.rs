@@ -14,7 +14,7 @@ use crate::disk::RealDisk;
 use crate::execute::{children, recover};
 use crate::layout::Layout;
 use crate::plan::Plan;
-use crate::record::{temp_file_owner, TempArea};
+use crate::record::{remove_dead_temp_files, TempArea};
 
 /// What recovery did, for a note on stderr.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -86,20 +86,4 @@ fn subfolders(dir: &Path) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn remove_dead_temp_files(folder: &Path) {
-    let Ok(entries) = std::fs::read_dir(folder) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(temp_file_owner) else {
-            continue;
-        };
-        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
-        if !alive {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }

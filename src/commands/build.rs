@@ -59,7 +59,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
         return Ok(());
     }
 
-    let planned = plan_for(file, &args.run.set, db.as_deref(), &verdict, &stats)?;
+    let planned = plan_for(file, &args.run.set, &verdict, &stats)?;
     crate::trace::phase("planned");
     let (plan, layout) = (&planned.plan, &planned.layout);
     let mut selected = if args.stages.is_empty() {
@@ -100,7 +100,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     BuildSnapshot::invalidate(&db)?;
     crate::trace::phase("snapshot invalidated");
     if !planned.from_cache {
-        plan_cache::save(&db, &planned.key, plan);
+        plan_cache::save(&layout.plan_file(), &planned.key, plan);
     }
     let store = Store::open(layout)?;
     let _building = store_users::start_building(layout).map_err(|source| RecordError::Write {

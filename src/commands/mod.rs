@@ -79,7 +79,6 @@ pub(crate) struct Planned {
 pub(crate) fn plan_for(
     file: &Path,
     overrides: &[Override],
-    db: Option<&StateDb>,
     verdict: &Verdict,
     stats: &StatCache,
 ) -> Result<Planned, Error> {
@@ -93,11 +92,17 @@ pub(crate) fn plan_for(
     // pipeline's source, taken back for parsing when there is none.
     let source = Source::new(name.clone(), text);
     let registry = crate::stages::registry();
-    let kept = match (db, verdict) {
-        (Some(db), Verdict::UpToDate(_)) => plan_cache::load(db, &key, source.clone(), registry),
-        (Some(db), Verdict::Changed(paths)) => plan_cache::load(db, &key, source.clone(), registry)
+    let root = crate::layout::workspace_root(file).map_err(|source| ConfigError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let plan_file = Layout::new(&root).plan_file();
+    // Only with a snapshot's verdict: it names what changed since the plan was made.
+    let kept = match verdict {
+        Verdict::UpToDate(_) => plan_cache::load(&plan_file, &key, source.clone(), registry),
+        Verdict::Changed(paths) => plan_cache::load(&plan_file, &key, source.clone(), registry)
             .filter(|plan| plan_cache::holds_after(plan, paths)),
-        _ => None,
+        Verdict::Unknown => None,
     };
     let from_cache = kept.is_some();
     let plan = match kept {
@@ -106,10 +111,6 @@ pub(crate) fn plan_for(
             plan
         }
         None => {
-            let root = crate::layout::workspace_root(file).map_err(|source| ConfigError::Read {
-                path: file.to_path_buf(),
-                source,
-            })?;
             let text = std::sync::Arc::try_unwrap(source.text).unwrap_or_else(|t| (*t).clone());
             let mut pipeline = Pipeline::parse(&name, &root, text)?;
             pipeline.apply_overrides(overrides)?;

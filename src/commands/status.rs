@@ -20,7 +20,7 @@ pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
         .map(std::sync::Arc::new);
     let (verdict, stats) = snapshot_verdict(db.as_deref(), request.as_deref());
     crate::trace::phase("snapshot checked");
-    let planned = plan_for(file, &args.set, db.as_deref(), &verdict, &stats)?;
+    let planned = plan_for(file, &args.set, &verdict, &stats)?;
     let (plan, layout) = (&planned.plan, &planned.layout);
     let selected = if args.stages.is_empty() {
         (0..plan.stages.len()).collect()

@@ -1,6 +1,9 @@
-//! The plan, kept in `state.db` between commands, so that a build after an
-//! edit of some input neither parses nor plans 100,000 stages again (the two
-//! were a third of a 10,000-stage edit rebuild).
+//! The plan, kept in `.tnsflow/v2/plan.bin` between commands, so that a
+//! build after an edit of some input neither parses nor plans 100,000 stages
+//! again (the two were a third of a 10,000-stage edit rebuild). A file of its
+//! own, not a row of `state.db`: it is written whole when the pipeline
+//! changes and read whole by every command after an edit, and SQLite would
+//! copy it through its WAL and read it back page by page.
 //!
 //! It is keyed by what parsing depends on: the tool version, the pipeline
 //! file's path and bytes, and the `--set` overrides. Planning reads the disk
@@ -9,6 +12,7 @@
 //! list of changed paths, and `holds_after` checks those paths again.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -16,42 +20,50 @@ use super::graph::stage_params;
 use super::{Input, InputKind, Plan, PlannedStage};
 use crate::execute::Registry;
 use crate::parse::{Override, Params, Pipeline, Source, StageDecl, StageKind};
-use crate::record::StateDb;
 
-const KEY: &str = "plan.key";
-const PLAN: &str = "plan.kept";
-
-/// The plan as stored (postcard). Params go as JSON, the one form their YAML
-/// values are checked to survive; builtins go by name.
+/// The plan as stored (postcard), under its key. Params go as JSON, the one
+/// form their YAML values are checked to survive; builtins go by name. Saving
+/// borrows from the plan and streams the stages (`Stages`): a copy of every
+/// stage's strings was 15 MB at 10,000 stages. Loading owns what it reads.
 #[derive(Serialize, Deserialize)]
-struct Kept {
-    root: PathBuf,
+struct Kept<'a, S> {
+    key: Cow<'a, str>,
+    root: Cow<'a, Path>,
     params: String,
-    overridden: BTreeSet<String>,
-    metrics: Option<Vec<String>>,
-    stages: Vec<KeptStage>,
-    order: Vec<u32>,
+    overridden: Cow<'a, BTreeSet<String>>,
+    metrics: Cow<'a, Option<Vec<String>>>,
+    stages: S,
+    order: Cow<'a, [usize]>,
+}
+
+/// The plan's stages, serialized one by one as borrowed `KeptStage`s.
+struct Stages<'a>(&'a [PlannedStage]);
+
+impl Serialize for Stages<'_> {
+    fn serialize<Ser: serde::Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        serializer.collect_seq(self.0.iter().map(kept_stage))
+    }
 }
 
 #[derive(Serialize, Deserialize)]
-struct KeptStage {
-    name: String,
-    group: String,
-    kind: StageKind,
-    deps: Vec<String>,
-    outs: Vec<String>,
-    params: Vec<String>,
-    foreach: Option<String>,
-    yaml_path: String,
-    inputs: Vec<KeptInput>,
-    cmd: Option<String>,
+struct KeptStage<'a> {
+    name: Cow<'a, str>,
+    group: Cow<'a, str>,
+    kind: Cow<'a, StageKind>,
+    deps: Cow<'a, [String]>,
+    outs: Cow<'a, [String]>,
+    params: Cow<'a, [String]>,
+    foreach: Option<Cow<'a, str>>,
+    yaml_path: Cow<'a, str>,
+    inputs: Vec<KeptInput<'a>>,
+    cmd: Option<Cow<'a, str>>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct KeptInput {
-    path: String,
+struct KeptInput<'a> {
+    path: Cow<'a, str>,
     kind: InputKind,
-    producers: Vec<u32>,
+    producers: Cow<'a, [usize]>,
 }
 
 /// What a parse of `file` with `overrides` depends on, besides `foreach` folders.
@@ -82,34 +94,35 @@ pub fn plan_key(file: &Path, text: &[u8], overrides: &[Override]) -> String {
     h.finalize().to_hex().to_string()
 }
 
-/// The kept plan for `key`, with `source` as its pipeline's text (the same bytes).
-pub fn load(db: &StateDb, key: &str, source: Source, registry: Registry) -> Option<Plan> {
-    if db.meta(KEY)?.as_slice() != key.as_bytes() {
+/// The plan kept in `file` for `key`, with `source` as its pipeline's text
+/// (the same bytes). None when there is none, or it is another key's or
+/// damaged: the caller then plans afresh.
+pub fn load(file: &Path, key: &str, source: Source, registry: Registry) -> Option<Plan> {
+    let bytes = std::fs::read(file).ok()?;
+    let kept: Kept<Vec<KeptStage>> = postcard::from_bytes(&bytes).ok()?;
+    drop(bytes);
+    if kept.key != key {
         return None;
     }
-    let bytes = db.meta(PLAN)?;
-    crate::trace::phase("TMP read");
-    let kept: Kept = postcard::from_bytes(&bytes).ok()?;
-    crate::trace::phase("TMP decoded");
     let mut pipeline = Pipeline {
-        root: kept.root,
+        root: kept.root.into_owned(),
         source,
         params: Params::new(serde_json::from_str(&kept.params).ok()?),
-        overridden: kept.overridden,
+        overridden: kept.overridden.into_owned(),
         stages: Vec::with_capacity(kept.stages.len()),
-        metrics: kept.metrics,
+        metrics: kept.metrics.into_owned(),
     };
     let mut stages = Vec::with_capacity(kept.stages.len());
     for s in kept.stages {
         let decl = StageDecl {
-            name: s.name,
-            group: s.group,
-            kind: s.kind,
-            deps: s.deps,
-            outs: s.outs,
-            params: s.params,
-            foreach: s.foreach,
-            yaml_path: s.yaml_path,
+            name: s.name.into_owned(),
+            group: s.group.into_owned(),
+            kind: s.kind.into_owned(),
+            deps: s.deps.into_owned(),
+            outs: s.outs.into_owned(),
+            params: s.params.into_owned(),
+            foreach: s.foreach.map(Cow::into_owned),
+            yaml_path: s.yaml_path.into_owned(),
         };
         let builtin = match decl.builtin() {
             Some(name) => Some(registry.find(name)?),
@@ -122,25 +135,24 @@ pub fn load(db: &StateDb, key: &str, source: Source, registry: Registry) -> Opti
                 .inputs
                 .into_iter()
                 .map(|i| Input {
-                    path: i.path,
+                    path: i.path.into_owned(),
                     kind: i.kind,
-                    producers: i.producers.into_iter().map(|p| p as usize).collect(),
+                    producers: i.producers.into_owned(),
                 })
                 .collect(),
             builtin,
-            cmd: s.cmd,
+            cmd: s.cmd.map(Cow::into_owned),
             canonical: Default::default(),
         });
     }
-    crate::trace::phase("TMP converted");
     pipeline.stages = stages.iter().map(|s| s.decl.clone()).collect();
-    let order = kept.order.into_iter().map(|i| i as usize).collect();
-    Some(Plan::assemble(pipeline, stages, order))
+    Some(Plan::assemble(pipeline, stages, kept.order.into_owned()))
 }
 
-/// Keeps `plan` under `key`; nothing when its params do not survive the
-/// round trip (YAML tags, non-string keys): those pipelines are planned each time.
-pub fn save(db: &StateDb, key: &str, plan: &Plan) {
+/// Keeps `plan` under `key` in `file`; nothing when its params do not survive
+/// the round trip (YAML tags, non-string keys): those pipelines are planned
+/// each time. Failing to keep it only costs the next command a parse.
+pub fn save(file: &Path, key: &str, plan: &Plan) {
     let params = plan.pipeline.params.to_value();
     let Ok(json) = serde_json::to_string(&params) else {
         return;
@@ -153,48 +165,45 @@ pub fn save(db: &StateDb, key: &str, plan: &Plan) {
         return;
     }
     let kept = Kept {
-        root: plan.pipeline.root.clone(),
+        key: Cow::Borrowed(key),
+        root: Cow::Borrowed(&plan.pipeline.root),
         params: json,
-        overridden: plan.pipeline.overridden.clone(),
-        metrics: plan.pipeline.metrics.clone(),
-        stages: plan.stages.iter().map(kept_stage).collect(),
-        order: plan.order.iter().map(|&i| i as u32).collect(),
+        overridden: Cow::Borrowed(&plan.pipeline.overridden),
+        metrics: Cow::Borrowed(&plan.pipeline.metrics),
+        stages: Stages(&plan.stages),
+        order: Cow::Borrowed(&plan.order),
     };
-    let Ok(bytes) = postcard::to_stdvec(&kept) else {
-        return;
-    };
-    let mut conn = db.conn();
-    let _ = (|| {
-        let tx = conn.transaction()?;
-        crate::record::set_meta(&tx, KEY, key.as_bytes())?;
-        crate::record::set_meta(&tx, PLAN, &bytes)?;
-        // The parsed pipeline alone, as tnsflow kept it before the whole plan.
-        crate::record::delete_meta(&tx, "plan.pipeline")?;
-        tx.commit()
-    })();
+    if let Some(folder) = file.parent() {
+        crate::record::remove_dead_temp_files(folder);
+    }
+    let _ = crate::record::write_atomic_with(file, |out| {
+        postcard::to_io(&kept, out)
+            .map(drop)
+            .map_err(std::io::Error::other)
+    });
 }
 
-fn kept_stage(s: &PlannedStage) -> KeptStage {
+fn kept_stage(s: &PlannedStage) -> KeptStage<'_> {
     let d = &s.decl;
     KeptStage {
-        name: d.name.clone(),
-        group: d.group.clone(),
-        kind: d.kind.clone(),
-        deps: d.deps.clone(),
-        outs: d.outs.clone(),
-        params: d.params.clone(),
-        foreach: d.foreach.clone(),
-        yaml_path: d.yaml_path.clone(),
+        name: Cow::Borrowed(&d.name),
+        group: Cow::Borrowed(&d.group),
+        kind: Cow::Borrowed(&d.kind),
+        deps: Cow::Borrowed(&d.deps),
+        outs: Cow::Borrowed(&d.outs),
+        params: Cow::Borrowed(&d.params),
+        foreach: d.foreach.as_deref().map(Cow::Borrowed),
+        yaml_path: Cow::Borrowed(&d.yaml_path),
         inputs: s
             .inputs
             .iter()
             .map(|i| KeptInput {
-                path: i.path.clone(),
+                path: Cow::Borrowed(&i.path),
                 kind: i.kind,
-                producers: i.producers.iter().map(|&p| p as u32).collect(),
+                producers: Cow::Borrowed(&i.producers),
             })
             .collect(),
-        cmd: s.cmd.clone(),
+        cmd: s.cmd.as_deref().map(Cow::Borrowed),
     }
 }
 
@@ -276,12 +285,12 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("src")).unwrap();
         std::fs::write(dir.path().join("src/a.txt"), "a").unwrap();
         std::fs::create_dir_all(dir.path().join("in")).unwrap();
-        let db = StateDb::open(&dir.path().join("state.db")).unwrap();
+        let file = dir.path().join("plan.bin");
         let plan = planned(dir.path(), TEXT);
-        save(&db, "k1", &plan);
+        save(&file, "k1", &plan);
         let source = plan.pipeline.source.clone();
         let registry = crate::stages::registry();
-        let back = load(&db, "k1", source.clone(), registry).unwrap();
+        let back = load(&file, "k1", source.clone(), registry).unwrap();
         assert_eq!(back.pipeline.stages, plan.pipeline.stages);
         assert_eq!(back.pipeline.params, plan.pipeline.params);
         assert_eq!(back.pipeline.root, plan.pipeline.root);
@@ -301,7 +310,11 @@ mod tests {
         };
         assert_eq!(edges(&back), edges(&plan));
         assert_eq!(edges(&back), [(0, 1)]);
-        assert!(load(&db, "k2", source, registry).is_none());
+        assert!(load(&file, "k2", source.clone(), registry).is_none());
+        // A damaged file is no plan, not an error.
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(load(&file, "k1", source, registry).is_none());
     }
 
     /// The kept plan holds after a content edit, not after a dep no stage

@@ -87,6 +87,25 @@ impl BuildState {
             .extend(names.into_iter().filter(|n| !keep(n)));
     }
 
+    /// Writes `runs` now, in one transaction, as a build goes: a build keeps
+    /// only the runs it has not written yet (ninja appends to its log as each
+    /// edge finishes). A run is written after its outs are in place, so one
+    /// a killed build wrote is true of the disk. The generation is left for
+    /// `save` to bump.
+    pub fn write_runs<'r>(
+        &self,
+        runs: impl IntoIterator<Item = &'r RunRecord>,
+    ) -> RecordResult<()> {
+        let Some(db) = &self.db else { return Ok(()) };
+        let mut conn = db.conn();
+        let written = (|| {
+            let tx = conn.transaction()?;
+            put_runs(&tx, runs)?;
+            tx.commit()
+        })();
+        written.map_err(|e| db.error(e))
+    }
+
     /// Writes the pending runs and forgotten stages in one transaction, and
     /// bumps the generation the workbench watches when anything changed.
     pub fn save(&mut self) -> RecordResult<()> {
@@ -98,13 +117,8 @@ impl BuildState {
         let mut conn = db.conn();
         let written = (|| {
             let tx = conn.transaction()?;
+            put_runs(&tx, self.pending.values())?;
             {
-                let mut put = tx
-                    .prepare_cached("INSERT OR REPLACE INTO runs(stage, record) VALUES (?1, ?2)")?;
-                for (stage, record) in &self.pending {
-                    let json = serde_json::to_string(record).expect("records serialize");
-                    put.execute([stage, &json])?;
-                }
                 let mut forget = tx.prepare_cached("DELETE FROM runs WHERE stage = ?1")?;
                 for stage in &self.forgotten {
                     forget.execute([stage])?;
@@ -118,4 +132,17 @@ impl BuildState {
         self.forgotten.clear();
         Ok(())
     }
+}
+
+fn put_runs<'r>(
+    tx: &rusqlite::Transaction,
+    runs: impl IntoIterator<Item = &'r RunRecord>,
+) -> rusqlite::Result<()> {
+    let mut put =
+        tx.prepare_cached("INSERT OR REPLACE INTO runs(stage, record) VALUES (?1, ?2)")?;
+    for record in runs {
+        let json = serde_json::to_string(record).expect("records serialize");
+        put.execute([&record.stage, &json])?;
+    }
+    Ok(())
 }

@@ -291,6 +291,16 @@ fn unique_name(prefix: &str) -> String {
 /// would make a published manifest unreadable to the rest of the team).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// `write_atomic`, with `write` filling the file (so that a big one is
+/// streamed, not built in memory first).
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> io::Result<()>,
+) -> io::Result<()> {
+    use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -299,11 +309,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .write(true)
         .create_new(true)
         .open(&tmp)
-        .and_then(|mut file| file.write_all(bytes))
+        .and_then(|file| {
+            let mut file = std::io::BufWriter::new(file);
+            write(&mut file)?;
+            file.flush()
+        })
         .and_then(|()| std::fs::rename(&tmp, path));
     written.inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
+}
+
+/// Deletes the temporary files in `folder` whose process is dead (a build
+/// killed between writing one and renaming it).
+pub fn remove_dead_temp_files(folder: &Path) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_file_owner) else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]

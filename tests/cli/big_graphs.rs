@@ -179,6 +179,53 @@ fn a_kept_plan_is_planned_again_when_a_dep_changes_kind() {
     assert_eq!(ws.read("out.txt"), "B\n");
 }
 
+/// Run records reach `state.db` as the build goes, not all at its end (the
+/// issue's "state written incrementally", as ninja appends to its log): a
+/// build killed after 300 stages has recorded most of them, and the next
+/// build is right about every stage. Before, a killed build had recorded none.
+#[test]
+fn a_killed_build_keeps_the_runs_it_finished() {
+    let mut yaml = String::from("stages:\n");
+    for i in 0..300 {
+        yaml.push_str(&format!(
+            "  s{i}:\n    cmd: \"echo {i} > out/s{i}.txt\"\n    outs: [out/s{i}.txt]\n"
+        ));
+    }
+    yaml.push_str(concat!(
+        "  slow:\n",
+        "    cmd: \"touch started; [ -f go ] || sleep 30; echo done > out/slow.txt\"\n",
+        "    deps: [out/s299.txt]\n",
+        "    outs: [out/slow.txt]\n",
+    ));
+    let ws = Workspace::new().pipeline(&yaml);
+    let mut build = std::process::Command::new(crate::common::bin())
+        .args(["build", "-j", "1"])
+        .current_dir(ws.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let waited = Instant::now();
+    while !ws.exists("started") {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "slow never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    build.kill().unwrap();
+    build.wait().unwrap();
+
+    let db = rusqlite::Connection::open(ws.join(".tnsflow/v2/state.db")).unwrap();
+    let recorded: usize = db
+        .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert!(recorded >= 256, "{recorded} runs recorded before the kill");
+    ws.write("go", "");
+    assert_eq!(ws.build(&["-j", "1"]), counts(1, 300, 0, 0));
+    assert_eq!(ws.read("out/s7.txt"), "7\n");
+}
+
 /// No step worse than O(n log n): planning and checking 100,000 stages
 /// costs at most 30 times 10,000 (linear is 10x, the quadratic `retain` of
 /// the engine before was 100x). `status` on a graph never built parses,
