@@ -65,9 +65,9 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
     let mut selected = if args.stages.is_empty() {
         (0..plan.stages.len()).collect()
     } else {
-        plan.pipeline.select(&args.stages)?
+        plan.select(&args.stages)?
     };
-    let forced = plan.pipeline.select(&args.force)?;
+    let forced = plan.select(&args.force)?;
     selected.extend(&forced);
     let mask = plan.with_upstream(&selected);
     // Only a kept plan has the snapshot's stages; a parsed one is checked whole.

@@ -107,7 +107,7 @@ pub(crate) fn plan_for(
     let from_cache = kept.is_some();
     let plan = match kept {
         Some(plan) => {
-            crate::trace::phase("plan from state.db");
+            crate::trace::phase("plan from plan.bin");
             plan
         }
         None => {

@@ -7,7 +7,7 @@ use super::build::request_key;
 use super::{emit, plan_for, snapshot_verdict};
 use crate::cli::StatusArgs;
 use crate::layout::{workspace_root, Layout};
-use crate::plan::{assess, untouched};
+use crate::plan::{assess, plan_cache, untouched};
 use crate::record::{BuildState, StateDb, Verdict};
 use crate::Error;
 
@@ -25,7 +25,7 @@ pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
     let selected = if args.stages.is_empty() {
         (0..plan.stages.len()).collect()
     } else {
-        plan.pipeline.select(&args.stages)?
+        plan.select(&args.stages)?
     };
     let mask = plan.with_upstream(&selected);
     let settled = match &verdict {
@@ -39,8 +39,12 @@ pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
     crate::trace::phase("assessed");
     // Saving lets the next command skip the hashing this one did; a workspace
     // that was never built is left untouched.
+    // So does keeping a plan it had to make.
     if let Some(db) = &db {
         let _ = stats.save(db);
+        if !planned.from_cache {
+            plan_cache::save(&layout.plan_file(), &planned.key, plan);
+        }
     }
     if args.json {
         let json = serde_json::to_string_pretty(&statuses).expect("statuses serialize");

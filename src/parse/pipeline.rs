@@ -88,36 +88,6 @@ impl Pipeline {
             format!("from {}", self.source.name)
         }
     }
-
-    pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.stages.iter().position(|s| s.name == name)
-    }
-
-    /// Stage indices for names given on the command line; `NAME` means every `NAME@*`.
-    pub fn select(&self, names: &[String]) -> ConfigResult<Vec<usize>> {
-        let mut selected = Vec::new();
-        for name in names {
-            let matches: Vec<usize> = (0..self.stages.len())
-                .filter(|&i| {
-                    self.stages[i].name == *name
-                        || self.stages[i].group == *name && self.stages[i].name.contains('@')
-                })
-                .collect();
-            if matches.is_empty() {
-                let mut candidates: Vec<&str> =
-                    self.stages.iter().map(|s| s.name.as_str()).collect();
-                candidates.extend(self.stages.iter().map(|s| s.group.as_str()));
-                return Err(ConfigError::UnknownStage {
-                    name: name.clone(),
-                    hint: did_you_mean(name, candidates),
-                });
-            }
-            selected.extend(matches);
-        }
-        selected.sort_unstable();
-        selected.dedup();
-        Ok(selected)
-    }
 }
 
 /// Stage entries parsed by one serde_yaml call: few enough that their events

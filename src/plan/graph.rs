@@ -96,6 +96,8 @@ impl PlannedStage {
 }
 
 pub struct Plan {
+    /// The pipeline's root, source, params and metrics. Its `stages` are
+    /// empty: each declaration moved into its `PlannedStage`.
     pub pipeline: Pipeline,
     pub stages: Vec<PlannedStage>,
     pub graph: DiGraph<usize, ()>,
@@ -114,7 +116,7 @@ impl Plan {
     /// stat'ed again: two stats per source file were a third of planning
     /// 10,000 stages after an edit.
     pub fn build_knowing(
-        pipeline: Pipeline,
+        mut pipeline: Pipeline,
         registry: Registry,
         known: &dyn Fn(&Path) -> Option<bool>,
     ) -> ConfigResult<Plan> {
@@ -140,7 +142,7 @@ impl Plan {
             }
         }
 
-        let mut stages = Vec::with_capacity(pipeline.stages.len());
+        let mut resolved = Vec::with_capacity(pipeline.stages.len());
         for decl in &pipeline.stages {
             let builtin = resolve_builtin(&pipeline, registry, decl)?;
             let params = stage_params(&pipeline, decl);
@@ -165,15 +167,22 @@ impl Plan {
                     &pipeline, &producer, decl, path, yaml_path, known,
                 )?);
             }
-            stages.push(PlannedStage {
-                canonical: Default::default(),
-                decl: decl.clone(),
+            resolved.push((inputs, builtin, params, cmd));
+        }
+        drop(producer);
+        // The declarations move into the plan: one copy of each (see `Plan::pipeline`).
+        let stages: Vec<PlannedStage> = std::mem::take(&mut pipeline.stages)
+            .into_iter()
+            .zip(resolved)
+            .map(|(decl, (inputs, builtin, params, cmd))| PlannedStage {
+                decl,
                 inputs,
                 builtin,
                 params,
                 cmd,
-            });
-        }
+                canonical: Default::default(),
+            })
+            .collect();
 
         let graph = dependency_graph(&stages);
         let order = topological_order(&graph).map_err(|cycle| {
@@ -212,6 +221,31 @@ impl Plan {
             graph,
             order,
         }
+    }
+
+    /// Stage indices for names given on the command line; `NAME` means every `NAME@*`.
+    pub fn select(&self, names: &[String]) -> ConfigResult<Vec<usize>> {
+        let decls = || self.stages.iter().map(|s| &s.decl);
+        let mut selected = Vec::new();
+        for name in names {
+            let matches: Vec<usize> = decls()
+                .enumerate()
+                .filter(|(_, d)| d.name == *name || d.group == *name && d.name.contains('@'))
+                .map(|(i, _)| i)
+                .collect();
+            if matches.is_empty() {
+                let mut candidates: Vec<&str> = decls().map(|d| d.name.as_str()).collect();
+                candidates.extend(decls().map(|d| d.group.as_str()));
+                return Err(ConfigError::UnknownStage {
+                    name: name.clone(),
+                    hint: did_you_mean(name, candidates),
+                });
+            }
+            selected.extend(matches);
+        }
+        selected.sort_unstable();
+        selected.dedup();
+        Ok(selected)
     }
 
     /// Stages whose outs stage `i` reads.

@@ -104,12 +104,12 @@ pub fn load(file: &Path, key: &str, source: Source, registry: Registry) -> Optio
     if kept.key != key {
         return None;
     }
-    let mut pipeline = Pipeline {
+    let pipeline = Pipeline {
         root: kept.root.into_owned(),
         source,
         params: Params::new(serde_json::from_str(&kept.params).ok()?),
         overridden: kept.overridden.into_owned(),
-        stages: Vec::with_capacity(kept.stages.len()),
+        stages: Vec::new(),
         metrics: kept.metrics.into_owned(),
     };
     let mut stages = Vec::with_capacity(kept.stages.len());
@@ -145,7 +145,6 @@ pub fn load(file: &Path, key: &str, source: Source, registry: Registry) -> Optio
             canonical: Default::default(),
         });
     }
-    pipeline.stages = stages.iter().map(|s| s.decl.clone()).collect();
     Some(Plan::assemble(pipeline, stages, kept.order.into_owned()))
 }
 
@@ -212,7 +211,7 @@ fn kept_stage(s: &PlannedStage) -> KeptStage<'_> {
 /// still there, as a file or a folder as before (what planning checked).
 pub fn holds_after(plan: &Plan, changed: &[PathBuf]) -> bool {
     let root = plan.pipeline.root.as_path();
-    let folders = foreach_folders(&plan.pipeline);
+    let folders = foreach_folders(plan);
     if changed
         .iter()
         .any(|p| folders.iter().any(|f| p.starts_with(f)))
@@ -253,13 +252,12 @@ pub fn holds_after(plan: &Plan, changed: &[PathBuf]) -> bool {
 }
 
 /// The folders whose listing decides a `foreach` expansion.
-pub fn foreach_folders(pipeline: &Pipeline) -> BTreeSet<PathBuf> {
-    pipeline
-        .stages
+pub fn foreach_folders(plan: &Plan) -> BTreeSet<PathBuf> {
+    plan.stages
         .iter()
-        .filter_map(|s| s.foreach.as_deref())
+        .filter_map(|s| s.decl.foreach.as_deref())
         .map(|pattern| {
-            pipeline
+            plan.pipeline
                 .root
                 .join(Path::new(pattern).parent().unwrap_or(Path::new("")))
         })
@@ -291,7 +289,6 @@ mod tests {
         let source = plan.pipeline.source.clone();
         let registry = crate::stages::registry();
         let back = load(&file, "k1", source.clone(), registry).unwrap();
-        assert_eq!(back.pipeline.stages, plan.pipeline.stages);
         assert_eq!(back.pipeline.params, plan.pipeline.params);
         assert_eq!(back.pipeline.root, plan.pipeline.root);
         assert_eq!(back.order, plan.order);

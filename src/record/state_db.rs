@@ -166,11 +166,14 @@ pub fn open_afresh_if_damaged(
 
 fn prepare(conn: Connection, create: bool) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(60))?;
+    // Per connection: one opened to read also writes (the stat cache, run
+    // records), and must not fsync every commit (state is bookkeeping; a
+    // damaged file is started afresh).
+    conn.pragma_update(None, "synchronous", "OFF")?;
     if !create {
         return Ok(conn);
     }
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "OFF")?;
     let format: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if format != FORMAT {
         // Two commands may create the file at once: one does it, the other waits.

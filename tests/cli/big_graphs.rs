@@ -96,7 +96,7 @@ fn an_edit_checks_only_what_it_reaches() {
     assert_eq!(stale, ["s7_0", "s7_1", "s7_2", "s7_3", "s7_4"]);
     assert!(stderr.contains("45 of 50 stages settled"), "{stderr}");
     // Neither parsed nor planned again: the plan kept by the last build holds.
-    assert!(stderr.contains("plan from state.db"), "{stderr}");
+    assert!(stderr.contains("plan from plan.bin"), "{stderr}");
 
     let (stdout, stderr) = traced(&ws, &["build"]);
     assert_eq!(
@@ -136,6 +136,22 @@ fn snapshot_finds_edited_outs_and_deleted_sources() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("src/2.txt"));
 }
 
+/// `status` keeps a plan it had to make (here: none kept yet), so the next
+/// command after an edit does not parse the YAML again either.
+#[test]
+fn status_keeps_the_plan_it_made() {
+    let ws = chains(4, 3);
+    assert_eq!(ws.build(&[]), counts(12, 0, 0, 0));
+    std::fs::remove_file(ws.join(".tnsflow/v2/plan.bin")).unwrap();
+    ws.write("src/1.txt", "one\n");
+    let (_, stderr) = traced(&ws, &["status"]);
+    assert!(stderr.contains("pipeline parsed"), "{stderr}");
+    ws.write("src/2.txt", "two\n");
+    let (stdout, stderr) = traced(&ws, &["status"]);
+    assert!(stderr.contains("plan from plan.bin"), "{stderr}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("stale")).count(), 6);
+}
+
 /// The kept plan is only as good as what planning saw on disk: a dep that
 /// turns from a file into a folder is planned again (as a folder input, read
 /// file by file), not hashed as the file it was.
@@ -163,7 +179,7 @@ fn a_kept_plan_is_planned_again_when_a_dep_changes_kind() {
         stdout,
         "1 ran, 1 up to date, 0 restored from cache, 0 failed\n"
     );
-    assert!(stderr.contains("plan from state.db"), "{stderr}");
+    assert!(stderr.contains("plan from plan.bin"), "{stderr}");
     // A file that became a folder does not.
     std::fs::remove_file(ws.join("in")).unwrap();
     ws.write("in/a.txt", "A\n");
