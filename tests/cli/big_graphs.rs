@@ -2,7 +2,7 @@
 //! fails on the engine before it (one JSON state file rewritten whole, one run
 //! record file per stage, every stage checked after any edit).
 
-use crate::common::{counts, Workspace};
+use crate::common::{counts, wait_for, Workspace};
 use std::time::{Duration, Instant};
 
 /// `n` independent chains of `len` command stages; chain `c` starts from
@@ -214,21 +214,8 @@ fn a_killed_build_keeps_the_runs_it_finished() {
         "    outs: [out/slow.txt]\n",
     ));
     let ws = Workspace::new().pipeline(&yaml);
-    let mut build = std::process::Command::new(crate::common::bin())
-        .args(["build", "-j", "1"])
-        .current_dir(ws.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let waited = Instant::now();
-    while !ws.exists("started") {
-        assert!(
-            waited.elapsed() < Duration::from_secs(60),
-            "slow never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut build = ws.spawn(&["build", "-j", "1"]);
+    wait_for("the slow stage to start", || ws.exists("started"));
     build.kill().unwrap();
     build.wait().unwrap();
 

@@ -350,14 +350,8 @@ stages:
     outs: [out/slow.txt]
 "#,
     );
-    let first = std::process::Command::new(assert_cmd::cargo::cargo_bin("tnsflow"))
-        .arg("build")
-        .current_dir(ws.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(|| {
+    let first = ws.spawn(&["build"]);
+    wait_for("the first build to take the lock", || {
         ws.join(".tnsflow/lock").exists()
             && std::fs::read_to_string(ws.join(".tnsflow/lock")).is_ok_and(|s| s.contains("pid"))
     });
@@ -389,15 +383,11 @@ stages:
     outs: [out/slow.txt]
 "#,
     );
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tnsflow"))
-        .args(["build", "-j", "1"])
-        .current_dir(ws.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = ws.spawn(&["build", "-j", "1"]);
     // The file exists once the shell's `>` made it; kill after `echo` wrote.
-    wait_for(|| std::fs::read_to_string(ws.join("out/slow.txt")).is_ok_and(|s| s == "partial\n"));
+    wait_for("the slow stage's first write", || {
+        std::fs::read_to_string(ws.join("out/slow.txt")).is_ok_and(|s| s == "partial\n")
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(ws.read("out/slow.txt"), "partial\n");
@@ -405,16 +395,6 @@ stages:
     assert_eq!(names, ["slow"], "{line}");
     assert_eq!(ws.read("out/slow.txt"), "complete\n");
     assert_eq!(ws.build(&[]), counts(0, 2, 0, 0));
-}
-
-fn wait_for(mut ready: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if ready() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("timed out waiting");
 }
 
 /// The no-op fast path (one stat per file, no planning) never hides a change:

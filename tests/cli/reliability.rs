@@ -6,7 +6,7 @@
 use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `tnsflow ARGS` in `dir` (a workspace not made by `Workspace`).
 fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -21,14 +21,6 @@ fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn sqlite_db(path: &Path, value: &str) {
@@ -76,13 +68,7 @@ stages:
     outs: [out/slow.txt]
 "#,
     );
-    let mut first = Command::new(bin())
-        .arg("build")
-        .current_dir(ws.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = ws.spawn(&["build"]);
     wait_for("the command to start", || ws.exists("started"));
     first.kill().unwrap();
     first.wait().unwrap();

@@ -86,6 +86,19 @@ impl Workspace {
         cmd
     }
 
+    /// Starts `tnsflow ARGS` in the workspace without waiting for it, its
+    /// output discarded: a build to kill or to race.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(bin())
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("TNSFLOW_CACHE_DIR")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start tnsflow")
+    }
+
     /// Runs a successful `tnsflow build ARGS` and returns its summary line.
     pub fn build(&self, args: &[&str]) -> String {
         self.build_ran(args).0
@@ -127,6 +140,18 @@ impl Workspace {
                 )
             })
             .collect()
+    }
+}
+
+/// Polls `ready` every 20 ms until it holds; fails after 60 s.
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
