@@ -131,12 +131,34 @@ pub(crate) async fn element(client: &Client, css: &str) -> fantoccini::elements:
         .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
 }
 
+/// The text of the element `css` names. The page can be replaced between
+/// finding the element and reading it (a form's navigation landing late, the
+/// live reload after a build): then the element is found again.
 pub(crate) async fn text(client: &Client, css: &str) -> String {
-    element(client, css).await.text().await.expect("text")
+    for _ in 0..100 {
+        match element(client, css).await.text().await {
+            Ok(text) => return text,
+            Err(e) if e.is_stale_element_reference() => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("text of `{css}`: {e}"),
+        }
+    }
+    panic!("`{css}` kept being replaced for 10 s");
 }
 
+/// Clicks the element `css` names, found again if the page replaced it.
 pub(crate) async fn click(client: &Client, css: &str) {
-    element(client, css).await.click().await.expect("click");
+    for _ in 0..100 {
+        match element(client, css).await.click().await {
+            Ok(()) => return,
+            Err(e) if e.is_stale_element_reference() => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("click on `{css}`: {e}"),
+        }
+    }
+    panic!("`{css}` kept being replaced for 10 s");
 }
 
 pub(crate) async fn choose(client: &Client, css: &str, value: &str) {
