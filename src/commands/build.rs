@@ -246,7 +246,7 @@ fn save_snapshot(
     }
     let scope = match verdict {
         Verdict::Changed(changed) if settled.iter().any(|s| *s) => Scope::Changed(changed),
-        _ => Scope::Full,
+        _ => Scope::Full(&plan.pipeline.root),
     };
     let stages = mask.iter().filter(|m| **m).count();
     let _ = BuildSnapshot::save(db, request, stages, scope, &rows);

@@ -37,8 +37,11 @@ pub enum Verdict {
 
 /// Which rows a save replaces.
 pub enum Scope<'a> {
-    /// The whole snapshot (a build that checked every stage).
-    Full,
+    /// The whole snapshot (a build that checked every stage) of the
+    /// workspace at this root. Rows outside the root that the new snapshot
+    /// does not hold go too: a moved or copied workspace's old paths, which
+    /// nothing would read again.
+    Full(&'a Path),
     /// Only these changed paths leave it (their readers' paths are re-added).
     Changed(&'a [PathBuf]),
 }
@@ -131,7 +134,7 @@ impl BuildSnapshot {
         let written = (|| {
             let tx = conn.transaction()?;
             match scope {
-                Scope::Full => {
+                Scope::Full(_) => {
                     tx.execute("UPDATE files SET snap = NULL WHERE snap IS NOT NULL", [])?;
                 }
                 Scope::Changed(paths) => {
@@ -143,6 +146,18 @@ impl BuildSnapshot {
                 }
             }
             upsert(&tx, rows, true)?;
+            if let Scope::Full(root) = scope {
+                // Paths under the root sort between `root/` and `root0`
+                // (`/` and `0` for the root `/`).
+                let root = root.as_os_str().as_bytes();
+                let base = root.strip_suffix(b"/").unwrap_or(root);
+                let under = [base, b"/"].concat();
+                let past = [base, b"0"].concat();
+                tx.execute(
+                    "DELETE FROM files WHERE snap IS NULL AND (path < ?1 OR path >= ?2)",
+                    rusqlite::params![under, past],
+                )?;
+            }
             set_meta(&tx, "snapshot.request", request.as_bytes())?;
             set_meta(&tx, "snapshot.stages", stages.to_string().as_bytes())?;
             tx.commit()
@@ -244,6 +259,27 @@ mod tests {
         }
     }
 
+    /// A full save forgets the rows outside the workspace that it does not
+    /// hold (a moved workspace's old paths), and keeps the others.
+    #[test]
+    fn full_save_forgets_rows_outside_the_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+        for folder in [&old, &new] {
+            std::fs::create_dir_all(folder).unwrap();
+            std::fs::write(folder.join("a.txt"), "a").unwrap();
+            std::fs::write(folder.join("b.txt"), "b").unwrap();
+        }
+        std::fs::write(dir.path().join("new0.txt"), "sorts just past new/").unwrap();
+        let db = StateDb::open(&dir.path().join("state.db")).unwrap();
+        let stale = [old.join("a.txt"), dir.path().join("new0.txt")].map(|p| row(&p));
+        FileRow::save(&db, &stale, &[]).unwrap();
+        FileRow::save(&db, &[row(&new.join("b.txt"))], &[]).unwrap();
+        BuildSnapshot::save(&db, "req", 1, Scope::Full(&new), &[row(&new.join("a.txt"))]).unwrap();
+        let paths: Vec<PathBuf> = FileRow::load_all(&db).into_iter().map(|r| r.path).collect();
+        assert_eq!(paths, [new.join("a.txt"), new.join("b.txt")]);
+    }
+
     /// A snapshot holds for the same request; a racy file is re-hashed (not
     /// changed if its bytes are the same); an edit is reported by path.
     #[test]
@@ -252,7 +288,7 @@ mod tests {
         let db = StateDb::open(&dir.path().join("state.db")).unwrap();
         let file = dir.path().join("a");
         std::fs::write(&file, b"x").unwrap();
-        BuildSnapshot::save(&db, "req", 3, Scope::Full, &[row(&file)]).unwrap();
+        BuildSnapshot::save(&db, "req", 3, Scope::Full(dir.path()), &[row(&file)]).unwrap();
         // Racy (written just now) but unchanged: still up to date.
         assert_eq!(BuildSnapshot::check(&db, "req").0, Verdict::UpToDate(3));
         assert_eq!(BuildSnapshot::check(&db, "other").0, Verdict::Unknown);
@@ -310,7 +346,7 @@ mod tests {
         std::fs::create_dir(&folder).unwrap();
         std::fs::write(folder.join("a.sql"), b"select 1").unwrap();
         let dir_row = BuildSnapshot::dir_row(&folder).unwrap();
-        BuildSnapshot::save(&db, "req", 1, Scope::Full, &[dir_row]).unwrap();
+        BuildSnapshot::save(&db, "req", 1, Scope::Full(dir.path()), &[dir_row]).unwrap();
         assert_eq!(BuildSnapshot::check(&db, "req").0, Verdict::UpToDate(1));
         std::fs::write(folder.join("b.sql"), b"select 2").unwrap();
         assert_eq!(

@@ -164,6 +164,26 @@ pub fn open_afresh_if_damaged(
     })
 }
 
+/// Runs `step` again while SQLite says the database is busy, for up to a
+/// minute. Switching a new file to WAL or creating its tables takes a write
+/// lock, and when several processes open the file at once SQLite can answer
+/// "database is locked" without asking the busy handler (a lock upgrade that
+/// could deadlock); that once failed a sweep point.
+pub fn while_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match step() {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            done => return done,
+        }
+    }
+}
+
 fn prepare(conn: Connection, create: bool) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(60))?;
     // Per connection: one opened to read also writes (the stat cache, run
@@ -173,11 +193,11 @@ fn prepare(conn: Connection, create: bool) -> rusqlite::Result<Connection> {
     if !create {
         return Ok(conn);
     }
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    while_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
     let format: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if format != FORMAT {
         // Two commands may create the file at once: one does it, the other waits.
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        while_busy(|| conn.execute_batch("BEGIN IMMEDIATE"))?;
         let format: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if format != FORMAT {
             conn.execute_batch(

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rusqlite::{Connection, OptionalExtension};
 
+use super::state_db::while_busy;
 use super::{RecordError, RunRecord};
 use crate::disk::Disk;
 use crate::layout::Layout;
@@ -242,11 +243,13 @@ fn open_runs_db(path: &Path) -> rusqlite::Result<Connection> {
 fn open_runs_db_once(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(600))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    while_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
     conn.pragma_update(None, "synchronous", "OFF")?;
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS runs(key TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID",
-    )?;
+    while_busy(|| {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS runs(key TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID",
+        )
+    })?;
     Ok(conn)
 }
 
@@ -341,6 +344,32 @@ pub fn remove_dead_temp_files(folder: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Processes that open a new run database at once (the points of a
+    /// sweep sharing a cache) all get it: switching it to WAL and creating
+    /// its table can fail with "database is locked" without SQLite's busy
+    /// handler being asked, and once failed a sweep point.
+    #[test]
+    fn many_open_a_new_run_database_at_once() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("runs.db");
+            let start = std::sync::Barrier::new(8);
+            std::thread::scope(|scope| {
+                let opened: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            open_runs_db(&path).map(drop)
+                        })
+                    })
+                    .collect();
+                for handle in opened {
+                    handle.join().unwrap().expect("opened");
+                }
+            });
+        }
+    }
 
     fn store(dir: &Path) -> Store {
         Store::open(&Layout::new(dir)).unwrap()

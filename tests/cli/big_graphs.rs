@@ -229,6 +229,43 @@ fn a_killed_build_keeps_the_runs_it_finished() {
     assert_eq!(ws.read("out/s7.txt"), "7\n");
 }
 
+/// A copied (or moved) workspace's state forgets the old location's paths
+/// once a build checked everything: every command reads the stat cache
+/// whole, and rows nothing will look up again only cost it time.
+#[test]
+fn a_copied_workspace_forgets_the_old_paths() {
+    let ws = chains(3, 2);
+    assert_eq!(ws.build(&[]), counts(6, 0, 0, 0));
+    let copy = tempfile::tempdir().unwrap();
+    let moved = copy.path().join("moved here");
+    crate::common::copy_dir(ws.path(), &moved);
+    let out = std::process::Command::new(crate::common::bin())
+        .args(["build", "-q"])
+        .current_dir(&moved)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        counts(0, 6, 0, 0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = rusqlite::Connection::open(moved.join(".tnsflow/v2/state.db")).unwrap();
+    let paths: Vec<Vec<u8>> = db
+        .prepare("SELECT path FROM files")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let old = ws.path().as_os_str().as_encoded_bytes();
+    assert!(!paths.is_empty());
+    assert!(
+        paths.iter().all(|p| !p.starts_with(old)),
+        "rows of the old location left in the copy's state.db"
+    );
+}
+
 /// No step worse than O(n log n): planning and checking 100,000 stages
 /// costs at most 30 times 10,000 (linear is 10x, the quadratic `retain` of
 /// the engine before was 100x). `status` on a graph never built parses,
