@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::graph::stage_params;
@@ -218,14 +218,7 @@ pub fn holds_after(plan: &Plan, changed: &[PathBuf]) -> bool {
     {
         return false;
     }
-    // Changed paths as the plan spells them, so each input is one lookup.
-    let spelled: HashMap<String, &Path> = changed
-        .iter()
-        .map(|p| {
-            let rel = p.strip_prefix(root).unwrap_or(p);
-            (rel.to_string_lossy().into_owned(), p.as_path())
-        })
-        .collect();
+    let spelled = super::touched::spelled(root, changed);
     let sourced = plan
         .stages
         .iter()

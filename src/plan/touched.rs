@@ -6,7 +6,7 @@
 //! after an edit costs what the edit reaches (Shake's and Bazel's dirty
 //! propagation), not the size of the graph.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use petgraph::graph::NodeIndex;
@@ -14,25 +14,28 @@ use petgraph::Direction;
 
 use super::{InputKind, Plan};
 
+/// Changed paths as the plan spells them (relative inside the workspace), each
+/// with its absolute path, so that checking a stage allocates nothing: one
+/// lookup per input.
+pub(super) fn spelled<'p>(root: &Path, changed: &'p [PathBuf]) -> HashMap<String, &'p Path> {
+    changed
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root).unwrap_or(p);
+            (rel.to_string_lossy().into_owned(), p.as_path())
+        })
+        .collect()
+}
+
 /// For each stage, whether no changed path can reach it.
 pub fn untouched(plan: &Plan, changed: &[PathBuf]) -> Vec<bool> {
     let root = plan.pipeline.root.as_path();
-    // Changed paths as the plan spells them (relative inside the workspace),
-    // so that checking a stage allocates nothing: one lookup per input.
-    let spelled: HashSet<String> = changed
-        .iter()
-        .map(|p| {
-            p.strip_prefix(root)
-                .unwrap_or(p)
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
+    let spelled = spelled(root, changed);
     let mut touched = vec![false; plan.stages.len()];
     let mut queue: VecDeque<usize> = VecDeque::new();
     for (i, stage) in plan.stages.iter().enumerate() {
         let reads = stage.inputs.iter().any(|input| match input.kind {
-            InputKind::File => spelled.contains(&input.path),
+            InputKind::File => spelled.contains_key(input.path.as_str()),
             // Anything under a folder dep, or a glob's literal folder.
             InputKind::Dir | InputKind::Glob => {
                 let base = match input.kind {
@@ -42,7 +45,13 @@ pub fn untouched(plan: &Plan, changed: &[PathBuf]) -> Vec<bool> {
                 changed.iter().any(|c| c.starts_with(&base))
             }
         });
-        let writes = || stage.decl.outs.iter().any(|o| spelled.contains(o));
+        let writes = || {
+            stage
+                .decl
+                .outs
+                .iter()
+                .any(|o| spelled.contains_key(o.as_str()))
+        };
         if reads || writes() {
             queue.push_back(i);
         }
