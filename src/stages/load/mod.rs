@@ -40,7 +40,8 @@ impl Builtin for Load {
 
     fn version(&self) -> &'static str {
         // 2: the core tables are inserted from Rust (issue 13); same rows, other bytes.
-        "2"
+        // 3: 32 KiB pages (issue 13); same rows, other bytes.
+        "3"
     }
 
     fn outs(&self) -> &'static [&'static str] {
@@ -70,6 +71,7 @@ impl Builtin for Load {
             inserted.and(core_tables)
         })?
         .flatten();
+        crate::trace::phase("load: raw tables inserted, core tables aggregated");
         // The four tables go in where the first file they replace would run;
         // their memory is freed before the indexes' sorts.
         let is_fast = core_tables.is_some();
@@ -83,7 +85,9 @@ impl Builtin for Load {
                 tx.commit()?;
             }
         }
+        crate::trace::phase("load: core tables and indexes");
         conn.execute_batch("ANALYZE;")?;
+        crate::trace::phase("load: analyzed");
         Ok(())
     }
 }
@@ -95,9 +99,20 @@ impl Builtin for Load {
 // all-in-memory one here. The page cache also sizes those runs: 8 MB runs
 // sort in the CPU's caches, and load is 1.35x faster at 5 M events than with
 // 64 MB.
-const PRAGMAS: &str =
-    "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE;
-     PRAGMA cache_size = -8192; PRAGMA locking_mode = EXCLUSIVE; PRAGMA threads = 2;";
+// 32 KiB pages (the default is 4 KiB): an eighth of the pages to write, read
+// back and walk for each of the four scans of raw_events that CREATE INDEX
+// makes, and for ANALYZE's. At 5 M events load takes about 15% less CPU
+// than with 4 KiB (16 KiB: 10%; 64 KiB: no clear gain). It must come first:
+// a page size holds only if set before the first table exists.
+// Reads go through a memory map (up to SQLite's 2 GB ceiling): the index
+// builds and ANALYZE scan the finished table from the kernel's page cache
+// without copying each page into SQLite's (about 1 s less at 5 M events).
+// No other process sees the file while it is mapped, so it cannot shrink
+// under the map.
+const PRAGMAS: &str = "PRAGMA page_size = 32768;
+     PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE;
+     PRAGMA cache_size = -8192; PRAGMA locking_mode = EXCLUSIVE; PRAGMA threads = 2;
+     PRAGMA mmap_size = 2147418112;";
 
 /// The raw tables, in one transaction.
 fn insert_csvs(conn: &mut Connection, ctx: &StageContext) -> StageResult<()> {
@@ -144,4 +159,32 @@ fn display_name(path: &Path) -> String {
         .map(|p| p.to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The build settings give a database of 32 KiB pages (issue 13: fewer
+    /// pages for CREATE INDEX and ANALYZE to scan), set before anything that
+    /// would fix it at the 4 KiB default, and read it through a memory map.
+    #[test]
+    fn builds_with_32_kib_pages_read_through_a_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("sqlite.db");
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(PRAGMAS).unwrap();
+        let mmap_size: i64 = conn
+            .query_row("PRAGMA mmap_size", [], |r| r.get(0))
+            .unwrap();
+        assert!(mmap_size >= 1 << 30, "reads are memory-mapped: {mmap_size}");
+        conn.execute_batch("CREATE TABLE t (a TEXT); INSERT INTO t VALUES ('x');")
+            .unwrap();
+        drop(conn);
+        let page_size: i64 = Connection::open(&db)
+            .unwrap()
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(page_size, 32768);
+    }
 }
