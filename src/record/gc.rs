@@ -32,6 +32,9 @@ pub fn gc(store: &Store, states: &[BuildState]) -> RecordResult<GcReport> {
         runs_removed: store.remove_runs(|key| keys.contains(key))?,
         ..GcReport::default()
     };
+    let (inline_removed, inline_bytes) = store.remove_inline_blobs(|hash| blobs.contains(hash))?;
+    report.blobs_removed += inline_removed;
+    report.bytes_freed += inline_bytes;
     for (hash, path) in store.blob_files() {
         if blobs.contains(hash.as_str()) {
             continue;

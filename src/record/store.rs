@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! blobs/ab/cdef...   an output's bytes, named by their blake3 hash
-//! runs.db            every RunRecord by stage key (SQLite, one row per run)
+//! runs.db            every RunRecord by stage key (SQLite, one row per run),
+//!                    and the outputs of at most INLINE_MAX bytes by hash
 //! keys.lock          per-key locks (byte-range locks on one file)
 //! tmp/<area>/        partial files of one live process (see `TempArea`)
 //! roots/<hash>       the workspaces sharing this store, for gc
@@ -12,7 +13,10 @@
 //!
 //! Run records share one SQLite file rather than one file each: 100,000
 //! stages made 100,000 files (the inode flood Snakemake users know), and a
-//! lookup by key is one B-tree probe. Several builds write it at once (a
+//! lookup by key is one B-tree probe. Small outputs live there too: a file
+//! per blob cost an inode each, and allocating (and, for the next cold build,
+//! freeing) 100,000 inodes was most of a cold 100,000-stage build's kernel
+//! time. Several builds write it at once (a
 //! sweep's points): WAL mode and a busy timeout make them take turns.
 //!
 //! Outputs in the workspace are copies of their blob (reflinks where the
@@ -33,6 +37,10 @@ use super::{RecordError, RunRecord};
 use crate::disk::Disk;
 use crate::layout::Layout;
 use crate::{content_hash, RecordResult};
+
+/// Outputs up to this many bytes are kept as rows of runs.db, not as files
+/// (one ext4 block: a smaller file still costs an inode and a block).
+const INLINE_MAX: u64 = 4096;
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -100,16 +108,53 @@ impl Store {
         self.blobs.join(&hash[..2]).join(&hash[2..])
     }
 
+    #[cfg(test)]
     pub fn has_blob(&self, hash: &str) -> bool {
-        self.blob_path(hash).is_file()
+        self.inline_blob(hash).is_some() || self.blob_path(hash).is_file()
+    }
+
+    /// The bytes of a blob kept in runs.db, if it is one.
+    fn inline_blob(&self, hash: &str) -> Option<Vec<u8>> {
+        let db = self.runs_db().ok()?.lock().expect("runs db lock");
+        db.prepare_cached("SELECT bytes FROM blobs WHERE hash = ?1")
+            .and_then(|mut s| s.query_row([hash], |r| r.get(0)).optional())
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps a small output's bytes in runs.db; they must be what `hash`
+    /// names (a file that changed after it was hashed is refused).
+    fn put_inline(&self, hash: &str, bytes: &[u8]) -> io::Result<()> {
+        if content_hash::of_bytes(bytes) != hash {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the file changed while it was being stored",
+            ));
+        }
+        let db = self.runs_db().map_err(io::Error::other)?;
+        let db = db.lock().expect("runs db lock");
+        db.prepare_cached("INSERT OR IGNORE INTO blobs(hash, bytes) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(rusqlite::params![hash, bytes]))
+            .map(drop)
+            .map_err(io::Error::other)
+    }
+
+    fn remove_inline_blob(&self, hash: &str) {
+        if let Ok(db) = self.runs_db() {
+            let db = db.lock().expect("runs db lock");
+            let _ = db.execute("DELETE FROM blobs WHERE hash = ?1", [hash]);
+        }
     }
 
     /// Stores a copy of a finished file under its hash (nothing if the blob is
-    /// already there). The copy goes through `tmp` (a temp area on the store's
-    /// filesystem) and a rename, so a blob is complete or absent. Workspace
-    /// files never share bytes with a blob: editing an out in place cannot
-    /// corrupt the cache.
+    /// already there): a small one as a row of runs.db, a bigger one as a
+    /// file, copied through `tmp` (a temp area on the store's filesystem) and
+    /// a rename, so a blob is complete or absent. Workspace files never share
+    /// bytes with a blob: editing an out in place cannot corrupt the cache.
     pub fn put(&self, disk: &dyn Disk, file: &Path, hash: &str, tmp: &Path) -> io::Result<()> {
+        if std::fs::metadata(file)?.len() <= INLINE_MAX {
+            return self.put_inline(hash, &std::fs::read(file)?);
+        }
         let blob = self.blob_path(hash);
         if blob.is_file() {
             return Ok(());
@@ -126,6 +171,14 @@ impl Store {
     /// false when the blob is missing or corrupt (a corrupt blob is deleted, so
     /// the stage simply runs again).
     pub fn copy_out(&self, disk: &dyn Disk, hash: &str, to: &Path) -> io::Result<bool> {
+        if let Some(bytes) = self.inline_blob(hash) {
+            if content_hash::of_bytes(&bytes) != hash {
+                self.remove_inline_blob(hash);
+                return Ok(false);
+            }
+            disk.create(to, &bytes)?;
+            return Ok(true);
+        }
         let blob = self.blob_path(hash);
         match content_hash::of_file(&blob) {
             Ok(actual) if actual == hash => {}
@@ -142,7 +195,10 @@ impl Store {
     /// Whether the blob exists and holds the bytes its name says (what a
     /// restore will find), so that `status` and `build` decide alike.
     pub fn has_valid_blob(&self, hash: &str) -> bool {
-        content_hash::of_file(&self.blob_path(hash)).is_ok_and(|actual| actual == hash)
+        match self.inline_blob(hash) {
+            Some(bytes) => content_hash::of_bytes(&bytes) == hash,
+            None => content_hash::of_file(&self.blob_path(hash)).is_ok_and(|actual| actual == hash),
+        }
     }
 
     /// Waits until no other process is computing `key`, then holds it until
@@ -199,38 +255,62 @@ impl Store {
             .map_err(|e| self.db_error(e))
     }
 
-    /// Deletes every run record whose key `keep` refuses, then compacts the
-    /// file; returns how many went.
+    /// Every blob kept as a file, for gc.
+    pub(super) fn blob_files(&self) -> Vec<(String, PathBuf)> {
+        files_two_levels(&self.blobs)
+    }
+
+    /// Deletes every run record whose key `keep` refuses; returns how many
+    /// went.
     pub(super) fn remove_runs(&self, keep: impl Fn(&str) -> bool) -> RecordResult<usize> {
+        self.remove_rows("runs", "key", "record", keep)
+            .map(|(count, _)| count)
+    }
+
+    /// Deletes every blob kept in runs.db whose hash `keep` refuses; returns
+    /// how many went and their bytes.
+    pub(super) fn remove_inline_blobs(
+        &self,
+        keep: impl Fn(&str) -> bool,
+    ) -> RecordResult<(usize, u64)> {
+        self.remove_rows("blobs", "hash", "bytes", keep)
+    }
+
+    /// Deletes the rows of `table` whose `key` column `keep` refuses, then
+    /// compacts the file (the periodic recompaction of an append-only log);
+    /// returns how many went and the length of their `value`s.
+    fn remove_rows(
+        &self,
+        table: &str,
+        key: &str,
+        value: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> RecordResult<(usize, u64)> {
         let Ok(db) = self.runs_db() else {
-            return Ok(0);
+            return Ok((0, 0));
         };
         let mut db = db.lock().expect("runs db lock");
         let removed = (|| {
-            let keys: Vec<String> = db
-                .prepare("SELECT key FROM runs")?
-                .query_map([], |r| r.get(0))?
+            let rows: Vec<(String, i64)> = db
+                .prepare(&format!("SELECT {key}, length({value}) FROM {table}"))?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             let tx = db.transaction()?;
-            let mut removed = 0;
+            let (mut count, mut bytes) = (0, 0);
             {
-                let mut delete = tx.prepare("DELETE FROM runs WHERE key = ?1")?;
-                for key in keys.iter().filter(|k| !keep(k)) {
-                    removed += delete.execute([key])?;
+                let mut delete = tx.prepare(&format!("DELETE FROM {table} WHERE {key} = ?1"))?;
+                for (row, size) in rows.iter().filter(|(k, _)| !keep(k)) {
+                    count += delete.execute([row])?;
+                    bytes += *size as u64;
                 }
             }
             tx.commit()?;
-            if removed > 0 {
+            if count > 0 {
                 db.execute_batch("VACUUM")?;
             }
-            Ok(removed)
+            Ok((count, bytes))
         })();
         removed.map_err(|e| self.db_error(e))
-    }
-
-    /// Every blob, for gc.
-    pub(super) fn blob_files(&self) -> Vec<(String, PathBuf)> {
-        files_two_levels(&self.blobs)
     }
 }
 
@@ -247,7 +327,8 @@ fn open_runs_db_once(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "OFF")?;
     while_busy(|| {
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS runs(key TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS runs(key TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS blobs(hash TEXT PRIMARY KEY, bytes BLOB NOT NULL);",
         )
     })?;
     Ok(conn)
@@ -376,37 +457,66 @@ mod tests {
     }
 
     /// Stored files come back as copies (never links to the blob); a corrupt
-    /// blob is a miss and is deleted.
+    /// blob is a miss and is deleted. Small outs are rows of runs.db, bigger
+    /// ones files.
     #[test]
     fn stores_copies_out_and_detects_corruption() {
         use crate::disk::RealDisk;
         use std::os::unix::fs::MetadataExt;
+        for size in [5, INLINE_MAX as usize, INLINE_MAX as usize + 1, 100_000] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = store(dir.path());
+            let tmp = dir.path().join("tmp");
+            std::fs::create_dir_all(&tmp).unwrap();
+            let file = dir.path().join("a.txt");
+            let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&file, &bytes).unwrap();
+            let hash = content_hash::of_bytes(&bytes);
+            store.put(&RealDisk, &file, &hash, &tmp).unwrap();
+            assert!(store.has_valid_blob(&hash));
+            let blob = store.blob_path(&hash);
+            let inline = size as u64 <= INLINE_MAX;
+            assert_eq!(blob.is_file(), !inline, "{size} bytes");
+            assert_eq!(store.inline_blob(&hash).is_some(), inline, "{size} bytes");
+
+            let out = dir.path().join("out.txt");
+            assert!(store.copy_out(&RealDisk, &hash, &out).unwrap());
+            assert_eq!(std::fs::read(&out).unwrap(), bytes);
+            if !inline {
+                assert_ne!(
+                    std::fs::metadata(&out).unwrap().ino(),
+                    std::fs::metadata(&blob).unwrap().ino()
+                );
+            }
+            // Editing the workspace copy in place leaves the blob intact.
+            std::fs::write(&out, b"HELLO").unwrap();
+            assert!(store.has_valid_blob(&hash));
+
+            if inline {
+                let db = store.runs_db().unwrap().lock().unwrap();
+                db.execute("UPDATE blobs SET bytes = x'00'", []).unwrap();
+            } else {
+                std::fs::write(&blob, b"corrupt").unwrap();
+            }
+            assert!(!store.has_valid_blob(&hash));
+            assert!(!store
+                .copy_out(&RealDisk, &hash, &dir.path().join("again"))
+                .unwrap());
+            assert!(!store.has_blob(&hash), "{size} bytes");
+        }
+    }
+
+    /// A small file that no longer holds the bytes its hash names is refused,
+    /// not stored under the wrong name.
+    #[test]
+    fn a_small_file_changed_after_hashing_is_not_stored() {
+        use crate::disk::RealDisk;
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());
-        let tmp = dir.path().join("tmp");
-        std::fs::create_dir_all(&tmp).unwrap();
         let file = dir.path().join("a.txt");
-        std::fs::write(&file, b"hello").unwrap();
-        let hash = content_hash::of_bytes(b"hello");
-        store.put(&RealDisk, &file, &hash, &tmp).unwrap();
-        assert!(store.has_valid_blob(&hash));
-
-        let out = dir.path().join("out.txt");
-        assert!(store.copy_out(&RealDisk, &hash, &out).unwrap());
-        assert_eq!(std::fs::read(&out).unwrap(), b"hello");
-        let blob = store.blob_path(&hash);
-        assert_ne!(
-            std::fs::metadata(&out).unwrap().ino(),
-            std::fs::metadata(&blob).unwrap().ino()
-        );
-        // Editing the workspace copy in place leaves the blob intact.
-        std::fs::write(&out, b"HELLO").unwrap();
-        assert!(store.has_valid_blob(&hash));
-
-        std::fs::write(&blob, b"corrupt").unwrap();
-        assert!(!store
-            .copy_out(&RealDisk, &hash, &dir.path().join("again"))
-            .unwrap());
+        std::fs::write(&file, b"after").unwrap();
+        let hash = content_hash::of_bytes(b"before");
+        assert!(store.put(&RealDisk, &file, &hash, dir.path()).is_err());
         assert!(!store.has_blob(&hash));
     }
 

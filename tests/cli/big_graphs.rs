@@ -63,6 +63,30 @@ fn state_folder_holds_about_one_file_per_stage() {
     assert!(after <= files + 10, "{files} -> {after}");
 }
 
+/// Small outs are kept in the run database, not as a blob file each: a cold
+/// build of 200 stages with small outs adds a constant number of files under
+/// `.tnsflow/` (it added one per stage, and at 100,000 stages allocating
+/// those inodes was most of the build's kernel time). A big out is a file.
+#[test]
+fn small_outs_add_no_file_per_stage() {
+    let ws = chains(20, 10);
+    assert_eq!(ws.build(&["-j", "2"]), counts(200, 0, 0, 0));
+    let files = regular_files(&ws.join(".tnsflow"));
+    assert!(files <= 10, "{files} files under .tnsflow/ for 200 stages");
+
+    let big = "x".repeat(10_000);
+    ws.write("big.txt", &big);
+    ws.write(
+        "pipeline.yaml",
+        "stages:\n  big:\n    cmd: cp big.txt out/big.txt\n    deps: [big.txt]\n    outs: [out/big.txt]\n",
+    );
+    assert_eq!(ws.build(&[]), counts(1, 0, 0, 0));
+    assert_eq!(regular_files(&ws.join(".tnsflow/v2/blobs")), 1);
+    std::fs::remove_file(ws.join("out/big.txt")).unwrap();
+    assert_eq!(ws.build(&[]), counts(0, 0, 1, 0));
+    assert_eq!(ws.read("out/big.txt"), big);
+}
+
 /// The no-op right after a build (every out still "racy" for the stat
 /// cache) stops at the snapshot: the few racy files are hashed one by one
 /// instead of sending the whole graph down the full check.

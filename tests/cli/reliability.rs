@@ -437,13 +437,7 @@ fn status_and_build_agree_on_restores() {
     assert_eq!(ws.build(&[]), counts(0, 0, 1, 0));
 
     // A corrupt blob: status says it reruns, and build reruns.
-    for blob in walkdir::WalkDir::new(ws.join(".tnsflow/v2/blobs"))
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-    {
-        std::fs::write(blob.path(), b"corrupt").unwrap();
-    }
+    assert_eq!(ws.corrupt_every_blob(), 1);
     std::fs::remove_file(ws.join("out/x.txt")).unwrap();
     let status = text(&ws.tnsflow(["status"]).output().unwrap().stdout);
     assert!(!status.contains("restored"), "{status}");

@@ -141,6 +141,25 @@ impl Workspace {
             })
             .collect()
     }
+
+    /// Overwrites every cached output with other bytes: the blob files, and
+    /// the small outputs kept in runs.db. Returns how many it damaged.
+    pub fn corrupt_every_blob(&self) -> usize {
+        let mut damaged = 0;
+        for blob in walkdir::WalkDir::new(self.join(".tnsflow/v2/blobs"))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+        {
+            std::fs::write(blob.path(), b"corrupt").unwrap();
+            damaged += 1;
+        }
+        let runs = rusqlite::Connection::open(self.join(".tnsflow/v2/runs.db")).unwrap();
+        damaged += runs
+            .execute("UPDATE blobs SET bytes = CAST('corrupt' AS BLOB)", [])
+            .unwrap();
+        damaged
+    }
 }
 
 /// Polls `ready` every 20 ms until it holds; fails after 60 s.
