@@ -232,10 +232,11 @@ fn save_snapshot(
     paths.sort_unstable();
     paths.dedup();
     let mut rows = Vec::with_capacity(paths.len());
-    for path in &paths {
+    // Each path moves into its row: a 100,000-stage build has 200,000.
+    for path in paths {
         match stats.snapshot_row(path) {
-            Some(row) => rows.push(row),
-            None => {
+            Ok(row) => rows.push(row),
+            Err(path) => {
                 let why = format!("no snapshot: `{}` changed during the build", path.display());
                 return crate::trace::phase(&why);
             }

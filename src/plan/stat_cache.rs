@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use crate::content_hash;
 use crate::file_stat::{now_ns, FileStat};
-use crate::record::{FileRow, StateDb, DIR_HASH};
+use crate::record::{FileRow, FileRowRef, StateDb, DIR_HASH};
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -60,18 +60,26 @@ pub struct StatCache {
     inner: Mutex<Inner>,
 }
 
+// One path is kept once: a cold 100,000-stage build hashes 200,000 files,
+// and three maps keyed by path (fresh, unsaved, verified) held three copies
+// of each path and two of each hash.
 #[derive(Debug, Default)]
 struct Inner {
-    /// Entries hashed by this command (they win over `base`).
-    fresh: HashMap<PathBuf, Entry>,
-    /// Those of `fresh` not written back yet.
-    unsaved: HashSet<PathBuf>,
+    /// Entries hashed by this command (they win over `base`). Each is also
+    /// verified: a stage's out is checked again as its consumers' dep, and
+    /// one stat is enough. Files tnsflow writes arrive through `record`.
+    fresh: HashMap<PathBuf, Fresh>,
+    /// Rows of `base` this command found unchanged (verified), by index.
+    verified_base: Vec<bool>,
     /// Rows of files found missing, to delete.
     gone: HashSet<PathBuf>,
-    /// Files already checked by this process: a stage's out is checked again
-    /// as its consumers' dep, and one stat is enough. Files tnsflow writes
-    /// update this through `record`.
-    verified: HashMap<PathBuf, String>,
+}
+
+#[derive(Debug)]
+struct Fresh {
+    entry: Entry,
+    /// Written back to the state database already.
+    saved: bool,
 }
 
 impl StatCache {
@@ -104,8 +112,11 @@ impl StatCache {
             (rows, unchanged) = paired.into_iter().unzip();
         }
         StatCache {
+            inner: Mutex::new(Inner {
+                verified_base: vec![false; rows.len()],
+                ..Inner::default()
+            }),
             base: Base { rows, unchanged },
-            inner: Mutex::default(),
         }
     }
 
@@ -123,7 +134,7 @@ impl StatCache {
 
     fn entry(&self, inner: &Inner, path: &Path) -> Option<Entry> {
         match inner.fresh.get(path) {
-            Some(entry) => Some(entry.clone()),
+            Some(fresh) => Some(fresh.entry.clone()),
             None if inner.gone.contains(path) => None,
             None => self.base.entry(path),
         }
@@ -132,50 +143,52 @@ impl StatCache {
     /// Writes the rows this command hashed or found gone.
     pub fn save(&self, db: &StateDb) -> crate::RecordResult<()> {
         let mut inner = self.inner.lock().expect("stat cache lock");
-        let rows: Vec<FileRow> = inner
-            .unsaved
+        let rows = inner
+            .fresh
             .iter()
-            .filter_map(|path| {
-                let e = inner.fresh.get(path)?;
-                Some(FileRow {
-                    path: path.clone(),
-                    stat: e.stat,
-                    hash: Some(e.hash.clone()),
-                    checked_ns: e.checked_ns,
-                })
-            })
-            .collect();
-        let gone: Vec<PathBuf> = inner.gone.iter().cloned().collect();
-        FileRow::save(db, &rows, &gone)?;
+            .filter(|(_, f)| !f.saved)
+            .map(|(path, f)| FileRowRef {
+                path,
+                stat: f.entry.stat,
+                hash: Some(&f.entry.hash),
+                checked_ns: f.entry.checked_ns,
+            });
+        FileRow::save(db, rows, inner.gone.iter())?;
         // What was hashed stays known (the snapshot is made from it after this).
-        inner.unsaved.clear();
+        for fresh in inner.fresh.values_mut() {
+            fresh.saved = true;
+        }
         Ok(())
     }
 
     /// The hash this process verified for a file, if it did.
     pub fn verified(&self, path: &Path) -> Option<String> {
-        self.inner
-            .lock()
-            .expect("stat cache lock")
-            .verified
-            .get(path)
-            .cloned()
+        let inner = self.inner.lock().expect("stat cache lock");
+        if let Some(fresh) = inner.fresh.get(path) {
+            return Some(fresh.entry.hash.clone());
+        }
+        let i = self.base.find(path)?;
+        inner.verified_base[i].then(|| self.base.rows[i].hash.clone())?
     }
 
     /// The snapshot row of a path this command checked, as it is now: a
     /// folder's listing, or a file's hash when its stat is still the one that
-    /// was hashed. None when the file changed since (or was never checked):
-    /// the snapshot must then not be saved.
-    pub fn snapshot_row(&self, path: &Path) -> Option<FileRow> {
-        let meta = std::fs::metadata(path).ok()?;
+    /// was hashed. The path back when the file changed since (or was never
+    /// checked): the snapshot must then not be saved.
+    pub fn snapshot_row(&self, path: PathBuf) -> Result<FileRow, PathBuf> {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return Err(path);
+        };
         if meta.is_dir() {
-            return crate::record::BuildSnapshot::dir_row(path);
+            return crate::record::BuildSnapshot::dir_row(&path).ok_or(path);
         }
         let stat = FileStat::of(&meta);
         let inner = self.inner.lock().expect("stat cache lock");
-        let entry = self.entry(&inner, path).filter(|e| e.stat == stat)?;
-        Some(FileRow {
-            path: path.to_path_buf(),
+        let Some(entry) = self.entry(&inner, &path).filter(|e| e.stat == stat) else {
+            return Err(path);
+        };
+        Ok(FileRow {
+            path,
             stat,
             hash: Some(entry.hash),
             checked_ns: entry.checked_ns,
@@ -192,7 +205,6 @@ impl StatCache {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut inner = self.inner.lock().expect("stat cache lock");
-                inner.unsaved.remove(path);
                 let had = inner.fresh.remove(path).is_some() || self.base.find(path).is_some();
                 if had {
                     inner.gone.insert(path.to_path_buf());
@@ -206,9 +218,10 @@ impl StatCache {
             let mut inner = self.inner.lock().expect("stat cache lock");
             if let Some(entry) = self.entry(&inner, path) {
                 if entry.stat == stat && !stat.is_racy(entry.checked_ns) {
-                    inner
-                        .verified
-                        .insert(path.to_path_buf(), entry.hash.clone());
+                    // Not fresh (a fresh entry is verified already): a base row.
+                    if let Some(i) = self.base.find(path) {
+                        inner.verified_base[i] = true;
+                    }
                     return Ok(Some(entry.hash));
                 }
             }
@@ -227,17 +240,22 @@ impl StatCache {
 
     fn remember(&self, path: &Path, stat: FileStat, hash: &str) {
         let mut inner = self.inner.lock().expect("stat cache lock");
-        inner.verified.insert(path.to_path_buf(), hash.to_string());
         inner.gone.remove(path);
-        inner.unsaved.insert(path.to_path_buf());
-        inner.fresh.insert(
-            path.to_path_buf(),
-            Entry {
-                stat,
-                hash: hash.to_string(),
-                checked_ns: now_ns(),
-            },
-        );
+        let entry = Entry {
+            stat,
+            hash: hash.to_string(),
+            checked_ns: now_ns(),
+        };
+        let fresh = Fresh {
+            entry,
+            saved: false,
+        };
+        match inner.fresh.get_mut(path) {
+            Some(known) => *known = fresh,
+            None => {
+                inner.fresh.insert(path.to_path_buf(), fresh);
+            }
+        }
     }
 }
 

@@ -106,7 +106,7 @@ impl BuildSnapshot {
         }
         // Re-validated rows are worth keeping whatever the verdict: the next
         // command then trusts them without hashing.
-        let _ = FileRow::save(db, &refreshed, &[]);
+        let _ = FileRow::save(db, &refreshed, &[] as &[&Path]);
         let verdict = if changed.is_empty() {
             Verdict::UpToDate(stages)
         } else {
@@ -273,8 +273,8 @@ mod tests {
         std::fs::write(dir.path().join("new0.txt"), "sorts just past new/").unwrap();
         let db = StateDb::open(&dir.path().join("state.db")).unwrap();
         let stale = [old.join("a.txt"), dir.path().join("new0.txt")].map(|p| row(&p));
-        FileRow::save(&db, &stale, &[]).unwrap();
-        FileRow::save(&db, &[row(&new.join("b.txt"))], &[]).unwrap();
+        FileRow::save(&db, &stale, &[] as &[&Path]).unwrap();
+        FileRow::save(&db, &[row(&new.join("b.txt"))], &[] as &[&Path]).unwrap();
         BuildSnapshot::save(&db, "req", 1, Scope::Full(&new), &[row(&new.join("a.txt"))]).unwrap();
         let paths: Vec<PathBuf> = FileRow::load_all(&db).into_iter().map(|r| r.path).collect();
         assert_eq!(paths, [new.join("a.txt"), new.join("b.txt")]);

@@ -3,7 +3,7 @@
 //! listing, prefixed `dir:`), and the hash the no-op snapshot recorded.
 
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::StateDb;
 use crate::file_stat::FileStat;
@@ -16,6 +16,26 @@ pub struct FileRow {
     pub hash: Option<String>,
     /// When the hash was taken (the racy rule compares the mtime with it).
     pub checked_ns: i128,
+}
+
+/// A row to write, borrowed from whoever holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct FileRowRef<'a> {
+    pub path: &'a Path,
+    pub stat: FileStat,
+    pub hash: Option<&'a str>,
+    pub checked_ns: i128,
+}
+
+impl<'a> From<&'a FileRow> for FileRowRef<'a> {
+    fn from(row: &'a FileRow) -> Self {
+        FileRowRef {
+            path: &row.path,
+            stat: row.stat,
+            hash: row.hash.as_deref(),
+            checked_ns: row.checked_ns,
+        }
+    }
 }
 
 /// What the no-op snapshot recorded for a row's path.
@@ -77,8 +97,14 @@ impl FileRow {
     }
 
     /// Upserts `rows` (keeping their snapshot flag) and deletes `gone`, in one transaction.
-    pub fn save(db: &StateDb, rows: &[FileRow], gone: &[PathBuf]) -> RecordResult<()> {
-        if rows.is_empty() && gone.is_empty() {
+    pub fn save<'a, P: AsRef<Path>>(
+        db: &StateDb,
+        rows: impl IntoIterator<Item = impl Into<FileRowRef<'a>>>,
+        gone: impl IntoIterator<Item = P>,
+    ) -> RecordResult<()> {
+        let mut rows = rows.into_iter().peekable();
+        let mut gone = gone.into_iter().peekable();
+        if rows.peek().is_none() && gone.peek().is_none() {
             return Ok(());
         }
         let mut conn = db.conn();
@@ -90,7 +116,7 @@ impl FileRow {
             let mut delete =
                 tx.prepare_cached("DELETE FROM files WHERE path = ?1 AND snap IS NULL")?;
             for path in gone {
-                delete.execute([path.as_os_str().as_bytes()])?;
+                delete.execute([path.as_ref().as_os_str().as_bytes()])?;
             }
             drop(delete);
             tx.commit()
@@ -102,7 +128,11 @@ impl FileRow {
 /// Writes rows; with `snap` their hash also becomes the snapshot's, else
 /// the snapshot's hash is kept (the stat cache learning a new hash must not
 /// hide a change from the snapshot).
-pub fn upsert(conn: &rusqlite::Connection, rows: &[FileRow], snap: bool) -> rusqlite::Result<()> {
+pub fn upsert<'a>(
+    conn: &rusqlite::Connection,
+    rows: impl IntoIterator<Item = impl Into<FileRowRef<'a>>>,
+    snap: bool,
+) -> rusqlite::Result<()> {
     let keep_snap = "INSERT INTO files(path, size, mtime, ctime, ino, hash, checked, snap)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
              ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime,
@@ -115,6 +145,7 @@ pub fn upsert(conn: &rusqlite::Connection, rows: &[FileRow], snap: bool) -> rusq
                checked = excluded.checked, snap = excluded.snap";
     let mut put = conn.prepare_cached(if snap { set_snap } else { keep_snap })?;
     for row in rows {
+        let row: FileRowRef = row.into();
         put.execute(rusqlite::params![
             row.path.as_os_str().as_bytes(),
             row.stat.size as i64,

@@ -29,7 +29,7 @@ mod temp_area;
 pub use build_snapshot::{BuildSnapshot, Scope, Verdict};
 pub use build_state::BuildState;
 pub use error::RecordError;
-pub use file_row::{FileRow, DIR_HASH};
+pub use file_row::{FileRow, FileRowRef, DIR_HASH};
 pub use gc::{gc, GcReport};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_FILE};
 pub use run_record::RunRecord;
