@@ -231,26 +231,41 @@ fn save_snapshot(
     };
     paths.sort_unstable();
     paths.dedup();
-    let mut rows = Vec::with_capacity(paths.len());
-    // Each path moves into its row: a 100,000-stage build has 200,000.
-    for path in paths {
-        match stats.snapshot_row(path) {
-            Ok(row) => rows.push(row),
-            Err(path) => {
-                let why = format!("no snapshot: `{}` changed during the build", path.display());
-                return crate::trace::phase(&why);
-            }
-        }
-    }
-    if !BuildSnapshot::settle(&mut rows) {
-        return crate::trace::phase("no snapshot: an out changed after it was hashed");
-    }
     let scope = match verdict {
         Verdict::Changed(changed) if settled.iter().any(|s| *s) => Scope::Changed(changed),
         _ => Scope::Full(&plan.pipeline.root),
     };
     let stages = mask.iter().filter(|m| **m).count();
-    let _ = BuildSnapshot::save(db, request, stages, scope, &rows);
+    // Rows are made, settled and written a chunk at a time; each path moves
+    // into its row.
+    const CHUNK: usize = 4096;
+    let mut paths = paths.into_iter().peekable();
+    let mut abandoned = None;
+    let chunks = std::iter::from_fn(|| {
+        paths.peek()?;
+        let mut rows = Vec::with_capacity(CHUNK);
+        for path in paths.by_ref().take(CHUNK) {
+            match stats.snapshot_row(path) {
+                Ok(row) => rows.push(row),
+                Err(path) => {
+                    abandoned = Some(format!(
+                        "no snapshot: `{}` changed during the build",
+                        path.display()
+                    ));
+                    return Some(None);
+                }
+            }
+        }
+        if !BuildSnapshot::settle(&mut rows) {
+            abandoned = Some("no snapshot: an out changed after it was hashed".into());
+            return Some(None);
+        }
+        Some(Some(rows))
+    });
+    let _ = BuildSnapshot::save(db, request, stages, scope, chunks);
+    if let Some(why) = abandoned {
+        crate::trace::phase(&why);
+    }
 }
 
 /// `TNSFLOW_TRACE`: how much of the graph an edit let the command skip.

@@ -122,14 +122,17 @@ impl BuildSnapshot {
     }
 
     /// Records what a fully successful build of `request` covered: `rows`
-    /// join the snapshot, and `scope` says which rows leave it first.
+    /// join the snapshot, and `scope` says which rows leave it first. The
+    /// rows come in chunks, each written as it comes, so that a big graph's
+    /// rows (200,000 at 100,000 stages) are never all in memory; a `None`
+    /// chunk abandons the snapshot, nothing written. Returns whether it was saved.
     pub fn save(
         db: &StateDb,
         request: &str,
         stages: usize,
         scope: Scope<'_>,
-        rows: &[FileRow],
-    ) -> RecordResult<()> {
+        chunks: impl IntoIterator<Item = Option<Vec<FileRow>>>,
+    ) -> RecordResult<bool> {
         let mut conn = db.conn();
         let written = (|| {
             let tx = conn.transaction()?;
@@ -145,7 +148,12 @@ impl BuildSnapshot {
                     }
                 }
             }
-            upsert(&tx, rows, true)?;
+            for chunk in chunks {
+                let Some(rows) = chunk else {
+                    return Ok(false); // the transaction rolls back
+                };
+                upsert(&tx, &rows, true)?;
+            }
             if let Scope::Full(root) = scope {
                 // Paths under the root sort between `root/` and `root0`
                 // (`/` and `0` for the root `/`).
@@ -160,7 +168,7 @@ impl BuildSnapshot {
             }
             set_meta(&tx, "snapshot.request", request.as_bytes())?;
             set_meta(&tx, "snapshot.stages", stages.to_string().as_bytes())?;
-            tx.commit()
+            tx.commit().map(|()| true)
         })();
         written.map_err(|e| db.error(e))
     }
@@ -275,7 +283,14 @@ mod tests {
         let stale = [old.join("a.txt"), dir.path().join("new0.txt")].map(|p| row(&p));
         FileRow::save(&db, &stale, &[] as &[&Path]).unwrap();
         FileRow::save(&db, &[row(&new.join("b.txt"))], &[] as &[&Path]).unwrap();
-        BuildSnapshot::save(&db, "req", 1, Scope::Full(&new), &[row(&new.join("a.txt"))]).unwrap();
+        BuildSnapshot::save(
+            &db,
+            "req",
+            1,
+            Scope::Full(&new),
+            [Some(vec![row(&new.join("a.txt"))])],
+        )
+        .unwrap();
         let paths: Vec<PathBuf> = FileRow::load_all(&db).into_iter().map(|r| r.path).collect();
         assert_eq!(paths, [new.join("a.txt"), new.join("b.txt")]);
     }
@@ -288,7 +303,14 @@ mod tests {
         let db = StateDb::open(&dir.path().join("state.db")).unwrap();
         let file = dir.path().join("a");
         std::fs::write(&file, b"x").unwrap();
-        BuildSnapshot::save(&db, "req", 3, Scope::Full(dir.path()), &[row(&file)]).unwrap();
+        BuildSnapshot::save(
+            &db,
+            "req",
+            3,
+            Scope::Full(dir.path()),
+            [Some(vec![row(&file)])],
+        )
+        .unwrap();
         // Racy (written just now) but unchanged: still up to date.
         assert_eq!(BuildSnapshot::check(&db, "req").0, Verdict::UpToDate(3));
         assert_eq!(BuildSnapshot::check(&db, "other").0, Verdict::Unknown);
@@ -346,7 +368,14 @@ mod tests {
         std::fs::create_dir(&folder).unwrap();
         std::fs::write(folder.join("a.sql"), b"select 1").unwrap();
         let dir_row = BuildSnapshot::dir_row(&folder).unwrap();
-        BuildSnapshot::save(&db, "req", 1, Scope::Full(dir.path()), &[dir_row]).unwrap();
+        BuildSnapshot::save(
+            &db,
+            "req",
+            1,
+            Scope::Full(dir.path()),
+            [Some(vec![dir_row])],
+        )
+        .unwrap();
         assert_eq!(BuildSnapshot::check(&db, "req").0, Verdict::UpToDate(1));
         std::fs::write(folder.join("b.sql"), b"select 2").unwrap();
         assert_eq!(
