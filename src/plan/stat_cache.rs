@@ -153,7 +153,7 @@ impl StatCache {
                 hash: Some(&f.entry.hash),
                 checked_ns: f.entry.checked_ns,
             });
-        FileRow::save(db, rows, inner.gone.iter())?;
+        FileRow::save(db, rows, inner.gone.iter().map(PathBuf::as_path))?;
         // What was hashed stays known (the snapshot is made from it after this).
         for fresh in inner.fresh.values_mut() {
             fresh.saved = true;

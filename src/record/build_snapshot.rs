@@ -106,7 +106,7 @@ impl BuildSnapshot {
         }
         // Re-validated rows are worth keeping whatever the verdict: the next
         // command then trusts them without hashing.
-        let _ = FileRow::save(db, &refreshed, &[] as &[&Path]);
+        let _ = FileRow::save(db, &refreshed, []);
         let verdict = if changed.is_empty() {
             Verdict::UpToDate(stages)
         } else {
@@ -267,6 +267,29 @@ mod tests {
         }
     }
 
+    /// A chunk that comes as None (a path changed during the build)
+    /// abandons the whole snapshot: the rows of the chunks before it are not
+    /// written and the snapshot stays unset.
+    #[test]
+    fn an_abandoned_snapshot_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("state.db")).unwrap();
+        let [a, b] = ["a", "b"].map(|n| dir.path().join(n));
+        std::fs::write(&a, b"a").unwrap();
+        std::fs::write(&b, b"b").unwrap();
+        let chunks = [Some(vec![row(&a)]), None, Some(vec![row(&b)])];
+        let saved = BuildSnapshot::save(&db, "req", 2, Scope::Full(dir.path()), chunks);
+        assert!(!saved.unwrap());
+        assert!(FileRow::load_all(&db).is_empty());
+        assert_eq!(BuildSnapshot::check(&db, "req").0, Verdict::Unknown);
+
+        let chunks = [Some(vec![row(&a)]), Some(vec![row(&b)])];
+        let saved = BuildSnapshot::save(&db, "req", 2, Scope::Full(dir.path()), chunks);
+        assert!(saved.unwrap());
+        assert_eq!(FileRow::load_all(&db).len(), 2);
+        assert_eq!(BuildSnapshot::check(&db, "req").0, Verdict::UpToDate(2));
+    }
+
     /// A full save forgets the rows outside the workspace that it does not
     /// hold (a moved workspace's old paths), and keeps the others.
     #[test]
@@ -281,8 +304,8 @@ mod tests {
         std::fs::write(dir.path().join("new0.txt"), "sorts just past new/").unwrap();
         let db = StateDb::open(&dir.path().join("state.db")).unwrap();
         let stale = [old.join("a.txt"), dir.path().join("new0.txt")].map(|p| row(&p));
-        FileRow::save(&db, &stale, &[] as &[&Path]).unwrap();
-        FileRow::save(&db, &[row(&new.join("b.txt"))], &[] as &[&Path]).unwrap();
+        FileRow::save(&db, &stale, []).unwrap();
+        FileRow::save(&db, &[row(&new.join("b.txt"))], []).unwrap();
         BuildSnapshot::save(
             &db,
             "req",

@@ -97,10 +97,10 @@ impl FileRow {
     }
 
     /// Upserts `rows` (keeping their snapshot flag) and deletes `gone`, in one transaction.
-    pub fn save<'a, P: AsRef<Path>>(
+    pub fn save<'a, 'g>(
         db: &StateDb,
         rows: impl IntoIterator<Item = impl Into<FileRowRef<'a>>>,
-        gone: impl IntoIterator<Item = P>,
+        gone: impl IntoIterator<Item = &'g Path>,
     ) -> RecordResult<()> {
         let mut rows = rows.into_iter().peekable();
         let mut gone = gone.into_iter().peekable();
@@ -116,7 +116,7 @@ impl FileRow {
             let mut delete =
                 tx.prepare_cached("DELETE FROM files WHERE path = ?1 AND snap IS NULL")?;
             for path in gone {
-                delete.execute([path.as_ref().as_os_str().as_bytes()])?;
+                delete.execute([path.as_os_str().as_bytes()])?;
             }
             drop(delete);
             tx.commit()
