@@ -83,6 +83,7 @@ impl Builtin for Load {
                 let tx = conn.transaction()?;
                 tables.insert(&tx, &ShippedSql::core_table_ddl()?)?;
                 tx.commit()?;
+                crate::trace::phase("load: core tables inserted");
             }
         }
         crate::trace::phase("load: core tables and indexes");
