@@ -21,9 +21,9 @@ use crate::disk::{regular_file, Disk, RealDisk};
 use crate::execute::{has_journal, interrupt, recover, Publication, StageError};
 use crate::layout::Layout;
 use crate::plan::{check, Check, Plan, PlannedStage, StatCache};
-use crate::record::{BuildState, RunRecord, Store, TempArea};
+use crate::record::{BuildState, PutError, RunRecord, Store, TempArea};
 use crate::schedule::{Event, Executor, Outcome};
-use crate::{content_hash, StageResult};
+use crate::StageResult;
 
 /// Where a build keeps its temporary files: one area in the workspace (staging)
 /// and one in the store (blob copies); the same root when the store is local.
@@ -367,15 +367,18 @@ impl Builder<'_> {
                     })
                 }
             }
-            let hash = content_hash::of_file(file).map_err(|source| StageError::Read {
-                path: file.clone(),
-                source,
-            })?;
-            self.store
-                .put(self.disk, file, &hash, self.areas.cache.dir())
-                .map_err(|source| StageError::Write {
-                    path: self.layout.blobs_dir(),
-                    source,
+            let hash = self
+                .store
+                .put(self.disk, file, self.areas.cache.dir())
+                .map_err(|e| match e {
+                    PutError::Read(source) => StageError::Read {
+                        path: file.clone(),
+                        source,
+                    },
+                    PutError::Store(source) => StageError::Write {
+                        path: self.layout.blobs_dir(),
+                        source,
+                    },
                 })?;
             hashes.push(hash);
         }

@@ -34,5 +34,7 @@ pub use gc::{gc, GcReport};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_FILE};
 pub use run_record::RunRecord;
 pub use state_db::{delete_meta, set_meta, StateDb};
-pub use store::{remove_dead_temp_files, temp_file_owner, write_atomic, write_atomic_with, Store};
+pub use store::{
+    remove_dead_temp_files, temp_file_owner, write_atomic, write_atomic_with, PutError, Store,
+};
 pub use temp_area::TempArea;

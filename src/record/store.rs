@@ -53,6 +53,13 @@ pub struct Store {
     create: bool,
 }
 
+/// Why `Store::put` failed: reading the file, or storing its copy.
+#[derive(Debug)]
+pub enum PutError {
+    Read(io::Error),
+    Store(io::Error),
+}
+
 impl Store {
     /// The store of a workspace, for reading only: creates nothing.
     pub fn at(layout: &Layout) -> Store {
@@ -125,12 +132,6 @@ impl Store {
     /// Keeps a small output's bytes in runs.db; they must be what `hash`
     /// names (a file that changed after it was hashed is refused).
     fn put_inline(&self, hash: &str, bytes: &[u8]) -> io::Result<()> {
-        if content_hash::of_bytes(bytes) != hash {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "the file changed while it was being stored",
-            ));
-        }
         let db = self.runs_db().map_err(io::Error::other)?;
         let db = db.lock().expect("runs db lock");
         db.prepare_cached("INSERT OR IGNORE INTO blobs(hash, bytes) VALUES (?1, ?2)")
@@ -146,25 +147,35 @@ impl Store {
         }
     }
 
-    /// Stores a copy of a finished file under its hash (nothing if the blob is
-    /// already there): a small one as a row of runs.db, a bigger one as a
-    /// file, copied through `tmp` (a temp area on the store's filesystem) and
-    /// a rename, so a blob is complete or absent. Workspace files never share
-    /// bytes with a blob: editing an out in place cannot corrupt the cache.
-    pub fn put(&self, disk: &dyn Disk, file: &Path, hash: &str, tmp: &Path) -> io::Result<()> {
-        if std::fs::metadata(file)?.len() <= INLINE_MAX {
-            return self.put_inline(hash, &std::fs::read(file)?);
+    /// Hashes a finished file and stores a copy under that hash (nothing if
+    /// the blob is already there); returns the hash. A small file is read
+    /// once, and the bytes hashed are the bytes stored, as a row of runs.db.
+    /// A bigger one is hashed in place and copied through `tmp` (a temp area
+    /// on the store's filesystem) and a rename, so a blob is complete or
+    /// absent. Workspace files never share bytes with a blob: editing an out
+    /// in place cannot corrupt the cache.
+    pub fn put(&self, disk: &dyn Disk, file: &Path, tmp: &Path) -> Result<String, PutError> {
+        let size = std::fs::metadata(file).map_err(PutError::Read)?.len();
+        if size <= INLINE_MAX {
+            let bytes = std::fs::read(file).map_err(PutError::Read)?;
+            let hash = content_hash::of_bytes(&bytes);
+            self.put_inline(&hash, &bytes).map_err(PutError::Store)?;
+            return Ok(hash);
         }
-        let blob = self.blob_path(hash);
+        let hash = content_hash::of_file(file).map_err(PutError::Read)?;
+        let blob = self.blob_path(&hash);
         if blob.is_file() {
-            return Ok(());
+            return Ok(hash);
         }
-        disk.create_dir_all(blob.parent().expect("blob paths have a parent"))?;
-        let partial = tmp.join(unique_name("blob"));
-        disk.copy(file, &partial)?;
-        disk.rename(&partial, &blob).inspect_err(|_| {
-            let _ = std::fs::remove_file(&partial);
-        })
+        let stored = (|| {
+            disk.create_dir_all(blob.parent().expect("blob paths have a parent"))?;
+            let partial = tmp.join(unique_name("blob"));
+            disk.copy(file, &partial)?;
+            disk.rename(&partial, &blob).inspect_err(|_| {
+                let _ = std::fs::remove_file(&partial);
+            })
+        })();
+        stored.map(|()| hash).map_err(PutError::Store)
     }
 
     /// Copies the blob `hash` to `to` (a new file) after checking it. Returns
@@ -471,8 +482,8 @@ mod tests {
             let file = dir.path().join("a.txt");
             let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
             std::fs::write(&file, &bytes).unwrap();
-            let hash = content_hash::of_bytes(&bytes);
-            store.put(&RealDisk, &file, &hash, &tmp).unwrap();
+            let hash = store.put(&RealDisk, &file, &tmp).unwrap();
+            assert_eq!(hash, content_hash::of_bytes(&bytes));
             assert!(store.has_valid_blob(&hash));
             let blob = store.blob_path(&hash);
             let inline = size as u64 <= INLINE_MAX;
@@ -506,18 +517,25 @@ mod tests {
         }
     }
 
-    /// A small file that no longer holds the bytes its hash names is refused,
-    /// not stored under the wrong name.
+    /// The hash `put` returns names the bytes it stored (read once for a
+    /// small file), and an out rewritten afterwards leaves that blob whole.
     #[test]
-    fn a_small_file_changed_after_hashing_is_not_stored() {
+    fn put_stores_the_bytes_its_hash_names() {
         use crate::disk::RealDisk;
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());
         let file = dir.path().join("a.txt");
+        std::fs::write(&file, b"before").unwrap();
+        let hash = store.put(&RealDisk, &file, dir.path()).unwrap();
+        assert_eq!(hash, content_hash::of_bytes(b"before"));
         std::fs::write(&file, b"after").unwrap();
-        let hash = content_hash::of_bytes(b"before");
-        assert!(store.put(&RealDisk, &file, &hash, dir.path()).is_err());
-        assert!(!store.has_blob(&hash));
+        assert!(store.has_valid_blob(&hash));
+        assert_eq!(store.inline_blob(&hash).as_deref(), Some(&b"before"[..]));
+        let missing = dir.path().join("missing.txt");
+        assert!(matches!(
+            store.put(&RealDisk, &missing, dir.path()),
+            Err(PutError::Read(_))
+        ));
     }
 
     /// Atomic writes honour the umask (0644 under 022), not tempfile's 0600.
