@@ -142,7 +142,6 @@ pub fn load(file: &Path, key: &str, source: Source, registry: Registry) -> Optio
                 .collect(),
             builtin,
             cmd: s.cmd.map(Cow::into_owned),
-            canonical: Default::default(),
         });
     }
     Some(Plan::assemble(pipeline, stages, kept.order.into_owned()))
@@ -290,7 +289,7 @@ mod tests {
             assert_eq!(b.inputs, p.inputs);
             assert_eq!(b.params, p.params);
             assert_eq!(b.cmd, p.cmd);
-            assert_eq!(b.canonical(), p.canonical());
+            assert_eq!(b.decl.canonical(), p.decl.canonical());
             assert_eq!(b.builtin.map(|b| b.name()), p.builtin.map(|b| b.name()));
         }
         let edges = |plan: &Plan| -> Vec<(usize, usize)> {

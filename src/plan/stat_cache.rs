@@ -18,11 +18,19 @@ use crate::content_hash;
 use crate::file_stat::{now_ns, FileStat};
 use crate::record::{FileRow, FileRowRef, StateDb, DIR_HASH};
 
-#[derive(Debug, Clone)]
+/// A file's stat and hash. The hash is kept as its 32 bytes, not 64 hex
+/// digits on the heap: a cold 100,000-stage build holds 200,000 entries.
+#[derive(Debug, Clone, Copy)]
 struct Entry {
     stat: FileStat,
-    hash: String,
+    hash: blake3::Hash,
     checked_ns: i128,
+}
+
+impl Entry {
+    fn hex(&self) -> String {
+        self.hash.to_hex().to_string()
+    }
 }
 
 /// The rows as read, sorted by path bytes (SQLite's key order): looked up by
@@ -48,7 +56,7 @@ impl Base {
         let hash = row.hash.as_deref().filter(|h| !h.starts_with(DIR_HASH))?;
         Some(Entry {
             stat: row.stat,
-            hash: hash.to_string(),
+            hash: blake3::Hash::from_hex(hash).ok()?,
             checked_ns: row.checked_ns,
         })
     }
@@ -134,7 +142,7 @@ impl StatCache {
 
     fn entry(&self, inner: &Inner, path: &Path) -> Option<Entry> {
         match inner.fresh.get(path) {
-            Some(fresh) => Some(fresh.entry.clone()),
+            Some(fresh) => Some(fresh.entry),
             None if inner.gone.contains(path) => None,
             None => self.base.entry(path),
         }
@@ -150,7 +158,7 @@ impl StatCache {
             .map(|(path, f)| FileRowRef {
                 path,
                 stat: f.entry.stat,
-                hash: Some(&f.entry.hash),
+                hash: Some(f.entry.hex().into()),
                 checked_ns: f.entry.checked_ns,
             });
         FileRow::save(db, rows, inner.gone.iter().map(PathBuf::as_path))?;
@@ -165,7 +173,7 @@ impl StatCache {
     pub fn verified(&self, path: &Path) -> Option<String> {
         let inner = self.inner.lock().expect("stat cache lock");
         if let Some(fresh) = inner.fresh.get(path) {
-            return Some(fresh.entry.hash.clone());
+            return Some(fresh.entry.hex());
         }
         let i = self.base.find(path)?;
         inner.verified_base[i].then(|| self.base.rows[i].hash.clone())?
@@ -190,7 +198,7 @@ impl StatCache {
         Ok(FileRow {
             path,
             stat,
-            hash: Some(entry.hash),
+            hash: Some(entry.hex()),
             checked_ns: entry.checked_ns,
         })
     }
@@ -222,7 +230,7 @@ impl StatCache {
                     if let Some(i) = self.base.find(path) {
                         inner.verified_base[i] = true;
                     }
-                    return Ok(Some(entry.hash));
+                    return Ok(Some(entry.hex()));
                 }
             }
         }
@@ -241,9 +249,14 @@ impl StatCache {
     fn remember(&self, path: &Path, stat: FileStat, hash: &str) {
         let mut inner = self.inner.lock().expect("stat cache lock");
         inner.gone.remove(path);
+        // Every hash tnsflow makes is blake3 hex; anything else is simply
+        // not cached (the file is hashed again when next asked).
+        let Ok(hash) = blake3::Hash::from_hex(hash) else {
+            return;
+        };
         let entry = Entry {
             stat,
-            hash: hash.to_string(),
+            hash,
             checked_ns: now_ns(),
         };
         let fresh = Fresh {

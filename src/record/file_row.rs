@@ -2,6 +2,7 @@
 //! was last checked, its content hash (a folder's is the hash of its
 //! listing, prefixed `dir:`), and the hash the no-op snapshot recorded.
 
+use std::borrow::Cow;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -18,12 +19,13 @@ pub struct FileRow {
     pub checked_ns: i128,
 }
 
-/// A row to write, borrowed from whoever holds it.
-#[derive(Debug, Clone, Copy)]
+/// A row to write, borrowed from whoever holds it (the stat cache keeps
+/// hashes as bytes, so its rows bring their hex text along).
+#[derive(Debug, Clone)]
 pub struct FileRowRef<'a> {
     pub path: &'a Path,
     pub stat: FileStat,
-    pub hash: Option<&'a str>,
+    pub hash: Option<Cow<'a, str>>,
     pub checked_ns: i128,
 }
 
@@ -32,7 +34,7 @@ impl<'a> From<&'a FileRow> for FileRowRef<'a> {
         FileRowRef {
             path: &row.path,
             stat: row.stat,
-            hash: row.hash.as_deref(),
+            hash: row.hash.as_deref().map(Cow::Borrowed),
             checked_ns: row.checked_ns,
         }
     }
@@ -152,7 +154,7 @@ pub fn upsert<'a>(
             row.stat.mtime_ns as i64,
             row.stat.ctime_ns as i64,
             row.stat.ino as i64,
-            row.hash,
+            row.hash.as_deref(),
             row.checked_ns as i64,
         ])?;
     }
