@@ -343,6 +343,10 @@ fn snapshot_paths(plan: &Plan, mask: &[bool]) -> Option<Vec<std::path::PathBuf>>
         }
         for input in &plan.stages[i].inputs {
             match input.kind {
+                // An out of a stage in the mask comes in with that stage's
+                // outs: listing it again per reader doubled the list (and
+                // the build's peak memory at its end) in a big graph.
+                InputKind::File if input.producers.iter().any(|&p| mask[p]) => {}
                 InputKind::File => paths.push(input.absolute(root)),
                 InputKind::Glob => {
                     paths.push(glob_folder(&input.path)?);
