@@ -3,13 +3,20 @@
 //! A stage starts as soon as all of its selected producers have finished
 //! without failure (not level by level). `jobs` worker threads take stages from
 //! a shared queue; the calling thread owns the bookkeeping and the progress
-//! display, so workers share nothing but two channels. A failed stage's
-//! consumers never become ready; without `keep_going`, no new stage starts
-//! after a failure and the running ones are allowed to finish.
+//! display, so workers share nothing but two channels and a stop flag. A
+//! failed stage's consumers never become ready; without `keep_going`, no new
+//! stage starts after a failure and the running ones are allowed to finish.
+//!
+//! The queue holds up to `jobs` stages beyond the running ones, so that a
+//! worker whose stage ends starts the next at once instead of waiting for the
+//! calling thread to wake and hand it one: with thousands of millisecond-long
+//! commands that wait left a core idle between stages (ninja, single-threaded,
+//! starts the next command in the same loop that reaps the last).
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -72,22 +79,35 @@ pub fn run<E: Executor>(
     let workers = options.jobs.max(1).min(total.max(1));
 
     let (job_tx, job_rx) = channel::<usize>();
+    let mut job_tx = Some(job_tx);
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (event_tx, event_rx) = channel::<Event>();
+    // Set at the first failure that stops the build: a queued stage a worker
+    // takes after it is dropped, not started.
+    let stop = AtomicBool::new(false);
 
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let job_rx: Arc<Mutex<Receiver<usize>>> = Arc::clone(&job_rx);
             let events = event_tx.clone();
+            let stop = &stop;
             scope.spawn(move || loop {
                 let next = job_rx.lock().expect("job queue lock").recv();
                 let Ok(stage) = next else { break };
+                if stop.load(Ordering::Acquire) {
+                    continue;
+                }
                 // A panic is that stage's failure: the dispatcher must still
-                // hear from every stage it sent, or it would wait forever.
+                // hear from every stage that started, or it would wait forever.
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     executor.execute(stage, &events)
                 }))
                 .unwrap_or(Outcome::Failed);
+                // Stopped here, not when the dispatcher hears of it: a queued
+                // stage must not start in between.
+                if outcome == Outcome::Failed && !options.keep_going {
+                    stop.store(true, Ordering::Release);
+                }
                 if events.send(Event::Finished(stage, outcome)).is_err() {
                     break;
                 }
@@ -127,20 +147,25 @@ pub fn run<E: Executor>(
                             queued.insert(stage);
                         }
                     }
-                } else if in_flight < workers {
-                    let Some(stage) = queued.pop_first() else {
+                } else if in_flight < 2 * workers {
+                    let (Some(stage), Some(jobs)) = (queued.pop_first(), &job_tx) else {
                         break;
                     };
-                    job_tx.send(stage).expect("workers outlive the dispatcher");
+                    jobs.send(stage).expect("workers outlive the dispatcher");
                     in_flight += 1;
                 } else {
                     break;
                 }
             }
-            if in_flight == 0 {
+            if stopping {
+                // The workers drop what is queued, finish what runs, and exit
+                // once the queue is closed; their events end with them.
+                stop.store(true, Ordering::Release);
+                job_tx = None;
+            } else if in_flight == 0 {
                 break;
             }
-            let event = event_rx.recv().expect("workers outlive the dispatcher");
+            let Ok(event) = event_rx.recv() else { break };
             observe(&event);
             if let Event::Finished(stage, outcome) = event {
                 in_flight -= 1;
@@ -241,6 +266,54 @@ mod tests {
         let pos = |s| log.iter().position(|&x| x == s).unwrap();
         assert!(pos(0) < pos(1) && pos(0) < pos(2) && pos(1) < pos(3) && pos(2) < pos(3));
         assert!(exec.peak.load(Ordering::SeqCst) <= 2);
+    }
+
+    /// Three independent stages, no edges.
+    fn three_apart() -> DiGraph<usize, ()> {
+        let mut g = DiGraph::new();
+        for i in 0..3 {
+            g.add_node(i);
+        }
+        g
+    }
+
+    /// A worker whose stage ends starts the next queued one without waiting
+    /// for the dispatching thread: here that thread is held in its observer
+    /// until stage 1 has started, which before the queue ran ahead never
+    /// happened (the wait timed out).
+    #[test]
+    fn the_next_stage_starts_while_the_dispatcher_is_busy() {
+        let exec = fake(vec![]);
+        let opts = Options {
+            jobs: 1,
+            keep_going: false,
+        };
+        let mut started_meanwhile = None;
+        run(&three_apart(), &[true; 3], opts, &exec, |event| {
+            if matches!(event, Event::Finished(0, _)) {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while !exec.log.lock().unwrap().contains(&1) && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                started_meanwhile = Some(exec.log.lock().unwrap().contains(&1));
+            }
+        });
+        assert_eq!(started_meanwhile, Some(true));
+    }
+
+    /// Without keep-going, a stage queued behind a failure never starts, though
+    /// a worker takes it from the queue.
+    #[test]
+    fn a_failure_drops_the_queued_stages() {
+        let exec = fake(vec![0]);
+        let opts = Options {
+            jobs: 1,
+            keep_going: false,
+        };
+        let out = run(&three_apart(), &[true; 3], opts, &exec, |_| {});
+        assert_eq!(out, [Some(Outcome::Failed), None, None]);
+        assert_eq!(*exec.log.lock().unwrap(), [0]);
     }
 
     /// A failure stops its consumers; keep-going still runs independent stages.
