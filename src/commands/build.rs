@@ -365,3 +365,32 @@ fn snapshot_paths(plan: &Plan, mask: &[bool]) -> Option<Vec<std::path::PathBuf>>
     }
     Some(paths)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execute::Registry;
+    use crate::parse::Pipeline;
+
+    /// Each path the snapshot checks is listed once: an out that another
+    /// selected stage reads comes in with its producer's outs, not again per
+    /// reader (which doubled the list in a big graph).
+    #[test]
+    fn snapshot_paths_lists_a_read_out_once() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("in.txt"), "x").unwrap();
+        let yaml = "stages:\n  a:\n    cmd: cp in.txt out/a.txt\n    deps: [in.txt]\n    outs: [out/a.txt]\n  b:\n    cmd: cp out/a.txt out/b.txt\n    deps: [out/a.txt]\n    outs: [out/b.txt]\n  c:\n    cmd: cp out/a.txt out/c.txt\n    deps: [out/a.txt]\n    outs: [out/c.txt]\n";
+        let pipeline = Pipeline::parse("pipeline.yaml", root.path(), yaml.to_string()).unwrap();
+        let plan = Plan::build(pipeline, Registry::new(&[])).unwrap();
+        let mut paths = snapshot_paths(&plan, &[true; 3]).unwrap();
+        paths.sort();
+        let names: Vec<_> = paths
+            .iter()
+            .map(|p| p.strip_prefix(root.path()).unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(names, ["in.txt", "out/a.txt", "out/b.txt", "out/c.txt"]);
+        // Unselected, the producer's out is still a dep of its readers.
+        let paths = snapshot_paths(&plan, &[false, true, false]).unwrap();
+        assert!(paths.contains(&root.path().join("out/a.txt")));
+    }
+}
