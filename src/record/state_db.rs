@@ -184,12 +184,20 @@ pub fn while_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite:
     }
 }
 
+/// The page cache of a connection to `state.db` or the run database, in KiB
+/// (SQLite's default is 2,000): the two held 6 MB of a cold 10,000-stage
+/// build's 41 MB peak, and a smaller cache cost no time at 10,000 or
+/// 100,000 stages (their writes are appends and their reads scans or single
+/// lookups; the OS caches the file anyway).
+pub(crate) const PAGE_CACHE_KIB: i64 = 256;
+
 fn prepare(conn: Connection, create: bool) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(60))?;
     // Per connection: one opened to read also writes (the stat cache, run
     // records), and must not fsync every commit (state is bookkeeping; a
     // damaged file is started afresh).
     conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
     if !create {
         return Ok(conn);
     }
@@ -209,4 +217,26 @@ fn prepare(conn: Connection, create: bool) -> rusqlite::Result<Connection> {
         conn.execute_batch("COMMIT")?;
     }
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both ways of opening the state database keep its page cache small.
+    #[test]
+    fn the_state_database_keeps_a_small_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let cache = |db: &StateDb| -> i64 {
+            db.conn()
+                .pragma_query_value(None, "cache_size", |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(cache(&StateDb::open(&path).unwrap()), -PAGE_CACHE_KIB);
+        assert_eq!(
+            cache(&StateDb::open_existing(&path).unwrap()),
+            -PAGE_CACHE_KIB
+        );
+    }
 }

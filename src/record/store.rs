@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::state_db::while_busy;
+use super::state_db::{while_busy, PAGE_CACHE_KIB};
 use super::{RecordError, RunRecord};
 use crate::disk::Disk;
 use crate::layout::Layout;
@@ -336,6 +336,7 @@ fn open_runs_db_once(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(600))?;
     while_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
     conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
     while_busy(|| {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS runs(key TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
@@ -436,6 +437,17 @@ pub fn remove_dead_temp_files(folder: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The run database keeps its page cache as small as the state database's.
+    #[test]
+    fn the_run_database_keeps_a_small_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_runs_db(&dir.path().join("runs.db")).unwrap();
+        let cache: i64 = conn
+            .pragma_query_value(None, "cache_size", |r| r.get(0))
+            .unwrap();
+        assert_eq!(cache, -PAGE_CACHE_KIB);
+    }
 
     /// Processes that open a new run database at once (the points of a
     /// sweep sharing a cache) all get it: switching it to WAL and creating
