@@ -24,7 +24,7 @@ use crate::record::{FileRow, FileRowRef, StateDb, DIR_HASH};
 struct Entry {
     stat: FileStat,
     hash: blake3::Hash,
-    checked_ns: i128,
+    checked_ns: i64,
 }
 
 impl Entry {
@@ -275,6 +275,35 @@ impl StatCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An entry per file a build checks (200,000 in a 100,000-stage build):
+    /// 64-bit nanoseconds keep it at 80 bytes (112 with 128-bit ones).
+    #[test]
+    fn a_fresh_entry_is_80_bytes() {
+        assert_eq!(std::mem::size_of::<Fresh>(), 80);
+    }
+
+    /// A file dated past what 64-bit nanoseconds hold (the year 2262) gets
+    /// a stat, hashed and cached like any other, rather than an overflow.
+    #[test]
+    fn a_far_future_mtime_is_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("from the future");
+        std::fs::write(&file, b"x").unwrap();
+        let year_3000 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(32_503_680_000);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(year_3000)
+            .unwrap();
+        let stat = FileStat::read(&file).unwrap();
+        assert_eq!(stat.mtime_ns, i64::MAX);
+        let cache = StatCache::default();
+        let hash = cache.hash(&file).unwrap().unwrap();
+        assert_eq!(hash, content_hash::of_file(&file).unwrap());
+        assert_eq!(cache.verified(&file), Some(hash));
+    }
 
     /// A rewritten file gets its new hash, also across a save and reload;
     /// a missing file has none; a save writes only what changed.

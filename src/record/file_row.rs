@@ -16,7 +16,7 @@ pub struct FileRow {
     pub stat: FileStat,
     pub hash: Option<String>,
     /// When the hash was taken (the racy rule compares the mtime with it).
-    pub checked_ns: i128,
+    pub checked_ns: i64,
 }
 
 /// A row to write, borrowed from whoever holds it (the stat cache keeps
@@ -26,7 +26,7 @@ pub struct FileRowRef<'a> {
     pub path: &'a Path,
     pub stat: FileStat,
     pub hash: Option<Cow<'a, str>>,
-    pub checked_ns: i128,
+    pub checked_ns: i64,
 }
 
 impl<'a> From<&'a FileRow> for FileRowRef<'a> {
@@ -73,12 +73,12 @@ impl FileRow {
                     path: PathBuf::from(std::ffi::OsString::from_vec(r.get::<_, Vec<u8>>(0)?)),
                     stat: FileStat {
                         size: r.get::<_, i64>(1)? as u64,
-                        mtime_ns: r.get::<_, i64>(2)? as i128,
-                        ctime_ns: r.get::<_, i64>(3)? as i128,
+                        mtime_ns: r.get::<_, i64>(2)?,
+                        ctime_ns: r.get::<_, i64>(3)?,
                         ino: r.get::<_, i64>(4)? as u64,
                     },
                     hash: r.get(5)?,
-                    checked_ns: r.get::<_, i64>(6)? as i128,
+                    checked_ns: r.get::<_, i64>(6)?,
                 },
                 match (r.get::<_, bool>(7)?, r.get::<_, Option<String>>(8)?) {
                     (false, _) => Snap::Absent,
@@ -151,11 +151,11 @@ pub fn upsert<'a>(
         put.execute(rusqlite::params![
             row.path.as_os_str().as_bytes(),
             row.stat.size as i64,
-            row.stat.mtime_ns as i64,
-            row.stat.ctime_ns as i64,
+            row.stat.mtime_ns,
+            row.stat.ctime_ns,
             row.stat.ino as i64,
             row.hash.as_deref(),
-            row.checked_ns as i64,
+            row.checked_ns,
         ])?;
     }
     Ok(())
