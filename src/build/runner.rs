@@ -63,7 +63,7 @@ impl StageRunner for RealRunner {
                 run_sql(&root.join(sql), sql, &root.join(db), &out)
             }
             StageKind::Cmd { .. } => {
-                let cmd = stage.cmd.as_deref().expect("cmd stages have a command");
+                let cmd = stage.cmd().expect("cmd stages have a command");
                 run_cmd(root, &decl.name, cmd, ctx.log, ctx.scratch, ctx.run_id)
             }
         }

@@ -248,7 +248,7 @@ fn finish(
                 stage: stage.name.clone(),
                 message: "two stages have this name (foreach gives one per file stem)".into(),
                 src: source.named(),
-                span: source.span(&stage.yaml_path),
+                span: source.span(&stage.yaml_path()),
                 hint: None,
             });
         }
@@ -540,13 +540,11 @@ fn parse_stage(
         };
         stages.push(StageDecl {
             name: stage_name,
-            group: name.to_string(),
             kind,
             deps,
             outs,
             params: stage_params.clone(),
             foreach: foreach.clone(),
-            yaml_path: path.clone(),
         });
     }
     Ok(stages)

@@ -16,12 +16,11 @@ pub enum StageKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StageDecl {
-    /// `detect@velocity_spike` for a foreach stage, else the YAML key.
+    /// `detect@velocity_spike` for a foreach stage, else the YAML key. Its
+    /// group and YAML path are derived from it (see `group`): a 100,000-stage
+    /// plan held both as strings, 9 MB.
     #[serde(skip)]
     pub name: String,
-    /// The YAML key (`detect`), shared by every stage of one foreach.
-    #[serde(skip)]
-    pub group: String,
     #[serde(flatten)]
     pub kind: StageKind,
     /// Normalized workspace-relative paths (or absolute, outside the workspace).
@@ -33,24 +32,35 @@ pub struct StageDecl {
     /// The `foreach` pattern this stage was expanded from, if any.
     #[serde(skip)]
     pub foreach: Option<String>,
-    /// Where the declaration sits in the file, for error labels (`stages.detect`).
-    #[serde(skip)]
-    pub yaml_path: String,
 }
 
 impl StageDecl {
+    /// The YAML key (`detect`), shared by every stage of one foreach: the
+    /// name up to its `@` (a stage name itself never holds one).
+    pub fn group(&self) -> &str {
+        self.name
+            .split_once('@')
+            .map_or(&self.name, |(group, _)| group)
+    }
+
+    /// Where the declaration sits in the file, for error labels (`stages.detect`).
+    pub fn yaml_path(&self) -> String {
+        format!("stages.{}", self.group())
+    }
+
     /// Every path the stage reads, with the key path it was declared at: its deps,
     /// plus the `.sql` file and `db` of an SQL stage.
     pub fn inputs(&self) -> Vec<(&str, String)> {
+        let yaml_path = self.yaml_path();
         let mut inputs: Vec<(&str, String)> = self
             .deps
             .iter()
             .enumerate()
-            .map(|(i, d)| (d.as_str(), format!("{}.deps[{i}]", self.yaml_path)))
+            .map(|(i, d)| (d.as_str(), format!("{yaml_path}.deps[{i}]")))
             .collect();
         if let StageKind::Sql { sql, db } = &self.kind {
-            inputs.push((sql, format!("{}.sql", self.yaml_path)));
-            inputs.push((db, format!("{}.db", self.yaml_path)));
+            inputs.push((sql, format!("{yaml_path}.sql")));
+            inputs.push((db, format!("{yaml_path}.db")));
         }
         inputs
     }

@@ -29,13 +29,23 @@ pub struct PlannedStage {
     pub builtin: Option<&'static dyn Builtin>,
     /// Values of the params the stage lists.
     pub params: BTreeMap<String, Value>,
-    /// The shell command with params substituted (cmd stages).
-    pub cmd: Option<String>,
+    /// The shell command with params substituted, when that differs from
+    /// the declaration's (most commands name no param: a copy of each was a
+    /// tenth of a big plan); see `cmd`.
+    pub substituted_cmd: Option<String>,
 }
 
 impl PlannedStage {
     pub fn name(&self) -> &str {
         &self.decl.name
+    }
+
+    /// The shell command to run, params substituted (cmd stages).
+    pub fn cmd(&self) -> Option<&str> {
+        match &self.decl.kind {
+            StageKind::Cmd { cmd } => Some(self.substituted_cmd.as_deref().unwrap_or(cmd)),
+            _ => None,
+        }
     }
 
     /// What goes into the stage's key, as the disk is now: a run record
@@ -120,7 +130,7 @@ impl Plan {
         let mut producer: BTreeMap<&str, (usize, String)> = BTreeMap::new();
         for (i, stage) in pipeline.stages.iter().enumerate() {
             for (j, out) in stage.outs.iter().enumerate() {
-                let at = format!("{}.outs[{j}]", stage.yaml_path);
+                let at = format!("{}.outs[{j}]", stage.yaml_path());
                 if let Some((first, first_at)) = producer.get(out.as_str()) {
                     let first_stage = &pipeline.stages[*first];
                     return Err(ConfigError::DuplicateOut {
@@ -152,7 +162,9 @@ impl Plan {
                 })?;
             }
             let cmd = match &decl.kind {
-                StageKind::Cmd { cmd } => Some(cmd_with_params(&pipeline, decl, cmd, &params)?),
+                StageKind::Cmd { cmd } => {
+                    Some(cmd_with_params(&pipeline, decl, cmd, &params)?).filter(|c| c != cmd)
+                }
                 _ => None,
             };
             let mut inputs = Vec::new();
@@ -173,7 +185,7 @@ impl Plan {
                 inputs,
                 builtin,
                 params,
-                cmd,
+                substituted_cmd: cmd,
             })
             .collect();
 
@@ -188,7 +200,7 @@ impl Plan {
                     .collect::<Vec<_>>()
                     .join(" -> "),
                 src: src.named(),
-                span: src.key_span(&stages[cycle[0]].decl.yaml_path),
+                span: src.key_span(&stages[cycle[0]].decl.yaml_path()),
                 first,
             }
         })?;
@@ -223,12 +235,12 @@ impl Plan {
         for name in names {
             let matches: Vec<usize> = decls()
                 .enumerate()
-                .filter(|(_, d)| d.name == *name || d.group == *name && d.name.contains('@'))
+                .filter(|(_, d)| d.name == *name || d.group() == *name && d.name.contains('@'))
                 .map(|(i, _)| i)
                 .collect();
             if matches.is_empty() {
                 let mut candidates: Vec<&str> = decls().map(|d| d.name.as_str()).collect();
-                candidates.extend(decls().map(|d| d.group.as_str()));
+                candidates.extend(decls().map(|d| d.group()));
                 return Err(ConfigError::UnknownStage {
                     name: name.clone(),
                     hint: did_you_mean(name, candidates),
@@ -322,7 +334,7 @@ fn cmd_with_params(
                 pipeline.origin(&key)
             ),
             src: pipeline.source.named(),
-            span: pipeline.source.span(&format!("{}.cmd", decl.yaml_path)),
+            span: pipeline.source.span(&format!("{}.cmd", decl.yaml_path())),
             hint: None,
         }),
     }
@@ -344,7 +356,7 @@ fn resolve_builtin(
             builtin: name.into(),
             known: registry.names().join(", "),
             src: src.named(),
-            span: src.span(&format!("{}.builtin", decl.yaml_path)),
+            span: src.span(&format!("{}.builtin", decl.yaml_path())),
             hint: did_you_mean(name, registry.names()),
         })?;
     for (j, out) in decl.outs.iter().enumerate() {
@@ -356,7 +368,7 @@ fn resolve_builtin(
                 builtin: name.into(),
                 allowed: builtin.outs().join(", "),
                 src: src.named(),
-                span: src.span(&format!("{}.outs[{j}]", decl.yaml_path)),
+                span: src.span(&format!("{}.outs[{j}]", decl.yaml_path())),
             });
         }
     }
@@ -519,6 +531,38 @@ mod tests {
             g.add_edge(NodeIndex::new(a), NodeIndex::new(b), ());
         }
         g
+    }
+
+    /// A stage's group and YAML path come from its name (a foreach stage's
+    /// up to its `@`); a command is held twice only when params change it.
+    #[test]
+    fn stages_hold_what_their_name_and_declaration_do_not() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("in")).unwrap();
+        std::fs::write(root.path().join("in/x.txt"), "x").unwrap();
+        let yaml = "params:\n  n: 3\nstages:\n  plain:\n    cmd: echo hi > a.txt\n    outs: [a.txt]\n  \
+                    counted:\n    cmd: echo ${n} > b.txt\n    params: [n]\n    outs: [b.txt]\n  \
+                    each:\n    foreach: in/*.txt\n    cmd: cp ${item} out/${stem}\n    deps: [${item}]\n    outs: [out/${stem}]\n";
+        let pipeline = Pipeline::parse("pipeline.yaml", root.path(), yaml.to_string()).unwrap();
+        let plan = Plan::build(pipeline, Registry::new(&[])).unwrap();
+        let [plain, counted, each] = &plan.stages[..] else {
+            panic!("three stages expected, got {}", plan.stages.len());
+        };
+        assert_eq!(
+            (plain.decl.group(), plain.decl.yaml_path()),
+            ("plain", "stages.plain".into())
+        );
+        assert_eq!((each.name(), each.decl.group()), ("each@x", "each"));
+        assert_eq!(each.decl.yaml_path(), "stages.each");
+        assert_eq!(plan.select(&["each".into()]).unwrap(), [2]);
+        assert_eq!(
+            (plain.cmd(), plain.substituted_cmd.as_deref()),
+            (Some("echo hi > a.txt"), None)
+        );
+        assert_eq!(counted.cmd(), Some("echo 3 > b.txt"));
+        assert_eq!(counted.substituted_cmd.as_deref(), Some("echo 3 > b.txt"));
+        assert_eq!(each.cmd(), Some("cp in/x.txt out/x"));
+        assert_eq!(each.substituted_cmd, None);
     }
 
     /// Independent stages keep file order; deps come first.

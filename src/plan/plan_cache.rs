@@ -27,6 +27,9 @@ use crate::parse::{Override, Params, Pipeline, Source, StageDecl, StageKind};
 /// stage's strings was 15 MB at 10,000 stages. Loading owns what it reads.
 #[derive(Serialize, Deserialize)]
 struct Kept<'a, S> {
+    /// `FORMAT` (postcard is not self-describing: a file of another layout
+    /// must not be read as this one).
+    format: u32,
     key: Cow<'a, str>,
     root: Cow<'a, Path>,
     params: String,
@@ -35,6 +38,10 @@ struct Kept<'a, S> {
     stages: S,
     order: Cow<'a, [usize]>,
 }
+
+/// The layout of `Kept`; 2 since stages no longer carry their group and
+/// YAML path (derived from the name).
+const FORMAT: u32 = 2;
 
 /// The plan's stages, serialized one by one as borrowed `KeptStage`s.
 struct Stages<'a>(&'a [PlannedStage]);
@@ -48,13 +55,11 @@ impl Serialize for Stages<'_> {
 #[derive(Serialize, Deserialize)]
 struct KeptStage<'a> {
     name: Cow<'a, str>,
-    group: Cow<'a, str>,
     kind: Cow<'a, StageKind>,
     deps: Cow<'a, [String]>,
     outs: Cow<'a, [String]>,
     params: Cow<'a, [String]>,
     foreach: Option<Cow<'a, str>>,
-    yaml_path: Cow<'a, str>,
     inputs: Vec<KeptInput<'a>>,
     cmd: Option<Cow<'a, str>>,
 }
@@ -101,7 +106,7 @@ pub fn load(file: &Path, key: &str, source: Source, registry: Registry) -> Optio
     let bytes = std::fs::read(file).ok()?;
     let kept: Kept<Vec<KeptStage>> = postcard::from_bytes(&bytes).ok()?;
     drop(bytes);
-    if kept.key != key {
+    if kept.format != FORMAT || kept.key != key {
         return None;
     }
     let pipeline = Pipeline {
@@ -116,13 +121,11 @@ pub fn load(file: &Path, key: &str, source: Source, registry: Registry) -> Optio
     for s in kept.stages {
         let decl = StageDecl {
             name: s.name.into_owned(),
-            group: s.group.into_owned(),
             kind: s.kind.into_owned(),
             deps: s.deps.into_owned(),
             outs: s.outs.into_owned(),
             params: s.params.into_owned(),
             foreach: s.foreach.map(Cow::into_owned),
-            yaml_path: s.yaml_path.into_owned(),
         };
         let builtin = match decl.builtin() {
             Some(name) => Some(registry.find(name)?),
@@ -141,7 +144,7 @@ pub fn load(file: &Path, key: &str, source: Source, registry: Registry) -> Optio
                 })
                 .collect(),
             builtin,
-            cmd: s.cmd.map(Cow::into_owned),
+            substituted_cmd: s.cmd.map(Cow::into_owned),
         });
     }
     Some(Plan::assemble(pipeline, stages, kept.order.into_owned()))
@@ -163,6 +166,7 @@ pub fn save(file: &Path, key: &str, plan: &Plan) {
         return;
     }
     let kept = Kept {
+        format: FORMAT,
         key: Cow::Borrowed(key),
         root: Cow::Borrowed(&plan.pipeline.root),
         params: json,
@@ -185,13 +189,11 @@ fn kept_stage(s: &PlannedStage) -> KeptStage<'_> {
     let d = &s.decl;
     KeptStage {
         name: Cow::Borrowed(&d.name),
-        group: Cow::Borrowed(&d.group),
         kind: Cow::Borrowed(&d.kind),
         deps: Cow::Borrowed(&d.deps),
         outs: Cow::Borrowed(&d.outs),
         params: Cow::Borrowed(&d.params),
         foreach: d.foreach.as_deref().map(Cow::Borrowed),
-        yaml_path: Cow::Borrowed(&d.yaml_path),
         inputs: s
             .inputs
             .iter()
@@ -201,7 +203,7 @@ fn kept_stage(s: &PlannedStage) -> KeptStage<'_> {
                 producers: Cow::Borrowed(&i.producers),
             })
             .collect(),
-        cmd: s.cmd.as_deref().map(Cow::Borrowed),
+        cmd: s.substituted_cmd.as_deref().map(Cow::Borrowed),
     }
 }
 
@@ -288,7 +290,7 @@ mod tests {
             assert_eq!(b.decl, p.decl);
             assert_eq!(b.inputs, p.inputs);
             assert_eq!(b.params, p.params);
-            assert_eq!(b.cmd, p.cmd);
+            assert_eq!(b.cmd(), p.cmd());
             assert_eq!(b.decl.canonical(), p.decl.canonical());
             assert_eq!(b.builtin.map(|b| b.name()), p.builtin.map(|b| b.name()));
         }
