@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::snapshot_paths::snapshot_paths;
 use super::{emit, note, plan_for, snapshot_verdict};
 use crate::build::{recover_dead_builds, Areas, Builder, RealRunner};
 use crate::cli::BuildArgs;
@@ -16,7 +17,7 @@ use crate::disk::RealDisk;
 use crate::execute::interrupt;
 use crate::layout::{workspace_root, Layout};
 use crate::parse::Override;
-use crate::plan::{assess, plan_cache, untouched, InputKind, Plan, StatCache};
+use crate::plan::{assess, plan_cache, untouched, Plan, StatCache};
 use crate::record::{
     store_users, BuildSnapshot, BuildState, RecordError, Scope, StateDb, Store, TempArea, Verdict,
 };
@@ -229,18 +230,17 @@ fn save_snapshot(
     stats: &StatCache,
 ) {
     let checked: Vec<bool> = mask.iter().zip(settled).map(|(m, s)| *m && !s).collect();
-    let Some(mut paths) = snapshot_paths(plan, &checked) else {
+    let Some(paths) = snapshot_paths(plan, &checked) else {
         return;
     };
-    paths.sort_unstable();
-    paths.dedup();
+    let root = plan.pipeline.root.as_path();
     let scope = match verdict {
         Verdict::Changed(changed) if settled.iter().any(|s| *s) => Scope::Changed(changed),
-        _ => Scope::Full(&plan.pipeline.root),
+        _ => Scope::Full(root),
     };
     let stages = mask.iter().filter(|m| **m).count();
-    // Rows are made, settled and written a chunk at a time; each path moves
-    // into its row.
+    // Rows are made, settled and written a chunk at a time; each path is
+    // joined to the root as its row is made, and moves into it.
     const CHUNK: usize = 4096;
     let mut paths = paths.into_iter().peekable();
     let mut abandoned = None;
@@ -248,7 +248,7 @@ fn save_snapshot(
         paths.peek()?;
         let mut rows = Vec::with_capacity(CHUNK);
         for path in paths.by_ref().take(CHUNK) {
-            match stats.snapshot_row(path) {
+            match stats.snapshot_row(path.into_path(root)) {
                 Ok(row) => rows.push(row),
                 Err(path) => {
                     abandoned = Some(format!(
@@ -322,75 +322,4 @@ pub(crate) fn request_key(
         h.update(part.as_bytes());
     }
     Some(h.finalize().to_hex().to_string())
-}
-
-/// Every file and folder the selected stages read or wrote, for the no-op
-/// snapshot (the stages `mask` holds); None when a glob has wildcards above its last component (a new
-/// match could then appear without any recorded folder changing).
-fn snapshot_paths(plan: &Plan, mask: &[bool]) -> Option<Vec<std::path::PathBuf>> {
-    let root = plan.pipeline.root.as_path();
-    let mut paths = Vec::new();
-    let glob_folder = |pattern: &str| -> Option<std::path::PathBuf> {
-        let folder = Path::new(pattern).parent().unwrap_or(Path::new(""));
-        if folder.to_string_lossy().contains(['*', '?', '[']) {
-            return None;
-        }
-        Some(root.join(folder))
-    };
-    for (i, stage) in plan.stages.iter().enumerate().filter(|(i, _)| mask[*i]) {
-        if let Some(pattern) = &stage.decl.foreach {
-            paths.push(glob_folder(pattern)?);
-        }
-        for input in &plan.stages[i].inputs {
-            match input.kind {
-                // An out of a stage in the mask comes in with that stage's
-                // outs: listing it again per reader doubled the list (and
-                // the build's peak memory at its end) in a big graph.
-                InputKind::File if input.producers.iter().any(|&p| mask[p]) => {}
-                InputKind::File => paths.push(input.absolute(root)),
-                InputKind::Glob => {
-                    paths.push(glob_folder(&input.path)?);
-                    paths.extend(input.files(root).into_iter().map(|(_, abs)| abs));
-                }
-                InputKind::Dir => paths.extend(
-                    walkdir::WalkDir::new(input.absolute(root))
-                        .into_iter()
-                        .filter_entry(|e| e.file_name() != crate::layout::STATE_DIR)
-                        .filter_map(Result::ok)
-                        .map(|e| e.into_path()),
-                ),
-            }
-        }
-        paths.extend(stage.decl.outs.iter().map(|o| root.join(o)));
-    }
-    Some(paths)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::execute::Registry;
-    use crate::parse::Pipeline;
-
-    /// Each path the snapshot checks is listed once: an out that another
-    /// selected stage reads comes in with its producer's outs, not again per
-    /// reader (which doubled the list in a big graph).
-    #[test]
-    fn snapshot_paths_lists_a_read_out_once() {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::write(root.path().join("in.txt"), "x").unwrap();
-        let yaml = "stages:\n  a:\n    cmd: cp in.txt out/a.txt\n    deps: [in.txt]\n    outs: [out/a.txt]\n  b:\n    cmd: cp out/a.txt out/b.txt\n    deps: [out/a.txt]\n    outs: [out/b.txt]\n  c:\n    cmd: cp out/a.txt out/c.txt\n    deps: [out/a.txt]\n    outs: [out/c.txt]\n";
-        let pipeline = Pipeline::parse("pipeline.yaml", root.path(), yaml.to_string()).unwrap();
-        let plan = Plan::build(pipeline, Registry::new(&[])).unwrap();
-        let mut paths = snapshot_paths(&plan, &[true; 3]).unwrap();
-        paths.sort();
-        let names: Vec<_> = paths
-            .iter()
-            .map(|p| p.strip_prefix(root.path()).unwrap().to_str().unwrap())
-            .collect();
-        assert_eq!(names, ["in.txt", "out/a.txt", "out/b.txt", "out/c.txt"]);
-        // Unselected, the producer's out is still a dep of its readers.
-        let paths = snapshot_paths(&plan, &[false, true, false]).unwrap();
-        assert!(paths.contains(&root.path().join("out/a.txt")));
-    }
 }

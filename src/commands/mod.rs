@@ -6,6 +6,7 @@ mod gc;
 mod publish;
 mod reviews;
 mod serve;
+mod snapshot_paths;
 mod status;
 mod sweep;
 mod verify;
