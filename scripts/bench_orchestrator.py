@@ -45,8 +45,10 @@ each case for every tool in turn, round-robin, one tool later each repetition:
 
 The outputs a rebuild rewrote (by mtime) are checked to be the 2 expected ones
 for every tool, and the tools' outputs byte-identical after the cold builds and
-after the edits. Medians, ratios to ninja, and issue 13's targets marked pass or
-fail: rebuild, status and the no-op right after a build within 1.5x of ninja;
+after the edits. Medians, ratios to ninja (paired: the median of the rounds'
+ratios, each round running every tool back to back, so that a machine whose
+speed drifts during the run does not skew them), and issue 13's targets marked
+pass or fail: rebuild, status and the no-op right after a build within 1.5x of ninja;
 settled no-ops within 1.2x; cold peak RSS within 2x; cold wall time within 1.2x;
 at most 1.1 files under .tnsflow/ per stage. The default run has the 10k graphs
 (26 minutes for the two, set-up and clean-up included, on the 2-core machine at a
@@ -691,6 +693,16 @@ def big_value(r, case, field, unit):
     return m / 1024 if unit == "MB" else m * 1000 if unit == "ms" else m
 
 
+def paired_ratio(a, b):
+    """The median of the per-round ratios a[r] / b[r]: the two runs of a round
+    are minutes apart at most, so a machine whose speed drifts over a long run
+    (this 2-core VM's does, up to 2x) cancels out of each ratio, as it does not
+    out of a ratio of medians taken over the whole run."""
+    if not a or not b or len(a) != len(b) or not all(b):
+        return None
+    return statistics.median(x / y for x, y in zip(a, b))
+
+
 def fmt_big(x, unit):
     if x is None:
         return "–"
@@ -716,7 +728,7 @@ def report_big(results, kinds, tools) -> tuple[str, dict]:
         for case, field, label, unit, target in BIG_CASES:
             vals = {t: big_value(res[t], case, field, unit) for t in tools}
             row = [f"{label} ({unit})"] + [fmt_big(vals[t], unit) for t in tools]
-            ratios = {t: vals[t] / vals["ninja"] if vals[t] is not None and vals["ninja"] else None
+            ratios = {t: paired_ratio(res[t].get(case + field), res["ninja"].get(case + field))
                       for t in others}
             row += [f"{ratios[t]:.2f}" if ratios[t] is not None else "–" for t in others]
             if target and ratios.get("tnsflow") is not None:
