@@ -72,19 +72,24 @@ pub fn snapshot_paths<'p>(plan: &'p Plan, mask: &[bool]) -> Option<Vec<SnapshotP
         Some(SnapshotPath::Absolute(root.join(folder)))
     };
     let mut paths = Vec::new();
-    for (i, stage) in plan.stages.iter().enumerate().filter(|(i, _)| mask[*i]) {
+    for stage in plan
+        .stages
+        .iter()
+        .zip(mask)
+        .filter_map(|(s, m)| m.then_some(s))
+    {
         if let Some(pattern) = &stage.decl.foreach {
             paths.push(glob_folder(pattern)?);
         }
-        for input in &plan.stages[i].inputs {
+        for input in stage.inputs() {
             match input.kind {
                 // An out of a stage in the mask comes in with that stage's
                 // outs: listing it again per reader doubled the list (and
                 // the build's peak memory at its end) in a big graph.
                 InputKind::File if input.producers.iter().any(|&p| mask[p]) => {}
-                InputKind::File => paths.push(declared(&input.path)),
+                InputKind::File => paths.push(declared(input.path)),
                 InputKind::Glob => {
-                    paths.push(glob_folder(&input.path)?);
+                    paths.push(glob_folder(input.path)?);
                     paths.extend(
                         input
                             .files(root)

@@ -48,8 +48,20 @@ impl StageDecl {
         format!("stages.{}", self.group())
     }
 
-    /// Every path the stage reads, with the key path it was declared at: its deps,
-    /// plus the `.sql` file and `db` of an SQL stage.
+    /// Every path the stage reads: its deps, plus the `.sql` file and `db` of
+    /// an SQL stage.
+    pub fn input_paths(&self) -> impl Iterator<Item = &str> {
+        let sql = match &self.kind {
+            StageKind::Sql { sql, db } => [Some(sql.as_str()), Some(db.as_str())],
+            _ => [None, None],
+        };
+        self.deps
+            .iter()
+            .map(String::as_str)
+            .chain(sql.into_iter().flatten())
+    }
+
+    /// `input_paths`, each with the key path it was declared at.
     pub fn inputs(&self) -> Vec<(&str, String)> {
         let yaml_path = self.yaml_path();
         let mut inputs: Vec<(&str, String)> = self

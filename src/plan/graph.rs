@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use std::path::Path;
 
-use super::input::{is_glob, literal_separator, Input, InputKind};
+use super::input::{is_glob, literal_separator, Input, InputKind, ResolvedInput};
 use super::{DepError, StageKey, StatCache};
 use crate::execute::{Builtin, Registry, StageParams};
 use crate::parse::{
@@ -25,7 +25,9 @@ use crate::ConfigResult;
 
 pub struct PlannedStage {
     pub decl: StageDecl,
-    pub inputs: Vec<Input>,
+    /// What planning found about each of `decl.input_paths()`, in order
+    /// (see `inputs`).
+    pub resolved: Vec<ResolvedInput>,
     pub builtin: Option<&'static dyn Builtin>,
     /// Values of the params the stage lists.
     pub params: BTreeMap<String, Value>,
@@ -38,6 +40,18 @@ pub struct PlannedStage {
 impl PlannedStage {
     pub fn name(&self) -> &str {
         &self.decl.name
+    }
+
+    /// What the stage reads: each declared input with what planning found.
+    pub fn inputs(&self) -> impl Iterator<Item = Input<'_>> {
+        self.decl
+            .input_paths()
+            .zip(&self.resolved)
+            .map(|(path, resolved)| Input {
+                path,
+                kind: resolved.kind,
+                producers: &resolved.producers,
+            })
     }
 
     /// The shell command to run, params substituted (cmd stages).
@@ -53,7 +67,7 @@ impl PlannedStage {
     /// not read.
     pub fn current(&self, root: &Path, stats: &StatCache) -> Result<RunRecord, DepError> {
         let mut deps = BTreeMap::new();
-        for input in &self.inputs {
+        for input in self.inputs() {
             for (display, abs) in input.files(root) {
                 match stats.hash(&abs) {
                     Ok(Some(hash)) => {
@@ -167,8 +181,9 @@ impl Plan {
                 }
                 _ => None,
             };
-            let mut inputs = Vec::new();
-            for (path, yaml_path) in decl.inputs() {
+            let declared = decl.inputs();
+            let mut inputs = Vec::with_capacity(declared.len());
+            for (path, yaml_path) in declared {
                 inputs.push(resolve_input(
                     &pipeline, &producer, decl, path, yaml_path, known,
                 )?);
@@ -180,9 +195,9 @@ impl Plan {
         let stages: Vec<PlannedStage> = std::mem::take(&mut pipeline.stages)
             .into_iter()
             .zip(resolved)
-            .map(|(decl, (inputs, builtin, params, cmd))| PlannedStage {
+            .map(|(decl, (resolved, builtin, params, cmd))| PlannedStage {
                 decl,
-                inputs,
+                resolved,
                 builtin,
                 params,
                 substituted_cmd: cmd,
@@ -295,9 +310,9 @@ fn dependency_graph(stages: &[PlannedStage]) -> DiGraph<usize, ()> {
     }
     for (i, stage) in stages.iter().enumerate() {
         let producers: HashSet<usize> = stage
-            .inputs
+            .resolved
             .iter()
-            .flat_map(|inp| inp.producers.iter().copied())
+            .flat_map(|input| input.producers.iter().copied())
             .collect();
         let mut producers: Vec<usize> = producers.into_iter().collect();
         producers.sort_unstable();
@@ -382,7 +397,7 @@ fn resolve_input(
     path: &str,
     yaml_path: String,
     known: &dyn Fn(&Path) -> Option<bool>,
-) -> ConfigResult<Input> {
+) -> ConfigResult<ResolvedInput> {
     let on_disk = pipeline.root.join(path);
     let (kind, producers): (InputKind, Vec<usize>) = if is_glob(path) {
         let pattern = glob::Pattern::new(path).map_err(|e| ConfigError::BadStage {
@@ -421,11 +436,11 @@ fn resolve_input(
     producers.sort_unstable();
     producers.dedup();
     let input = Input {
-        path: path.to_string(),
+        path,
         kind,
-        producers,
+        producers: &producers,
     };
-    let provided = !input.producers.is_empty()
+    let provided = !producers.is_empty()
         || match kind {
             InputKind::File => known(&on_disk).is_some() || on_disk.exists(),
             InputKind::Dir => true,
@@ -440,7 +455,7 @@ fn resolve_input(
             hint: did_you_mean(path, producer.keys().copied()),
         });
     }
-    Ok(input)
+    Ok(ResolvedInput { kind, producers })
 }
 
 /// A topological order preferring file order, or the stages of one cycle in
@@ -534,7 +549,8 @@ mod tests {
     }
 
     /// A stage's group and YAML path come from its name (a foreach stage's
-    /// up to its `@`); a command is held twice only when params change it.
+    /// up to its `@`); a command is held twice only when params change it;
+    /// an input's path is borrowed from the declaration.
     #[test]
     fn stages_hold_what_their_name_and_declaration_do_not() {
         let root = tempfile::tempdir().unwrap();
@@ -563,6 +579,10 @@ mod tests {
         assert_eq!(counted.substituted_cmd.as_deref(), Some("echo 3 > b.txt"));
         assert_eq!(each.cmd(), Some("cp in/x.txt out/x"));
         assert_eq!(each.substituted_cmd, None);
+        // An input's path is the declaration's own string, not a copy.
+        let input = each.inputs().next().unwrap();
+        assert_eq!((input.path, input.kind), ("in/x.txt", InputKind::File));
+        assert!(std::ptr::eq(input.path, each.decl.deps[0].as_str()));
     }
 
     /// Independent stages keep file order; deps come first.

@@ -18,18 +18,29 @@ pub enum InputKind {
     Glob,
 }
 
+/// What planning found about one path a stage reads. The path itself stays
+/// in the declaration, and `PlannedStage::inputs` pairs the two: a copy of
+/// every dep was 1.7 MB of a 10,000-stage plan.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Input {
-    /// Normalized, relative to the workspace (or absolute outside it).
-    pub path: String,
+pub struct ResolvedInput {
     pub kind: InputKind,
     /// Stages whose outs this input reads.
     pub producers: Vec<usize>,
 }
 
-impl Input {
+/// One path a stage reads, with what planning found about it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Input<'a> {
+    /// Normalized, relative to the workspace (or absolute outside it).
+    pub path: &'a str,
+    pub kind: InputKind,
+    /// Stages whose outs this input reads.
+    pub producers: &'a [usize],
+}
+
+impl Input<'_> {
     pub fn absolute(&self, root: &Path) -> PathBuf {
-        root.join(&self.path)
+        root.join(self.path)
     }
 
     /// The files this input reads, sorted: `(display path, absolute path)`.
@@ -39,7 +50,7 @@ impl Input {
             Err(_) => abs.to_string_lossy().into_owned(),
         };
         let mut files: Vec<(String, PathBuf)> = match self.kind {
-            InputKind::File => vec![(self.path.clone(), self.absolute(root))],
+            InputKind::File => vec![(self.path.to_string(), self.absolute(root))],
             InputKind::Dir => walkdir::WalkDir::new(self.absolute(root))
                 .sort_by_file_name()
                 .into_iter()
@@ -52,7 +63,7 @@ impl Input {
                 .collect(),
             // Matched inside the workspace: its own path is never a pattern
             // (issue 10, item 1).
-            InputKind::Glob => workspace_glob(root, &self.path, literal_separator())
+            InputKind::Glob => workspace_glob(root, self.path, literal_separator())
                 .map(|paths| {
                     paths
                         .filter_map(Result::ok)

@@ -19,7 +19,7 @@ mod touched;
 pub use assessment::{assess, StageStatus};
 pub use dep_error::DepError;
 pub use graph::{Plan, PlannedStage};
-pub use input::{Input, InputKind};
+pub use input::{Input, InputKind, ResolvedInput};
 pub use reason::Reason;
 pub use stage_key::StageKey;
 pub use staleness::{check, diff_reasons, Check};

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::graph::stage_params;
-use super::{Input, InputKind, Plan, PlannedStage};
+use super::{InputKind, Plan, PlannedStage, ResolvedInput};
 use crate::execute::Registry;
 use crate::parse::{Override, Params, Pipeline, Source, StageDecl, StageKind};
 
@@ -39,8 +39,8 @@ struct Kept<'a, S> {
     order: Cow<'a, [usize]>,
 }
 
-/// The layout of `Kept`; 2 since stages no longer carry their group and
-/// YAML path (derived from the name).
+/// The layout of `Kept`; 2 since stages no longer carry their group, YAML
+/// path (derived from the name) and input paths (the declaration's).
 const FORMAT: u32 = 2;
 
 /// The plan's stages, serialized one by one as borrowed `KeptStage`s.
@@ -66,7 +66,6 @@ struct KeptStage<'a> {
 
 #[derive(Serialize, Deserialize)]
 struct KeptInput<'a> {
-    path: Cow<'a, str>,
     kind: InputKind,
     producers: Cow<'a, [usize]>,
 }
@@ -131,18 +130,22 @@ pub fn load(file: &Path, key: &str, source: Source, registry: Registry) -> Optio
             Some(name) => Some(registry.find(name)?),
             None => None,
         };
+        let resolved: Vec<ResolvedInput> = s
+            .inputs
+            .into_iter()
+            .map(|i| ResolvedInput {
+                kind: i.kind,
+                producers: i.producers.into_owned(),
+            })
+            .collect();
+        // One per declared input, or the file is not this layout's.
+        if resolved.len() != decl.input_paths().count() {
+            return None;
+        }
         stages.push(PlannedStage {
             params: stage_params(&pipeline, &decl),
             decl,
-            inputs: s
-                .inputs
-                .into_iter()
-                .map(|i| Input {
-                    path: i.path.into_owned(),
-                    kind: i.kind,
-                    producers: i.producers.into_owned(),
-                })
-                .collect(),
+            resolved,
             builtin,
             substituted_cmd: s.cmd.map(Cow::into_owned),
         });
@@ -195,10 +198,9 @@ fn kept_stage(s: &PlannedStage) -> KeptStage<'_> {
         params: Cow::Borrowed(&d.params),
         foreach: d.foreach.as_deref().map(Cow::Borrowed),
         inputs: s
-            .inputs
+            .resolved
             .iter()
             .map(|i| KeptInput {
-                path: Cow::Borrowed(&i.path),
                 kind: i.kind,
                 producers: Cow::Borrowed(&i.producers),
             })
@@ -223,16 +225,16 @@ pub fn holds_after(plan: &Plan, changed: &[PathBuf]) -> bool {
     let sourced = plan
         .stages
         .iter()
-        .flat_map(|s| &s.inputs)
+        .flat_map(|s| s.inputs())
         .filter(|i| i.producers.is_empty());
     for input in sourced {
         let holds = match input.kind {
             InputKind::File => spelled
-                .get(input.path.as_str())
+                .get(input.path)
                 .is_none_or(|p| p.metadata().is_ok_and(|m| !m.is_dir())),
-            InputKind::Dir => spelled.get(input.path.as_str()).is_none_or(|p| p.is_dir()),
+            InputKind::Dir => spelled.get(input.path).is_none_or(|p| p.is_dir()),
             // A glob must still match a file: re-plan if one it matched is gone.
-            InputKind::Glob => glob::Pattern::new(&input.path).is_ok_and(|pattern| {
+            InputKind::Glob => glob::Pattern::new(input.path).is_ok_and(|pattern| {
                 !spelled.iter().any(|(rel, abs)| {
                     pattern.matches_with(rel, super::input::literal_separator()) && !abs.exists()
                 })
@@ -288,7 +290,7 @@ mod tests {
         assert_eq!(back.order, plan.order);
         for (b, p) in back.stages.iter().zip(&plan.stages) {
             assert_eq!(b.decl, p.decl);
-            assert_eq!(b.inputs, p.inputs);
+            assert!(b.inputs().eq(p.inputs()));
             assert_eq!(b.params, p.params);
             assert_eq!(b.cmd(), p.cmd());
             assert_eq!(b.decl.canonical(), p.decl.canonical());

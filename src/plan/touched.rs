@@ -34,13 +34,13 @@ pub fn untouched(plan: &Plan, changed: &[PathBuf]) -> Vec<bool> {
     let mut touched = vec![false; plan.stages.len()];
     let mut queue: VecDeque<usize> = VecDeque::new();
     for (i, stage) in plan.stages.iter().enumerate() {
-        let reads = stage.inputs.iter().any(|input| match input.kind {
-            InputKind::File => spelled.contains_key(input.path.as_str()),
+        let reads = stage.inputs().any(|input| match input.kind {
+            InputKind::File => spelled.contains_key(input.path),
             // Anything under a folder dep, or a glob's literal folder.
             InputKind::Dir | InputKind::Glob => {
                 let base = match input.kind {
-                    InputKind::Dir => root.join(&input.path),
-                    _ => root.join(glob_folder(&input.path)),
+                    InputKind::Dir => root.join(input.path),
+                    _ => root.join(glob_folder(input.path)),
                 };
                 changed.iter().any(|c| c.starts_with(&base))
             }
