@@ -310,6 +310,28 @@ mod tests {
         assert!(load(&file, "k1", source, registry).is_none());
     }
 
+    /// A file of another layout is no plan, even under the right key; so is
+    /// one whose stage has more or fewer resolved inputs than declared paths.
+    #[test]
+    fn another_layout_is_planned_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/a.txt"), "a").unwrap();
+        std::fs::create_dir_all(dir.path().join("in")).unwrap();
+        let file = dir.path().join("plan.bin");
+        let mut plan = planned(dir.path(), TEXT);
+        let (source, registry) = (plan.pipeline.source.clone(), crate::stages::registry());
+        save(&file, "k1", &plan);
+        let mut bytes = std::fs::read(&file).unwrap();
+        assert_eq!(bytes[0], FORMAT as u8, "the format leads the file");
+        bytes[0] = 1;
+        std::fs::write(&file, &bytes).unwrap();
+        assert!(load(&file, "k1", source.clone(), registry).is_none());
+        plan.stages[1].resolved.pop();
+        save(&file, "k1", &plan);
+        assert!(load(&file, "k1", source, registry).is_none());
+    }
+
     /// The kept plan holds after a content edit, not after a dep no stage
     /// writes is deleted or turns from a file into a folder, nor after a
     /// change in a `foreach` folder.
