@@ -272,15 +272,21 @@ mod tests {
 
     const TEXT: &str = "params:\n  seed: 7\n  m: {a: 0.5, b: [1, 2]}\nstages:\n  gen:\n    builtin: generate\n    params: [seed]\n    outs: [data/raw_events.csv]\n  s:\n    cmd: echo ${seed} > out.txt; cat data/raw_events.csv src/*.txt in >> out.txt\n    deps: [data/raw_events.csv, \"src/*.txt\", in]\n    params: [seed, m.a]\n    outs: [out.txt]\n";
 
-    /// A kept plan comes back as planned, and only under its own key.
-    #[test]
-    fn round_trips_under_its_key() {
+    /// `TEXT` planned in a workspace holding what its deps name.
+    fn planned_workspace() -> (tempfile::TempDir, Plan) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("src")).unwrap();
         std::fs::write(dir.path().join("src/a.txt"), "a").unwrap();
         std::fs::create_dir_all(dir.path().join("in")).unwrap();
-        let file = dir.path().join("plan.bin");
         let plan = planned(dir.path(), TEXT);
+        (dir, plan)
+    }
+
+    /// A kept plan comes back as planned, and only under its own key.
+    #[test]
+    fn round_trips_under_its_key() {
+        let (dir, plan) = planned_workspace();
+        let file = dir.path().join("plan.bin");
         save(&file, "k1", &plan);
         let source = plan.pipeline.source.clone();
         let registry = crate::stages::registry();
@@ -314,12 +320,8 @@ mod tests {
     /// one whose stage has more or fewer resolved inputs than declared paths.
     #[test]
     fn another_layout_is_planned_again() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("src")).unwrap();
-        std::fs::write(dir.path().join("src/a.txt"), "a").unwrap();
-        std::fs::create_dir_all(dir.path().join("in")).unwrap();
+        let (dir, mut plan) = planned_workspace();
         let file = dir.path().join("plan.bin");
-        let mut plan = planned(dir.path(), TEXT);
         let (source, registry) = (plan.pipeline.source.clone(), crate::stages::registry());
         save(&file, "k1", &plan);
         let mut bytes = std::fs::read(&file).unwrap();
