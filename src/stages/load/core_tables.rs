@@ -23,6 +23,7 @@ use std::path::Path;
 use super::csv_insert::parse_i64;
 use super::interner::{FxBuild, Interner};
 use super::kbn_sum::KbnSum;
+use super::raw_indexes::{KeySource, RowKeys};
 use super::timestamps::Timestamps;
 use crate::execute::StageError;
 use crate::StageResult;
@@ -46,6 +47,10 @@ pub struct CoreTables {
     spans: Vec<Span>,
     identifiers: Vec<u32>,
     user_rows: Vec<UserRow>,
+    /// Each raw_events row's indexed values, and the ids' text order.
+    row_keys: RowKeys,
+    user_rank: Vec<u32>,
+    value_rank: Vec<u32>,
 }
 
 /// Identifier kinds, in the order core_user_identifiers' UNION ALL lists them.
@@ -196,6 +201,7 @@ impl CoreTables {
         let mut groups: Vec<UserDay> = Vec::new();
         let mut spans: Vec<Span> = Vec::new();
         let mut recent: Vec<Recent> = Vec::new();
+        let mut row_keys = RowKeys::default();
         // While the input is in time order, a user's new day is a new group;
         // after it goes back in time, groups are found through this map.
         let mut group_index: Option<HashMap<(u32, u32), u32, FxBuild>> = None;
@@ -251,6 +257,7 @@ impl CoreTables {
             let device = value_of(0, field(c.device_id));
             let ip = value_of(1, field(c.ip));
             let payment = value_of(2, field(c.payment_id));
+            row_keys.push(ts_id, user, ip, device);
 
             if group_index.is_none() && times.went_back() {
                 group_index = Some(
@@ -349,6 +356,7 @@ impl CoreTables {
             times,
             groups,
             spans,
+            row_keys,
         ))
     }
 
@@ -359,6 +367,7 @@ impl CoreTables {
         times: Timestamps,
         groups: Vec<UserDay>,
         spans: Vec<Span>,
+        row_keys: RowKeys,
     ) -> Option<CoreTables> {
         let user_rank = users.ranks();
         let day_rank = days.ranks();
@@ -454,6 +463,23 @@ impl CoreTables {
             spans,
             identifiers,
             user_rows,
+            row_keys,
+            user_rank,
+            value_rank,
+        })
+    }
+
+    /// raw_events' indexed values, row by row, for `RawIndexes`; `None`
+    /// when the rows went back in time (timestamp ids are then not in text
+    /// order).
+    pub fn key_source(&self) -> Option<KeySource<'_>> {
+        (!self.times.went_back()).then_some(KeySource {
+            rows: &self.row_keys,
+            times: &self.times,
+            users: &self.users,
+            user_rank: &self.user_rank,
+            values: &self.values,
+            value_rank: &self.value_rank,
         })
     }
 

@@ -69,6 +69,24 @@ impl ShippedSql {
             .any(|(name, _, table)| table.is_some() && file.file_name().is_some_and(|n| n == *name))
     }
 
+    /// Whether `file` is the shipped index file, whose raw_events indexes
+    /// load fills from the aggregation's keys (`RawIndexes`).
+    pub fn is_index_file(file: &Path) -> bool {
+        file.file_name().is_some_and(|n| n == INDEX_FILE)
+    }
+
+    /// The statements of the shipped index file, in file order, comments
+    /// dropped. The file is ours and holds no `;` but those ending statements.
+    pub fn index_statements() -> Vec<&'static str> {
+        let (_, text, _) = CORE
+            .iter()
+            .find(|(name, _, _)| *name == INDEX_FILE)
+            .expect("the index file is shipped");
+        text.split(';')
+            .filter_map(|chunk| Some(chunk[chunk.find("CREATE")?..].trim()))
+            .collect()
+    }
+
     /// The four core tables' CREATE statements, as the shipped SQL declares
     /// them: it runs on empty raw tables in memory (a millisecond), so column
     /// names and declared types come from SQLite itself, not a copy here.
@@ -94,6 +112,8 @@ impl ShippedSql {
     }
 }
 
+const INDEX_FILE: &str = "90_indexes.sql";
+
 fn read(path: &Path) -> StageResult<String> {
     std::fs::read_to_string(path).map_err(|source| StageError::Read {
         path: path.to_path_buf(),
@@ -104,4 +124,37 @@ fn read(path: &Path) -> StageResult<String> {
 /// Equal up to CRLF line endings (a Windows checkout of the same files).
 fn same_text(a: &str, b: &str) -> bool {
     a.replace("\r\n", "\n") == b.replace("\r\n", "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index file's nine statements, comments left out, run as the file.
+    #[test]
+    fn index_file_splits_into_statements() {
+        let statements = ShippedSql::index_statements();
+        assert_eq!(statements.len(), 9, "{statements:?}");
+        assert!(statements
+            .iter()
+            .all(|s| s.starts_with("CREATE") && !s.contains(';') && !s.contains("--")));
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        for (_, text, table) in CORE {
+            if table.is_some() {
+                conn.execute_batch(text).unwrap();
+            }
+        }
+        for s in &statements {
+            conn.execute_batch(s).unwrap();
+        }
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 9);
+    }
 }

@@ -50,6 +50,11 @@ impl Timestamps {
         &self.bytes[start..self.ends[id]]
     }
 
+    /// The number of distinct timestamps.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
     /// Whether the input has gone back in time (ids no longer in text order).
     pub fn went_back(&self) -> bool {
         self.index.is_some()

@@ -1,0 +1,497 @@
+//! `RawIndexes`: raw_events' indexes written in key order from the keys the
+//! aggregation already holds, instead of by CREATE INDEX.
+//!
+//! CREATE INDEX reads every row back, extracts its key and sorts millions
+//! of records by text comparisons: the four raw_events indexes were half of
+//! load at 500 k events, most of it SQLite's sorter (issue 13). `CoreTables`
+//! has read each row and interned its ts, user_id, ip and device_id, and
+//! text order is the order of those ids' ranks, so each index's row order is
+//! a few counting sorts of small integers, done on the other core while
+//! SQLite inserts the core tables and writes the previous index.
+//!
+//! An index is an index b-tree of (key columns, rowid) records, which is
+//! also exactly how SQLite stores a WITHOUT ROWID table whose primary key is
+//! all its columns. So the entries go, in order, into such a table, and
+//! its schema row then becomes the index's (`PRAGMA writable_schema`), with
+//! the CREATE INDEX text SQLite itself would have stored: the same schema,
+//! the same entries (the tests compare them with CREATE INDEX's and run
+//! `PRAGMA integrity_check`), without the sort. On the shipped SQL only, and
+//! only for indexes whose every column the keys cover; the others, and all
+//! of them when the rows went back in time, run as SQL.
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::Connection;
+use std::sync::mpsc::{sync_channel, Receiver};
+
+use super::interner::Interner;
+use super::timestamps::Timestamps;
+use crate::execute::StageError;
+use crate::StageResult;
+
+/// Per raw_events row (rowid - 1), the ids of its indexed values.
+#[derive(Default)]
+pub struct RowKeys {
+    ts: Vec<u32>,
+    user: Vec<u32>,
+    ip: Vec<u32>,
+    device: Vec<u32>,
+}
+
+impl RowKeys {
+    pub fn push(&mut self, ts: u32, user: u32, ip: u32, device: u32) {
+        self.ts.push(ts);
+        self.user.push(user);
+        self.ip.push(ip);
+        self.device.push(device);
+    }
+
+    fn len(&self) -> usize {
+        self.ts.len()
+    }
+}
+
+impl KeySource<'_> {
+    /// The number of rows the keys describe.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+/// The rows' keys with the text and byte-order rank of each id.
+pub struct KeySource<'a> {
+    pub rows: &'a RowKeys,
+    /// Ids in text order: the rows never went back in time.
+    pub times: &'a Timestamps,
+    pub users: &'a Interner,
+    pub user_rank: &'a [u32],
+    /// IPs and devices (and payment tokens) share one interner.
+    pub values: &'a Interner,
+    pub value_rank: &'a [u32],
+}
+
+/// A raw_events column the keys cover.
+#[derive(Clone, Copy)]
+enum Column {
+    Ts,
+    User,
+    Ip,
+    Device,
+}
+
+impl Column {
+    fn named(name: &str) -> Option<Column> {
+        match name {
+            "ts" => Some(Column::Ts),
+            "user_id" => Some(Column::User),
+            "ip" => Some(Column::Ip),
+            "device_id" => Some(Column::Device),
+            _ => None,
+        }
+    }
+}
+
+impl KeySource<'_> {
+    fn id(&self, column: Column, row: usize) -> u32 {
+        let ids = match column {
+            Column::Ts => &self.rows.ts,
+            Column::User => &self.rows.user,
+            Column::Ip => &self.rows.ip,
+            Column::Device => &self.rows.device,
+        };
+        ids[row]
+    }
+
+    fn text(&self, column: Column, id: u32) -> &[u8] {
+        match column {
+            Column::Ts => self.times.get(id),
+            Column::User => self.users.get(id),
+            Column::Ip | Column::Device => self.values.get(id),
+        }
+    }
+
+    /// Each row's rank in `column`'s text order, and the number of ranks.
+    fn ranks(&self, column: Column) -> (Vec<u32>, usize) {
+        let n = self.rows.len();
+        match column {
+            Column::Ts => (self.rows.ts.clone(), self.times.len()),
+            Column::User => (
+                (0..n)
+                    .map(|r| self.user_rank[self.id(column, r) as usize])
+                    .collect(),
+                self.user_rank.len(),
+            ),
+            Column::Ip | Column::Device => (
+                (0..n)
+                    .map(|r| self.value_rank[self.id(column, r) as usize])
+                    .collect(),
+                self.value_rank.len(),
+            ),
+        }
+    }
+
+    /// Rows (0-based) in an index's order: by each column's text in turn,
+    /// then by rowid. One stable counting sort per column, last column first.
+    fn sorted_rows(&self, columns: &[Column]) -> Vec<u32> {
+        let mut rows: Vec<u32> = (0..self.rows.len() as u32).collect();
+        for &column in columns.iter().rev() {
+            let (rank, n_ranks) = self.ranks(column);
+            let mut starts = vec![0u32; n_ranks + 1];
+            for &r in &rank {
+                starts[r as usize + 1] += 1;
+            }
+            for i in 1..starts.len() {
+                starts[i] += starts[i - 1];
+            }
+            let mut sorted = vec![0u32; rows.len()];
+            for &row in &rows {
+                let slot = &mut starts[rank[row as usize] as usize];
+                sorted[*slot as usize] = row;
+                *slot += 1;
+            }
+            rows = sorted;
+        }
+        rows
+    }
+}
+
+/// The shipped index file, as steps: raw_events' indexes the keys cover are
+/// written from them, every other statement runs as SQL.
+pub struct RawIndexes<'a> {
+    steps: Vec<Step<'a>>,
+}
+
+enum Step<'a> {
+    Sql(&'a str),
+    Keyed(KeyedIndex),
+}
+
+struct KeyedIndex {
+    name: String,
+    /// The CREATE INDEX text as SQLite stores it in sqlite_master.
+    sql: String,
+    columns: Vec<Column>,
+}
+
+/// The WITHOUT ROWID table an index's entries are written into.
+const STAND_IN: &str = "tnsflow_index_entries";
+
+impl<'a> RawIndexes<'a> {
+    /// Which of `statements` are raw_events indexes the keys cover: each is
+    /// run on an empty copy of the table in memory, which tells its name,
+    /// columns, order and collation, and the text SQLite stores for it.
+    pub fn plan(conn: &Connection, statements: &[&'a str]) -> StageResult<RawIndexes<'a>> {
+        let table: String = conn.query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'raw_events'",
+            [],
+            |r| r.get(0),
+        )?;
+        let probe = Connection::open_in_memory()?;
+        probe.execute_batch(&table)?;
+        // Text columns that are never NULL: their keys are the CSV's fields as they are.
+        let text_columns: Vec<String> = probe
+            .prepare("SELECT name FROM pragma_table_info('raw_events') WHERE type = 'TEXT' AND \"notnull\"")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut steps = Vec::new();
+        for &statement in statements {
+            let keyed = match probe.execute_batch(statement) {
+                Ok(()) => KeyedIndex::described(&probe, &text_columns)?,
+                Err(_) => None,
+            };
+            steps.push(keyed.map_or(Step::Sql(statement), Step::Keyed));
+        }
+        Ok(RawIndexes { steps })
+    }
+
+    /// Sorts every keyed index's rows, on `scope`'s thread, then streams
+    /// their entries, index by index, for `build` to write. The thread does
+    /// the random reads (a row's ids, their text), so that SQLite's thread
+    /// reads the entries in the order it writes them.
+    pub fn sort<'s>(
+        &'s self,
+        scope: &'s std::thread::Scope<'s, '_>,
+        keys: &'s KeySource<'s>,
+    ) -> Receiver<Entries> {
+        let (send, receive) = sync_channel(4);
+        scope.spawn(move || {
+            let keyed: Vec<&KeyedIndex> = self
+                .steps
+                .iter()
+                .filter_map(|step| match step {
+                    Step::Keyed(index) => Some(index),
+                    Step::Sql(_) => None,
+                })
+                .collect();
+            let orders: Vec<Vec<u32>> =
+                keyed.iter().map(|i| keys.sorted_rows(&i.columns)).collect();
+            for (index, order) in keyed.iter().zip(orders) {
+                for rows in order.chunks(ENTRIES_PER_CHUNK) {
+                    if send.send(keys.entries(&index.columns, rows)).is_err() {
+                        return;
+                    }
+                }
+                // An empty chunk ends each index.
+                if send.send(Entries::default()).is_err() {
+                    return;
+                }
+            }
+        });
+        receive
+    }
+
+    /// Runs the steps in order. `entries` (from `sort`) is there when the
+    /// keys describe every row of raw_events; without it every statement
+    /// runs as SQL.
+    pub fn build(&self, conn: &Connection, entries: Option<&Receiver<Entries>>) -> StageResult<()> {
+        for step in &self.steps {
+            match (step, entries) {
+                (Step::Keyed(index), Some(entries)) => {
+                    index.write(conn, entries)?;
+                    crate::trace::phase("load: a raw_events index written in key order");
+                }
+                (Step::Keyed(index), None) => conn.execute_batch(&index.sql)?,
+                (Step::Sql(statement), _) => conn.execute_batch(statement)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Entries handed from the sort to the writer at a time.
+const ENTRIES_PER_CHUNK: usize = 1 << 14;
+/// Entries per INSERT statement: one statement's run per entry is most of
+/// an entry's cost when it inserts only one.
+const ENTRIES_PER_INSERT: usize = 128;
+
+/// Index entries in key order: each row's key texts, packed, and its rowid.
+#[derive(Default)]
+pub struct Entries {
+    text: Vec<u8>,
+    /// Where each key text ends in `text`, row by row.
+    ends: Vec<usize>,
+    rowids: Vec<i64>,
+}
+
+impl Entries {
+    fn len(&self) -> usize {
+        self.rowids.len()
+    }
+
+    /// Binds entries `range` to `insert`'s parameters in order.
+    fn bind(
+        &self,
+        insert: &mut rusqlite::Statement<'_>,
+        range: std::ops::Range<usize>,
+    ) -> rusqlite::Result<()> {
+        let n_texts = self.ends.len() / self.len().max(1);
+        let mut param = 1;
+        for row in range {
+            for t in row * n_texts..(row + 1) * n_texts {
+                let start = if t == 0 { 0 } else { self.ends[t - 1] };
+                let text = ValueRef::Text(&self.text[start..self.ends[t]]);
+                insert.raw_bind_parameter(param, ToSqlOutput::Borrowed(text))?;
+                param += 1;
+            }
+            insert.raw_bind_parameter(
+                param,
+                ToSqlOutput::Borrowed(ValueRef::Integer(self.rowids[row])),
+            )?;
+            param += 1;
+        }
+        Ok(())
+    }
+}
+
+impl KeySource<'_> {
+    /// The entries of `rows` (0-based) for an index on `columns`.
+    fn entries(&self, columns: &[Column], rows: &[u32]) -> Entries {
+        let mut entries = Entries {
+            text: Vec::with_capacity(rows.len() * 16 * columns.len()),
+            ends: Vec::with_capacity(rows.len() * columns.len()),
+            rowids: Vec::with_capacity(rows.len()),
+        };
+        for &row in rows {
+            for &column in columns {
+                let text = self.text(column, self.id(column, row as usize));
+                entries.text.extend_from_slice(text);
+                entries.ends.push(entries.text.len());
+            }
+            entries.rowids.push(i64::from(row) + 1);
+        }
+        entries
+    }
+}
+
+impl KeyedIndex {
+    /// The index `probe` has just made, when the keys cover all its columns,
+    /// ascending and in byte order (BINARY), followed by the rowid.
+    fn described(
+        probe: &Connection,
+        text_columns: &[String],
+    ) -> rusqlite::Result<Option<KeyedIndex>> {
+        let (name, sql): (String, String) = probe.query_row(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY rowid DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        // (column, descending, collation, is key); the rowid comes last, not a key.
+        let info: Vec<(Option<String>, bool, String, bool)> = probe
+            .prepare("SELECT name, desc, coll, key FROM pragma_index_xinfo(?1) ORDER BY seqno")?
+            .query_map([&name], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        // A UNIQUE index checks its keys and a partial one skips rows: SQL's job.
+        let (unique, partial): (bool, bool) = probe.query_row(
+            "SELECT \"unique\", partial FROM pragma_index_list('raw_events') WHERE name = ?1",
+            [&name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        probe.execute_batch(&format!("DROP INDEX \"{name}\""))?;
+        let Some(((rowid, ..), keys)) = info.split_last().filter(|_| !unique && !partial) else {
+            return Ok(None);
+        };
+        let columns = keys
+            .iter()
+            .map(|(column, desc, coll, key)| {
+                let column = column.as_deref()?;
+                let covered =
+                    *key && !desc && coll == "BINARY" && text_columns.iter().any(|c| c == column);
+                covered.then(|| Column::named(column)).flatten()
+            })
+            .collect::<Option<Vec<Column>>>();
+        Ok(columns
+            .filter(|_| rowid.is_none())
+            .map(|columns| KeyedIndex { name, sql, columns }))
+    }
+
+    /// Writes the entries `sort` sends, in their order (the index's own),
+    /// into a WITHOUT ROWID table that then becomes the index.
+    fn write(&self, conn: &Connection, entries: &Receiver<Entries>) -> StageResult<()> {
+        let n = self.columns.len();
+        let names: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(&format!(
+            "CREATE TABLE {STAND_IN} ({}, id INTEGER, PRIMARY KEY ({}, id)) WITHOUT ROWID",
+            names
+                .iter()
+                .map(|c| format!("{c} TEXT"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            names.join(", ")
+        ))?;
+        let insert_sql = |rows: usize| {
+            let row = format!("({})", vec!["?"; n + 1].join(", "));
+            format!(
+                "INSERT INTO {STAND_IN} VALUES {}",
+                vec![row; rows].join(", ")
+            )
+        };
+        {
+            let mut insert = tx.prepare(&insert_sql(ENTRIES_PER_INSERT))?;
+            loop {
+                let chunk = entries.recv().expect("the sort ends every index");
+                if chunk.len() == 0 {
+                    break;
+                }
+                let mut start = 0;
+                while chunk.len() - start >= ENTRIES_PER_INSERT {
+                    chunk.bind(&mut insert, start..start + ENTRIES_PER_INSERT)?;
+                    insert.raw_execute()?;
+                    start += ENTRIES_PER_INSERT;
+                }
+                if start < chunk.len() {
+                    let mut rest = tx.prepare(&insert_sql(chunk.len() - start))?;
+                    chunk.bind(&mut rest, start..chunk.len())?;
+                    rest.raw_execute()?;
+                }
+            }
+        }
+        // The table's schema row becomes the index's; RESET re-reads the schema.
+        tx.execute_batch("PRAGMA writable_schema = ON")?;
+        let renamed = tx.execute(
+            &format!("UPDATE sqlite_master SET type = 'index', name = ?1, tbl_name = 'raw_events', sql = ?2 WHERE name = '{STAND_IN}'"),
+            [&self.name, &self.sql],
+        );
+        tx.execute_batch("PRAGMA writable_schema = RESET")?;
+        if renamed? != 1 {
+            return Err(StageError::Failed(format!(
+                "index {} was not written",
+                self.name
+            )));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::shipped_sql::ShippedSql;
+    use super::*;
+
+    /// The four shipped raw_events indexes are written from the keys, with
+    /// the text SQLite stores for them; the core tables' indexes run as SQL.
+    #[test]
+    fn plans_the_shipped_raw_events_indexes_from_keys() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../../../sql/schema.sql"))
+            .unwrap();
+        let statements = ShippedSql::index_statements();
+        let plan = RawIndexes::plan(&conn, &statements).unwrap();
+        let keyed: Vec<(&str, &str, usize)> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Keyed(i) => Some((i.name.as_str(), i.sql.as_str(), i.columns.len())),
+                Step::Sql(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            keyed,
+            [
+                (
+                    "raw_events_ts",
+                    "CREATE INDEX raw_events_ts ON raw_events (ts)",
+                    1
+                ),
+                (
+                    "raw_events_user",
+                    "CREATE INDEX raw_events_user ON raw_events (user_id, ts)",
+                    2
+                ),
+                (
+                    "raw_events_ip",
+                    "CREATE INDEX raw_events_ip ON raw_events (ip)",
+                    1
+                ),
+                (
+                    "raw_events_device",
+                    "CREATE INDEX raw_events_device ON raw_events (device_id)",
+                    1
+                ),
+            ]
+        );
+        assert_eq!(plan.steps.len(), statements.len());
+    }
+
+    /// A descending column, another collation or a column the keys do not
+    /// cover leaves the index to SQL.
+    #[test]
+    fn other_indexes_on_raw_events_run_as_sql() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../../../sql/schema.sql"))
+            .unwrap();
+        let statements = [
+            "CREATE INDEX a ON raw_events (ts DESC)",
+            "CREATE INDEX b ON raw_events (user_id COLLATE NOCASE)",
+            "CREATE INDEX c ON raw_events (payment_id)",
+            "CREATE INDEX d ON raw_events (user_id, surface)",
+            "CREATE INDEX e ON raw_events (ip) WHERE blocked",
+            "CREATE UNIQUE INDEX f ON raw_events (ts)",
+            "CREATE INDEX g ON raw_events (lower(ip))",
+        ];
+        let plan = RawIndexes::plan(&conn, &statements).unwrap();
+        assert!(plan.steps.iter().all(|s| matches!(s, Step::Sql(_))));
+    }
+}
