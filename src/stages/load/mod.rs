@@ -12,6 +12,7 @@
 //! second thread during the insert: the same rows, in the same order, without
 //! four sorts of every event (issue 13). Edited files run as written.
 
+mod batch_insert;
 mod core_tables;
 mod csv_insert;
 mod interner;

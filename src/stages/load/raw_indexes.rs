@@ -19,10 +19,11 @@
 //! only for indexes whose every column the keys cover; the others, and all
 //! of them when the rows went back in time, run as SQL.
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use std::sync::mpsc::{sync_channel, Receiver};
 
+use super::batch_insert::BatchInsert;
 use super::interner::Interner;
 use super::timestamps::Timestamps;
 use crate::execute::StageError;
@@ -259,9 +260,6 @@ impl<'a> RawIndexes<'a> {
 
 /// Entries handed from the sort to the writer at a time.
 const ENTRIES_PER_CHUNK: usize = 1 << 14;
-/// Entries per INSERT statement: one statement's run per entry is most of
-/// an entry's cost when it inserts only one.
-const ENTRIES_PER_INSERT: usize = 128;
 
 /// Index entries in key order: each row's key texts, packed, and its rowid.
 #[derive(Default)]
@@ -277,28 +275,15 @@ impl Entries {
         self.rowids.len()
     }
 
-    /// Binds entries `range` to `insert`'s parameters in order.
-    fn bind(
-        &self,
-        insert: &mut rusqlite::Statement<'_>,
-        range: std::ops::Range<usize>,
-    ) -> rusqlite::Result<()> {
-        let n_texts = self.ends.len() / self.len().max(1);
-        let mut param = 1;
-        for row in range {
-            for t in row * n_texts..(row + 1) * n_texts {
+    /// Entry `i`'s values: its key texts, then its rowid.
+    fn entry(&self, i: usize) -> impl Iterator<Item = ValueRef<'_>> {
+        let n_texts = self.ends.len() / self.len();
+        (i * n_texts..(i + 1) * n_texts)
+            .map(move |t| {
                 let start = if t == 0 { 0 } else { self.ends[t - 1] };
-                let text = ValueRef::Text(&self.text[start..self.ends[t]]);
-                insert.raw_bind_parameter(param, ToSqlOutput::Borrowed(text))?;
-                param += 1;
-            }
-            insert.raw_bind_parameter(
-                param,
-                ToSqlOutput::Borrowed(ValueRef::Integer(self.rowids[row])),
-            )?;
-            param += 1;
-        }
-        Ok(())
+                ValueRef::Text(&self.text[start..self.ends[t]])
+            })
+            .chain([ValueRef::Integer(self.rowids[i])])
     }
 }
 
@@ -380,31 +365,14 @@ impl KeyedIndex {
                 .join(", "),
             names.join(", ")
         ))?;
-        let insert_sql = |rows: usize| {
-            let row = format!("({})", vec!["?"; n + 1].join(", "));
-            format!(
-                "INSERT INTO {STAND_IN} VALUES {}",
-                vec![row; rows].join(", ")
-            )
-        };
         {
-            let mut insert = tx.prepare(&insert_sql(ENTRIES_PER_INSERT))?;
+            let mut insert = BatchInsert::new(&tx, STAND_IN, n + 1)?;
             loop {
                 let chunk = entries.recv().expect("the sort ends every index");
                 if chunk.len() == 0 {
                     break;
                 }
-                let mut start = 0;
-                while chunk.len() - start >= ENTRIES_PER_INSERT {
-                    chunk.bind(&mut insert, start..start + ENTRIES_PER_INSERT)?;
-                    insert.raw_execute()?;
-                    start += ENTRIES_PER_INSERT;
-                }
-                if start < chunk.len() {
-                    let mut rest = tx.prepare(&insert_sql(chunk.len() - start))?;
-                    chunk.bind(&mut rest, start..chunk.len())?;
-                    rest.raw_execute()?;
-                }
+                insert.insert((0..chunk.len()).map(|i| chunk.entry(i)))?;
             }
         }
         // The table's schema row becomes the index's; RESET re-reads the schema.
