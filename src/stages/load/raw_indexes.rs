@@ -20,7 +20,7 @@
 //! of them when the rows went back in time, run as SQL.
 
 use rusqlite::types::ValueRef;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use std::sync::mpsc::{sync_channel, Receiver};
 
 use super::batch_insert::BatchInsert;
@@ -51,25 +51,6 @@ impl RowKeys {
     }
 }
 
-impl KeySource<'_> {
-    /// The number of rows the keys describe.
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-}
-
-/// The rows' keys with the text and byte-order rank of each id.
-pub struct KeySource<'a> {
-    pub rows: &'a RowKeys,
-    /// Ids in text order: the rows never went back in time.
-    pub times: &'a Timestamps,
-    pub users: &'a Interner,
-    pub user_rank: &'a [u32],
-    /// IPs and devices (and payment tokens) share one interner.
-    pub values: &'a Interner,
-    pub value_rank: &'a [u32],
-}
-
 /// A raw_events column the keys cover.
 #[derive(Clone, Copy)]
 enum Column {
@@ -91,7 +72,24 @@ impl Column {
     }
 }
 
+/// The rows' keys with the text and byte-order rank of each id.
+pub struct KeySource<'a> {
+    pub rows: &'a RowKeys,
+    /// Ids in text order: the rows never went back in time.
+    pub times: &'a Timestamps,
+    pub users: &'a Interner,
+    pub user_rank: &'a [u32],
+    /// IPs and devices (and payment tokens) share one interner.
+    pub values: &'a Interner,
+    pub value_rank: &'a [u32],
+}
+
 impl KeySource<'_> {
+    /// The number of rows the keys describe.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
     fn id(&self, column: Column, row: usize) -> u32 {
         let ids = match column {
             Column::Ts => &self.rows.ts,
@@ -152,6 +150,24 @@ impl KeySource<'_> {
             rows = sorted;
         }
         rows
+    }
+
+    /// The entries of `rows` (0-based) for an index on `columns`.
+    fn entries(&self, columns: &[Column], rows: &[u32]) -> Entries {
+        let mut entries = Entries {
+            text: Vec::with_capacity(rows.len() * 16 * columns.len()),
+            ends: Vec::with_capacity(rows.len() * columns.len()),
+            rowids: Vec::with_capacity(rows.len()),
+        };
+        for &row in rows {
+            for &column in columns {
+                let text = self.text(column, self.id(column, row as usize));
+                entries.text.extend_from_slice(text);
+                entries.ends.push(entries.text.len());
+            }
+            entries.rowids.push(i64::from(row) + 1);
+        }
+        entries
     }
 }
 
@@ -287,26 +303,6 @@ impl Entries {
     }
 }
 
-impl KeySource<'_> {
-    /// The entries of `rows` (0-based) for an index on `columns`.
-    fn entries(&self, columns: &[Column], rows: &[u32]) -> Entries {
-        let mut entries = Entries {
-            text: Vec::with_capacity(rows.len() * 16 * columns.len()),
-            ends: Vec::with_capacity(rows.len() * columns.len()),
-            rowids: Vec::with_capacity(rows.len()),
-        };
-        for &row in rows {
-            for &column in columns {
-                let text = self.text(column, self.id(column, row as usize));
-                entries.text.extend_from_slice(text);
-                entries.ends.push(entries.text.len());
-            }
-            entries.rowids.push(i64::from(row) + 1);
-        }
-        entries
-    }
-}
-
 impl KeyedIndex {
     /// The index `probe` has just made, when the keys cover all its columns,
     /// ascending and in byte order (BINARY), followed by the rowid.
@@ -314,11 +310,17 @@ impl KeyedIndex {
         probe: &Connection,
         text_columns: &[String],
     ) -> rusqlite::Result<Option<KeyedIndex>> {
-        let (name, sql): (String, String) = probe.query_row(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY rowid DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let made = probe
+            .query_row(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY rowid DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()?;
+        // Not an index after all (a view, say): it runs as written.
+        let Some((name, sql)) = made else {
+            return Ok(None);
+        };
         // (column, descending, collation, is key); the rowid comes last, not a key.
         let info: Vec<(Option<String>, bool, String, bool)> = probe
             .prepare("SELECT name, desc, coll, key FROM pragma_index_xinfo(?1) ORDER BY seqno")?
@@ -458,6 +460,8 @@ mod tests {
             "CREATE INDEX e ON raw_events (ip) WHERE blocked",
             "CREATE UNIQUE INDEX f ON raw_events (ts)",
             "CREATE INDEX g ON raw_events (lower(ip))",
+            "CREATE VIEW v AS SELECT ts FROM raw_events",
+            "CREATE INDEX h ON core_users (user_id)",
         ];
         let plan = RawIndexes::plan(&conn, &statements).unwrap();
         assert!(plan.steps.iter().all(|s| matches!(s, Step::Sql(_))));
