@@ -22,7 +22,7 @@ use std::path::Path;
 
 use super::batch_insert::BatchInsert;
 use super::csv_insert::parse_i64;
-use super::interner::{FxBuild, Interner};
+use super::interner::{FxBuild, Interner, Short};
 use super::kbn_sum::KbnSum;
 use super::raw_indexes::{KeySource, RowKeys};
 use super::timestamps::Timestamps;
@@ -112,17 +112,21 @@ struct Span {
 }
 
 /// Per user, what its last event touched: events of one user mostly repeat
-/// its day and identifiers, so these spare most hash lookups.
+/// its day and identifiers, so these spare most hash lookups. The values'
+/// bytes are kept here too when short, to compare without reading the
+/// interner's arena (a cache miss per event and kind).
 #[derive(Clone, Copy)]
 struct Recent {
     group: u32,
     values: [u32; 3],
+    value_bytes: [Option<Short>; 3],
     spans: [u32; 3],
 }
 
 const NOTHING_RECENT: Recent = Recent {
     group: NULL,
     values: [NULL; 3],
+    value_bytes: [None; 3],
     spans: [NULL; 3],
 };
 
@@ -245,13 +249,18 @@ impl CoreTables {
             let r = &mut recent[user as usize];
             let mut value_of = |kind: usize, bytes: &[u8]| {
                 let last = r.values[kind];
+                let is_last = || match &r.value_bytes[kind] {
+                    Some(short) => short.as_slice() == bytes,
+                    None => values.get(last) == bytes,
+                };
                 if kind == 2 && bytes.is_empty() {
                     NULL
-                } else if last != NULL && values.get(last) == bytes {
+                } else if last != NULL && is_last() {
                     last
                 } else {
                     let id = values.intern(bytes);
                     r.values[kind] = id;
+                    r.value_bytes[kind] = Short::new(bytes);
                     id
                 }
             };

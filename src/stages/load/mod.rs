@@ -72,11 +72,14 @@ impl Builtin for Load {
         // thread that allocated them has exited stay mapped (mimalloc keeps
         // an exited thread's pages until another thread reclaims them).
         let core_tables = std::thread::scope(|scope| {
-            let insert = scope.spawn(|| {
-                let inserted = insert_csvs(&mut conn, ctx);
-                crate::trace::phase("load: raw tables inserted");
-                inserted
-            });
+            let insert = std::thread::Builder::new()
+                .name("load: insert".into())
+                .spawn_scoped(scope, || {
+                    let inserted = insert_csvs(&mut conn, ctx);
+                    crate::trace::phase("load: raw tables inserted");
+                    inserted
+                })
+                .map_err(|e| StageError::Failed(format!("cannot start the insert thread: {e}")))?;
             let core_tables = is_shipped
                 .then(|| CoreTables::aggregate(&raw_events))
                 .transpose();
