@@ -94,11 +94,9 @@ impl Builtin for Load {
             }
             return analyze(&conn);
         };
-        // The shipped SQL, its core tables aggregated. They are created where
-        // the first file they replace would run, and filled at the index file:
-        // their rows go into a side database on another thread while this one
-        // writes raw_events' indexes from the aggregation's keys, sorted
-        // meanwhile (`RawIndexes`), and are then copied in whole.
+        // The shipped SQL, its core tables aggregated: they go in where the
+        // first file they replace would run, and raw_events' indexes are
+        // written from the aggregation's keys, sorted meanwhile (`RawIndexes`).
         let index_statements = ShippedSql::index_statements();
         let raw_indexes = RawIndexes::plan(&conn, &index_statements)?;
         let n_rows: i64 =
@@ -108,27 +106,19 @@ impl Builtin for Load {
         let keys = core_tables
             .key_source()
             .filter(|k| i64::try_from(k.len()) == Ok(n_rows));
-        let ddl = ShippedSql::core_table_ddl()?;
-        let side = SideDatabase::new(&ctx.out_dir)?;
         std::thread::scope(|scope| {
             let entries = keys.as_ref().map(|keys| raw_indexes.sort(scope, keys));
-            let mut side_rows = Some(scope.spawn(|| side.write(&core_tables, &ddl)));
-            let mut created = false;
+            let mut inserted = false;
             for file in &core {
                 if ShippedSql::is_replaced(file) {
-                    if !std::mem::replace(&mut created, true) {
-                        for (_, create) in &ddl {
-                            conn.execute_batch(create)?;
-                        }
+                    if !std::mem::replace(&mut inserted, true) {
+                        let tx = conn.unchecked_transaction()?;
+                        core_tables.insert(&tx, &ShippedSql::core_table_ddl()?)?;
+                        tx.commit()?;
+                        crate::trace::phase("load: core tables inserted");
                     }
                 } else if ShippedSql::is_index_file(file) {
-                    raw_indexes.build(&conn, entries.as_ref(), || {
-                        let written = side_rows
-                            .take()
-                            .map(|t| t.join().expect("the side insert does not panic"));
-                        written.transpose()?;
-                        side.copy_into(&conn, &ddl)
-                    })?;
+                    raw_indexes.build(&conn, entries.as_ref())?;
                 } else {
                     run_sql_file(&conn, file)?;
                 }
@@ -138,58 +128,6 @@ impl Builtin for Load {
         drop(core_tables);
         crate::trace::phase("load: core tables and indexes");
         analyze(&conn)
-    }
-}
-
-/// A database file of its own for the core tables' rows, next to the one
-/// being built: SQLite writes one file per connection at a time, and this
-/// lets the core tables go in on one core while raw_events' indexes are
-/// written on the other. The copy back is SQLite's transfer of whole
-/// records (`INSERT INTO t SELECT * FROM side.t` into an empty table of the
-/// same shape), rowids included. Removed when dropped, failure or not.
-struct SideDatabase {
-    file: tempfile::TempPath,
-}
-
-impl SideDatabase {
-    fn new(dir: &Path) -> StageResult<SideDatabase> {
-        let file = tempfile::Builder::new()
-            .prefix(".core-tables")
-            .tempfile_in(dir)
-            .map_err(|source| StageError::Write {
-                path: dir.to_path_buf(),
-                source,
-            })?
-            .into_temp_path();
-        Ok(SideDatabase { file })
-    }
-
-    fn write(&self, tables: &CoreTables, ddl: &[(String, String)]) -> StageResult<()> {
-        let conn = Connection::open(&self.file)?;
-        conn.execute_batch(PRAGMAS)?;
-        let tx = conn.unchecked_transaction()?;
-        tables.insert(&tx, ddl)?;
-        tx.commit()?;
-        crate::trace::phase("load: core tables inserted (side database)");
-        Ok(())
-    }
-
-    fn copy_into(&self, conn: &Connection, ddl: &[(String, String)]) -> StageResult<()> {
-        let path = self
-            .file
-            .to_str()
-            .ok_or_else(|| StageError::Failed(format!("`{}` is not UTF-8", self.file.display())))?;
-        conn.execute("ATTACH DATABASE ?1 AS core_side", [path])?;
-        let tx = conn.unchecked_transaction()?;
-        for (table, _) in ddl {
-            tx.execute_batch(&format!(
-                "INSERT INTO main.{table} SELECT * FROM core_side.{table}"
-            ))?;
-        }
-        tx.commit()?;
-        conn.execute_batch("DETACH DATABASE core_side")?;
-        crate::trace::phase("load: core tables copied in");
-        Ok(())
     }
 }
 
@@ -395,11 +333,6 @@ mod tests {
         let fast = load(dir.path(), &repo, &dir.path().join("fast"));
         let sql = load(dir.path(), &edited_sql(dir.path()), &dir.path().join("sql"));
         assert_eq!(integrity(&fast), "ok");
-        let outs: Vec<_> = std::fs::read_dir(dir.path().join("fast"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(outs, ["sqlite.db"], "the side database is gone");
         let (want, got) = (contents(&sql), contents(&fast));
         assert!(want.len() > 6000 * 5, "every index read: {}", want.len());
         assert_eq!(got.len(), want.len());

@@ -258,31 +258,19 @@ impl<'a> RawIndexes<'a> {
 
     /// Runs the steps in order. `entries` (from `sort`) is there when the
     /// keys describe every row of raw_events; without it every statement
-    /// runs as SQL. `before_sql` runs before the first statement run as SQL
-    /// (which may read any table), after the keyed indexes before it (which
-    /// touch raw_events only); at the end if there is none.
-    pub fn build(
-        &self,
-        conn: &Connection,
-        entries: Option<&Receiver<Entries>>,
-        before_sql: impl FnOnce() -> StageResult<()>,
-    ) -> StageResult<()> {
-        let mut before_sql = Some(before_sql);
+    /// runs as SQL.
+    pub fn build(&self, conn: &Connection, entries: Option<&Receiver<Entries>>) -> StageResult<()> {
         for step in &self.steps {
-            if let (Step::Keyed(index), Some(entries)) = (step, entries) {
-                index.write(conn, entries)?;
-                crate::trace::phase("load: a raw_events index written in key order");
-                continue;
-            }
-            if let Some(first) = before_sql.take() {
-                first()?;
-            }
-            match step {
-                Step::Keyed(index) => conn.execute_batch(&index.sql)?,
-                Step::Sql(statement) => conn.execute_batch(statement)?,
+            match (step, entries) {
+                (Step::Keyed(index), Some(entries)) => {
+                    index.write(conn, entries)?;
+                    crate::trace::phase("load: a raw_events index written in key order");
+                }
+                (Step::Keyed(index), None) => conn.execute_batch(&index.sql)?,
+                (Step::Sql(statement), _) => conn.execute_batch(statement)?,
             }
         }
-        before_sql.map_or(Ok(()), |last| last())
+        Ok(())
     }
 }
 
