@@ -8,9 +8,11 @@
 //! load never leaves a half-built `sqlite.db` behind.
 //!
 //! When those files are the shipped ones (`ShippedSql`), the four core tables
-//! are not computed by their SQL but by `CoreTables`, their Rust twin, on a
-//! second thread during the insert: the same rows, in the same order, without
-//! four sorts of every event (issue 13). Edited files run as written.
+//! are not computed by their SQL but by `CoreTables`, their Rust twin, while
+//! SQLite inserts on a second thread: the same rows, in the same order,
+//! without four sorts of every event (issue 13). raw_events' indexes are then
+//! written in key order from the keys that pass collected (`RawIndexes`),
+//! without CREATE INDEX's scan and sort. Edited files run as written.
 
 mod batch_insert;
 mod core_tables;
