@@ -343,6 +343,47 @@ mod tests {
         }
     }
 
+    /// Odd values in the indexed columns (quotes, commas, `#%;`, non-ASCII,
+    /// longer than the interner keeps inline, empty) give the same index
+    /// entries on the fast path as by SQL.
+    #[test]
+    fn odd_values_give_the_same_index_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), "{events: 3000, users: 60, seed: 9}");
+        let csv_path = dir.path().join("raw_events.csv");
+        let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+        let header = reader.headers().unwrap().clone();
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (user, ip, device) = (col("user_id"), col("ip"), col("device_id"));
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let mut writer = csv::Writer::from_path(&csv_path).unwrap();
+        writer.write_record(&header).unwrap();
+        for (i, row) in rows.iter().enumerate() {
+            let mut fields: Vec<String> = row.iter().map(String::from).collect();
+            match i % 5 {
+                0 => fields[user] = format!("ü \"{}\", #%;", fields[user]),
+                1 => {
+                    fields[device] =
+                        format!("{} with a name longer than fifteen bytes", fields[device])
+                }
+                2 => fields[ip] = String::new(),
+                3 => fields[ip] = format!("{};é", fields[ip]),
+                _ => {}
+            }
+            writer.write_record(&fields).unwrap();
+        }
+        writer.flush().unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+        let fast = load(dir.path(), &repo, &dir.path().join("fast"));
+        let sql = load(dir.path(), &edited_sql(dir.path()), &dir.path().join("sql"));
+        assert_eq!(integrity(&fast), "ok");
+        assert_eq!(contents(&fast), contents(&sql));
+        let odd: i64 = fast
+            .query_row("SELECT count(*) FROM raw_events INDEXED BY raw_events_user WHERE user_id LIKE 'ü%'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(odd, 600);
+    }
+
     /// Rows out of time order: the aggregation's timestamp ids are not in
     /// text order, so the indexes are built by SQL, and still right.
     #[test]
