@@ -606,14 +606,10 @@ mod tests {
 
     /// Every row of a table, typed, in rowid order.
     fn rows(conn: &Connection, table: &str) -> Vec<Vec<Value>> {
-        let mut stmt = conn
-            .prepare(&format!("SELECT rowid, * FROM {table} ORDER BY rowid"))
-            .unwrap();
-        let n = stmt.column_count();
-        stmt.query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        super::super::tests::query(
+            conn,
+            &format!("SELECT rowid, * FROM {table} ORDER BY rowid"),
+        )
     }
 
     /// The Rust twins give the shipped SQL's rows, values, types and order,

@@ -19,9 +19,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 #[derive(Default)]
 pub struct Interner {
     ids: HashMap<Key, u32, FxBuild>,
-    bytes: Vec<u8>,
-    /// Where each string ends in `bytes`, by id.
-    ends: Vec<usize>,
+    strings: Strings,
 }
 
 impl Interner {
@@ -29,10 +27,42 @@ impl Interner {
         if let Some(&id) = self.ids.get(bytes) {
             return id;
         }
-        let id = u32::try_from(self.ends.len()).expect("fewer than 4 billion distinct values");
+        let id = self.strings.push(bytes);
+        self.ids.insert(Key::new(bytes), id);
+        id
+    }
+
+    pub fn get(&self, id: u32) -> &[u8] {
+        self.strings.get(id)
+    }
+
+    /// Each id's position when all the strings are sorted by their bytes.
+    pub fn ranks(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.strings.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.get(a).cmp(self.get(b)));
+        let mut ranks = vec![0; order.len()];
+        for (rank, &id) in order.iter().enumerate() {
+            ranks[id as usize] = rank as u32;
+        }
+        ranks
+    }
+}
+
+/// Byte strings back to back in one allocation, by dense id: a few large
+/// allocations where a `Box` each would be millions of small ones.
+#[derive(Default)]
+pub struct Strings {
+    bytes: Vec<u8>,
+    /// Where each string ends in `bytes`, by id.
+    ends: Vec<usize>,
+}
+
+impl Strings {
+    /// Appends a string; its id.
+    pub fn push(&mut self, bytes: &[u8]) -> u32 {
+        let id = u32::try_from(self.ends.len()).expect("fewer than 4 billion strings");
         self.bytes.extend_from_slice(bytes);
         self.ends.push(self.bytes.len());
-        self.ids.insert(Key::new(bytes), id);
         id
     }
 
@@ -42,15 +72,8 @@ impl Interner {
         &self.bytes[start..self.ends[id]]
     }
 
-    /// Each id's position when all the strings are sorted by their bytes.
-    pub fn ranks(&self) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..self.ends.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.get(a).cmp(self.get(b)));
-        let mut ranks = vec![0; order.len()];
-        for (rank, &id) in order.iter().enumerate() {
-            ranks[id as usize] = rank as u32;
-        }
-        ranks
+    pub fn len(&self) -> usize {
+        self.ends.len()
     }
 }
 

@@ -271,7 +271,8 @@ mod tests {
         sql
     }
 
-    fn query(conn: &Connection, sql: &str) -> Vec<Vec<Value>> {
+    /// Every row a query returns, typed.
+    pub(super) fn query(conn: &Connection, sql: &str) -> Vec<Vec<Value>> {
         let mut stmt = conn.prepare(sql).unwrap();
         let n = stmt.column_count();
         stmt.query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())

@@ -21,6 +21,7 @@
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
+use std::borrow::Cow;
 use std::sync::mpsc::{sync_channel, Receiver};
 
 use super::batch_insert::BatchInsert;
@@ -109,10 +110,11 @@ impl KeySource<'_> {
     }
 
     /// Each row's rank in `column`'s text order, and the number of ranks.
-    fn ranks(&self, column: Column) -> (Vec<u32>, usize) {
+    fn ranks(&self, column: Column) -> (Cow<'_, [u32]>, usize) {
         let n = self.rows.len();
         match column {
-            Column::Ts => (self.rows.ts.clone(), self.times.len()),
+            // Timestamp ids are their own ranks: the rows never went back in time.
+            Column::Ts => (Cow::Borrowed(&self.rows.ts), self.times.len()),
             Column::User => (
                 (0..n)
                     .map(|r| self.user_rank[self.id(column, r) as usize])
@@ -135,7 +137,7 @@ impl KeySource<'_> {
         for &column in columns.iter().rev() {
             let (rank, n_ranks) = self.ranks(column);
             let mut starts = vec![0u32; n_ranks + 1];
-            for &r in &rank {
+            for &r in rank.iter() {
                 starts[r as usize + 1] += 1;
             }
             for i in 1..starts.len() {

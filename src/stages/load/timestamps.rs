@@ -10,19 +10,18 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use super::interner::FxBuild;
+use super::interner::{FxBuild, Strings};
 
 #[derive(Default)]
 pub struct Timestamps {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
+    strings: Strings,
     /// Present once the input went back in time.
     index: Option<HashMap<Box<[u8]>, u32, FxBuild>>,
 }
 
 impl Timestamps {
     pub fn id(&mut self, ts: &[u8]) -> u32 {
-        let next = u32::try_from(self.ends.len()).expect("fewer than 4 billion timestamps");
+        let next = u32::try_from(self.strings.len()).expect("fewer than 4 billion timestamps");
         if let Some(index) = &mut self.index {
             if let Some(&id) = index.get(ts) {
                 return id;
@@ -39,20 +38,16 @@ impl Timestamps {
                 }
             }
         }
-        self.bytes.extend_from_slice(ts);
-        self.ends.push(self.bytes.len());
-        next
+        self.strings.push(ts)
     }
 
     pub fn get(&self, id: u32) -> &[u8] {
-        let id = id as usize;
-        let start = if id == 0 { 0 } else { self.ends[id - 1] };
-        &self.bytes[start..self.ends[id]]
+        self.strings.get(id)
     }
 
     /// The number of distinct timestamps.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.strings.len()
     }
 
     /// Whether the input has gone back in time (ids no longer in text order).
