@@ -12,6 +12,9 @@ pub trait Disk: Send + Sync {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Copies `from` into a new file `to` (reflinked where the filesystem can).
     fn copy(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Copies `from` into a new file `to` that the page cache does not keep:
+    /// a blob, written once and read back only by a restore.
+    fn copy_uncached(&self, from: &Path, to: &Path) -> io::Result<()>;
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Writes a small file atomically (a run record).
@@ -36,6 +39,10 @@ impl Disk for RealDisk {
         std::fs::copy(from, to).map(|_| ())
     }
 
+    fn copy_uncached(&self, from: &Path, to: &Path) -> io::Result<()> {
+        copy_uncached(from, to)
+    }
+
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_file(path)
     }
@@ -52,6 +59,90 @@ impl Disk for RealDisk {
         use std::io::Write;
         std::fs::File::create_new(path)?.write_all(bytes)
     }
+}
+
+/// Below this size a copy through the page cache is cheap, and a write that
+/// waits for the device would cost more than it saves.
+const UNCACHED_MIN: u64 = 8 << 20;
+
+/// `O_DIRECT` wants its buffer, offsets and lengths in whole logical blocks;
+/// 4 KiB is a multiple of every block size Linux disks use.
+const BLOCK: usize = 4096;
+
+/// Shares the extents where the filesystem can (FICLONE: btrfs, xfs), else
+/// writes with `O_DIRECT`, else (a filesystem without it, a small file)
+/// copies through the page cache. The kernel's buffered copy of a 1.5 GB
+/// sqlite.db allocates, zeroes and dirties 1.5 GB of page cache: 2.7 s of
+/// system time on ext4 here, against 0.4 s (1.2 s wall) written directly,
+/// and the cache it would have taken keeps the pages the next stages read.
+fn copy_uncached(from: &Path, to: &Path) -> io::Result<()> {
+    let mut src = std::fs::File::open(from)?;
+    if src.metadata()?.len() >= UNCACHED_MIN {
+        match create_new(to, nix::libc::O_DIRECT) {
+            Ok(dst) => {
+                if rustix::fs::ioctl_ficlone(&dst, &src).is_ok() {
+                    return Ok(());
+                }
+                return write_direct(&mut src, dst).inspect_err(|_| {
+                    let _ = std::fs::remove_file(to);
+                });
+            }
+            // A filesystem without O_DIRECT, which may have created the file
+            // before refusing the flag (O_EXCL: it was not there before).
+            Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
+                let _ = std::fs::remove_file(to);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut dst = create_new(to, 0)?;
+    std::io::copy(&mut src, &mut dst)
+        .map(drop)
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(to);
+        })
+}
+
+fn create_new(path: &Path, flags: i32) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(flags)
+        .open(path)
+}
+
+/// Writes all of `src` to `dst`, a new file opened with `O_DIRECT`.
+fn write_direct(src: &mut std::fs::File, mut dst: std::fs::File) -> io::Result<()> {
+    use std::io::{Read, Write};
+    const CHUNK: usize = 4 << 20;
+    let mut storage = vec![0u8; CHUNK + BLOCK];
+    let start = storage.as_ptr().align_offset(BLOCK);
+    let buf = &mut storage[start..start + CHUNK];
+    let mut len = 0u64;
+    loop {
+        let mut n = 0;
+        while n < CHUNK {
+            match src.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        // The last chunk goes out padded to a whole block and is cut back below.
+        let padded = n.next_multiple_of(BLOCK);
+        buf[n..padded].fill(0);
+        dst.write_all(&buf[..padded])?;
+        len += n as u64;
+        if n < CHUNK {
+            break;
+        }
+    }
+    dst.set_len(len)
 }
 
 /// A regular file at `path`, or a clear error: a FIFO, socket or device would
@@ -140,6 +231,10 @@ pub mod faulty {
             self.step()?;
             RealDisk.copy(from, to)
         }
+        fn copy_uncached(&self, from: &Path, to: &Path) -> io::Result<()> {
+            self.step()?;
+            RealDisk.copy_uncached(from, to)
+        }
         fn remove_file(&self, path: &Path) -> io::Result<()> {
             self.step()?;
             RealDisk.remove_file(path)
@@ -155,6 +250,49 @@ pub mod faulty {
         fn create(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
             self.step()?;
             RealDisk.create(path, bytes)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The uncached copy holds the source's bytes at every size: under the
+    /// threshold, a whole number of blocks, a short last block, several
+    /// chunks; in a folder whose filesystem may lack `O_DIRECT` too (tmpfs).
+    #[test]
+    fn uncached_copy_keeps_every_byte() {
+        let mut dirs = vec![tempfile::tempdir().unwrap()];
+        if Path::new("/dev/shm").is_dir() {
+            dirs.push(tempfile::tempdir_in("/dev/shm").unwrap());
+        }
+        let min = UNCACHED_MIN as usize;
+        for dir in &dirs {
+            for len in [0, 5000, min, min + 1, min + BLOCK, (3 * min / 2) + 12_345] {
+                let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+                let from = dir.path().join(format!("from {len}"));
+                let to = dir.path().join(format!("to {len}"));
+                std::fs::write(&from, &bytes).unwrap();
+                RealDisk.copy_uncached(&from, &to).unwrap();
+                assert!(std::fs::read(&to).unwrap() == bytes, "{len} bytes");
+            }
+        }
+    }
+
+    /// Like every copy the store makes, it creates the file: an existing one
+    /// is an error, and stays as it was.
+    #[test]
+    fn uncached_copy_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("from");
+        let to = dir.path().join("to");
+        std::fs::write(&to, b"kept").unwrap();
+        for len in [10, UNCACHED_MIN as usize + 1] {
+            std::fs::write(&from, vec![7u8; len]).unwrap();
+            let err = RealDisk.copy_uncached(&from, &to).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{len} bytes");
+            assert_eq!(std::fs::read(&to).unwrap(), b"kept");
         }
     }
 }

@@ -170,7 +170,7 @@ impl Store {
         let stored = (|| {
             disk.create_dir_all(blob.parent().expect("blob paths have a parent"))?;
             let partial = tmp.join(unique_name("blob"));
-            disk.copy(file, &partial)?;
+            disk.copy_uncached(file, &partial)?;
             disk.rename(&partial, &blob).inspect_err(|_| {
                 let _ = std::fs::remove_file(&partial);
             })
