@@ -15,6 +15,7 @@
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
+use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -73,8 +74,16 @@ pub fn run<E: Executor>(
                 .count()
         })
         .collect();
-    // Lowest index first: stages start in file order when nothing else decides.
-    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| selected[i] && pending[i] == 0).collect();
+    // The ready stage with the longest chain of stages behind it first (ninja's
+    // critical path, counted in stages): the default pipeline's scoring ->
+    // review_queue -> ... -> report chain no longer waits behind six
+    // detections. Ties start in file order.
+    let chain = chain_lengths(graph, selected);
+    let first = |i: usize| (Reverse(chain[i]), i);
+    let mut ready: BTreeSet<(Reverse<u32>, usize)> = (0..n)
+        .filter(|&i| selected[i] && pending[i] == 0)
+        .map(first)
+        .collect();
     let total = selected.iter().filter(|s| **s).count();
     let workers = options.jobs.max(1).min(total.max(1));
 
@@ -116,39 +125,40 @@ pub fn run<E: Executor>(
         drop(event_tx);
 
         // Checked stages that need a worker, waiting for a free one.
-        let mut queued: BTreeSet<usize> = BTreeSet::new();
+        let mut queued: BTreeSet<(Reverse<u32>, usize)> = BTreeSet::new();
         let mut in_flight = 0usize;
         let mut stopping = false;
-        let mut settle = |stage: usize, outcome: Outcome, ready: &mut BTreeSet<usize>| {
-            outcomes[stage] = Some(outcome);
-            if outcome == Outcome::Failed {
-                return true;
-            }
-            for next in graph.neighbors_directed(NodeIndex::new(stage), Direction::Outgoing) {
-                let j = next.index();
-                if selected[j] {
-                    pending[j] -= 1;
-                    if pending[j] == 0 {
-                        ready.insert(j);
+        let mut settle =
+            |stage: usize, outcome: Outcome, ready: &mut BTreeSet<(Reverse<u32>, usize)>| {
+                outcomes[stage] = Some(outcome);
+                if outcome == Outcome::Failed {
+                    return true;
+                }
+                for next in graph.neighbors_directed(NodeIndex::new(stage), Direction::Outgoing) {
+                    let j = next.index();
+                    if selected[j] {
+                        pending[j] -= 1;
+                        if pending[j] == 0 {
+                            ready.insert(first(j));
+                        }
                     }
                 }
-            }
-            false
-        };
+                false
+            };
         loop {
             while !stopping {
-                if let Some(stage) = ready.pop_first() {
+                if let Some(key @ (_, stage)) = ready.pop_first() {
                     match executor.check(stage) {
                         Some(outcome) => {
                             observe(&Event::Finished(stage, outcome));
                             stopping |= settle(stage, outcome, &mut ready) && !options.keep_going;
                         }
                         None => {
-                            queued.insert(stage);
+                            queued.insert(key);
                         }
                     }
                 } else if in_flight < 2 * workers {
-                    let (Some(stage), Some(jobs)) = (queued.pop_first(), &job_tx) else {
+                    let (Some((_, stage)), Some(jobs)) = (queued.pop_first(), &job_tx) else {
                         break;
                     };
                     jobs.send(stage).expect("workers outlive the dispatcher");
@@ -175,6 +185,29 @@ pub fn run<E: Executor>(
         drop(job_tx);
     });
     outcomes
+}
+
+/// For each selected stage, the most selected stages on a path from it to
+/// the end of the graph, itself included (0 for the others). Linear: one
+/// pass in reverse topological order.
+fn chain_lengths(graph: &DiGraph<usize, ()>, selected: &[bool]) -> Vec<u32> {
+    let mut chain = vec![0u32; graph.node_count()];
+    // The planner has refused cycles; were there one, every stage ties.
+    let Ok(order) = petgraph::algo::toposort(graph, None) else {
+        return chain;
+    };
+    for node in order.into_iter().rev() {
+        let i = node.index();
+        if selected[i] {
+            let below = graph
+                .neighbors_directed(node, Direction::Outgoing)
+                .map(|next| chain[next.index()])
+                .max()
+                .unwrap_or(0);
+            chain[i] = below + 1;
+        }
+    }
+    chain
 }
 
 #[cfg(test)]
@@ -250,6 +283,31 @@ mod tests {
             g.add_edge(NodeIndex::new(a), NodeIndex::new(b), ());
         }
         g
+    }
+
+    /// The ready stage with the longest chain behind it starts first; ties
+    /// go in file order. Stages 0-3 stand alone, 4 -> 5 -> 6 is a chain (the
+    /// default pipeline's detections and its scoring chain, in file order).
+    #[test]
+    fn the_longest_chain_starts_first() {
+        let mut g = DiGraph::new();
+        for i in 0..7 {
+            g.add_node(i);
+        }
+        for (a, b) in [(4, 5), (5, 6)] {
+            g.add_edge(NodeIndex::new(a), NodeIndex::new(b), ());
+        }
+        assert_eq!(chain_lengths(&g, &[true; 7]), [1, 1, 1, 1, 3, 2, 1]);
+        let only_head = [false, false, false, false, true, false, false];
+        assert_eq!(chain_lengths(&g, &only_head), [0, 0, 0, 0, 1, 0, 0]);
+        let exec = fake(vec![]);
+        let opts = Options {
+            jobs: 1,
+            keep_going: false,
+        };
+        run(&g, &[true; 7], opts, &exec, |_| {});
+        // 0 was handed over with 4 (a worker keeps one stage queued ahead).
+        assert_eq!(*exec.log.lock().unwrap(), [4, 0, 5, 1, 2, 3, 6]);
     }
 
     /// Deps finish before consumers start, and -j bounds concurrency.
