@@ -80,7 +80,7 @@ pub fn run<E: Executor>(
     // detections. Ties start in file order.
     let chain = chain_lengths(graph, selected);
     let first = |i: usize| (Reverse(chain[i]), i);
-    let mut ready: BTreeSet<(Reverse<u32>, usize)> = (0..n)
+    let mut ready: Ready = (0..n)
         .filter(|&i| selected[i] && pending[i] == 0)
         .map(first)
         .collect();
@@ -125,26 +125,25 @@ pub fn run<E: Executor>(
         drop(event_tx);
 
         // Checked stages that need a worker, waiting for a free one.
-        let mut queued: BTreeSet<(Reverse<u32>, usize)> = BTreeSet::new();
+        let mut queued: Ready = BTreeSet::new();
         let mut in_flight = 0usize;
         let mut stopping = false;
-        let mut settle =
-            |stage: usize, outcome: Outcome, ready: &mut BTreeSet<(Reverse<u32>, usize)>| {
-                outcomes[stage] = Some(outcome);
-                if outcome == Outcome::Failed {
-                    return true;
-                }
-                for next in graph.neighbors_directed(NodeIndex::new(stage), Direction::Outgoing) {
-                    let j = next.index();
-                    if selected[j] {
-                        pending[j] -= 1;
-                        if pending[j] == 0 {
-                            ready.insert(first(j));
-                        }
+        let mut settle = |stage: usize, outcome: Outcome, ready: &mut Ready| {
+            outcomes[stage] = Some(outcome);
+            if outcome == Outcome::Failed {
+                return true;
+            }
+            for next in graph.neighbors_directed(NodeIndex::new(stage), Direction::Outgoing) {
+                let j = next.index();
+                if selected[j] {
+                    pending[j] -= 1;
+                    if pending[j] == 0 {
+                        ready.insert(first(j));
                     }
                 }
-                false
-            };
+            }
+            false
+        };
         loop {
             while !stopping {
                 if let Some(key @ (_, stage)) = ready.pop_first() {
@@ -186,6 +185,9 @@ pub fn run<E: Executor>(
     });
     outcomes
 }
+
+/// Stages by start order: the longest chain behind first, then file order.
+type Ready = BTreeSet<(Reverse<u32>, usize)>;
 
 /// For each selected stage, the most selected stages on a path from it to
 /// the end of the graph, itself included (0 for the others). Linear: one

@@ -71,16 +71,16 @@ impl UserDays {
     /// checked as they come: only a table out of order (edited SQL) pays for
     /// SQLite's sort of every row, which was a tenth of scoring's time.
     pub fn read(conn: &Connection) -> StageResult<UserDays> {
-        if let Some(rows) = Self::read_ordered(conn, "", true)? {
+        if let Some(rows) = Self::read_rows(conn, false)? {
             return Ok(rows);
         }
-        Ok(Self::read_ordered(conn, "ORDER BY day, user_id", false)?
-            .expect("rows read without the order check"))
+        Ok(Self::read_rows(conn, true)?.expect("rows sorted by SQLite"))
     }
 
-    /// The rows `order` gives, or None when `check` finds two that are not
-    /// in strictly increasing (day, user_id) order.
-    fn read_ordered(conn: &Connection, order: &str, check: bool) -> StageResult<Option<UserDays>> {
+    /// The rows sorted by SQLite (`sort`), or in rowid order: then None as
+    /// soon as two are not in strictly increasing (day, user_id) order.
+    fn read_rows(conn: &Connection, sort: bool) -> StageResult<Option<UserDays>> {
+        let order = if sort { "ORDER BY day, user_id" } else { "" };
         let n: i64 = conn.query_row("SELECT count(*) FROM core_user_day", [], |r| r.get(0))?;
         let n = usize::try_from(n).unwrap_or(0);
         let mut out = UserDays {
@@ -98,7 +98,7 @@ impl UserDays {
         while let Some(row) = rows.next()? {
             let (day, user): (String, String) = (row.get(0)?, row.get(1)?);
             // Text compares byte by byte in Rust as in SQLite's BINARY collation.
-            if check
+            if !sort
                 && out.days.last().is_some_and(|last_day| {
                     (last_day, out.users.last().expect("as many users as days")) >= (&day, &user)
                 })
@@ -189,16 +189,14 @@ pub(crate) mod tests {
             ("2026-01-01", "u_9", v, 1),
             ("2026-01-02", "u_1", v, 0),
         ]);
-        let rows = UserDays::read_ordered(&in_order, "", true)
-            .unwrap()
-            .unwrap();
+        let rows = UserDays::read_rows(&in_order, false).unwrap().unwrap();
         assert_eq!(rows.users, ["u_10", "u_9", "u_1"]);
         assert_eq!(
             UserDays::read(&in_order).unwrap().labels,
             [false, true, false]
         );
         let twice = user_day_db(&[("2026-01-01", "u_1", v, 0), ("2026-01-01", "u_1", v, 1)]);
-        assert!(UserDays::read_ordered(&twice, "", true).unwrap().is_none());
+        assert!(UserDays::read_rows(&twice, false).unwrap().is_none());
         assert_eq!(UserDays::read(&twice).unwrap().count(), 2);
     }
 }
