@@ -17,6 +17,7 @@
 mod batch_insert;
 mod core_tables;
 mod csv_insert;
+mod index_btree;
 mod interner;
 mod kbn_sum;
 mod raw_indexes;
@@ -30,6 +31,7 @@ use crate::execute::{Builtin, ParamProblem, StageContext, StageError, StageParam
 use crate::StageResult;
 use core_tables::CoreTables;
 use csv_insert::load_csv;
+use index_btree::PageFormat;
 use raw_indexes::RawIndexes;
 use shipped_sql::ShippedSql;
 
@@ -66,68 +68,118 @@ impl Builtin for Load {
         let core = sql_files(&ctx.dep("core")?)?;
         let is_shipped = ShippedSql::matches(&schema, &core)?;
         run_sql_file(&conn, &schema)?;
-        let raw_events = ctx.dep("raw_events.csv")?;
-        // SQLite inserts on a second thread while the core tables aggregate
-        // on this one. This way round for memory: the aggregation's hundreds
-        // of megabytes at 5 M events are allocated and freed on this thread,
-        // whose allocator returns them to the system; blocks freed after the
-        // thread that allocated them has exited stay mapped (mimalloc keeps
-        // an exited thread's pages until another thread reclaims them).
-        let core_tables = std::thread::scope(|scope| {
-            let insert = std::thread::Builder::new()
-                .name("load: insert".into())
-                .spawn_scoped(scope, || {
-                    let inserted = insert_csvs(&mut conn, ctx);
-                    crate::trace::phase("load: raw tables inserted");
-                    inserted
-                })
-                .map_err(|e| StageError::Failed(format!("cannot start the insert thread: {e}")))?;
-            let core_tables = is_shipped
-                .then(|| CoreTables::aggregate(&raw_events))
-                .transpose();
-            crate::trace::phase("load: core tables aggregated");
-            let inserted = insert.join().expect("the insert does not panic");
-            inserted.and(core_tables)
-        })?
-        .flatten();
-        let Some(core_tables) = core_tables else {
+        if !is_shipped {
+            insert_csvs(&mut conn, ctx)?;
             for file in core {
                 run_sql_file(&conn, &file)?;
             }
             return analyze(&conn);
+        }
+        // The shipped SQL: the core tables are aggregated in Rust and go in
+        // where the first file they replace would run, and raw_events'
+        // indexes are written from the aggregation's keys (`RawIndexes`),
+        // their leaf pages spooled beside the database, in a file with no
+        // name that goes away with the stage however it ends.
+        let raw_events = ctx.dep("raw_events.csv")?;
+        let raw_indexes = RawIndexes::plan(&conn, &ShippedSql::index_statements())?;
+        let spool_err = |source| StageError::Write {
+            path: db.clone(),
+            source,
         };
-        // The shipped SQL, its core tables aggregated: they go in where the
-        // first file they replace would run, and raw_events' indexes are
-        // written from the aggregation's keys, sorted meanwhile (`RawIndexes`).
-        let index_statements = ShippedSql::index_statements();
-        let raw_indexes = RawIndexes::plan(&conn, &index_statements)?;
-        let n_rows: i64 =
-            conn.query_row("SELECT coalesce(max(rowid), 0) FROM raw_events", [], |r| {
-                r.get(0)
-            })?;
-        let keys = core_tables
-            .key_source()
-            .filter(|k| i64::try_from(k.len()) == Ok(n_rows));
-        std::thread::scope(|scope| {
-            let entries = keys.as_ref().map(|keys| raw_indexes.sort(scope, keys));
-            let mut inserted = false;
-            for file in &core {
-                if ShippedSql::is_replaced(file) {
-                    if !std::mem::replace(&mut inserted, true) {
-                        let tx = conn.unchecked_transaction()?;
-                        core_tables.insert(&tx, &ShippedSql::core_table_ddl()?)?;
-                        tx.commit()?;
-                        crate::trace::phase("load: core tables inserted");
+        let spool = tempfile::tempfile_in(ctx.out_dir.as_path()).map_err(spool_err)?;
+        let format = std::fs::File::open(&db)
+            .and_then(|file| PageFormat::of(&file))
+            .map_err(spool_err)?;
+        let conn = std::thread::scope(|scope| {
+            // SQLite inserts on a second thread while the core tables
+            // aggregate on this one. This way round for memory: the
+            // aggregation's hundreds of megabytes at 5 M events are allocated
+            // and freed on this thread, whose allocator returns them to the
+            // system; blocks freed after the thread that allocated them has
+            // exited stay mapped (mimalloc keeps an exited thread's pages
+            // until another thread reclaims them).
+            let insert = std::thread::Builder::new()
+                .name("load: insert".into())
+                .spawn_scoped(scope, move || {
+                    let inserted = insert_csvs(&mut conn, ctx);
+                    crate::trace::phase("load: raw tables inserted");
+                    (conn, inserted)
+                })
+                .map_err(|e| StageError::Failed(format!("cannot start the insert thread: {e}")))?;
+            let core_tables = CoreTables::aggregate(&raw_events);
+            crate::trace::phase("load: core tables aggregated");
+            let core_tables = match core_tables {
+                Ok(Some(core_tables)) => core_tables,
+                // Data the aggregation does not cover: the SQL as written.
+                Ok(None) => {
+                    let (conn, inserted) = insert.join().expect("the insert does not panic");
+                    inserted?;
+                    for file in &core {
+                        run_sql_file(&conn, file)?;
                     }
-                } else if ShippedSql::is_index_file(file) {
-                    raw_indexes.build(&conn, entries.as_ref())?;
-                } else {
-                    run_sql_file(&conn, file)?;
+                    return Ok(conn);
                 }
-            }
-            StageResult::Ok(())
+                Err(e) => {
+                    // The insert's error names the line at fault.
+                    insert.join().expect("the insert does not panic").1?;
+                    return Err(e);
+                }
+            };
+            let keys = core_tables.key_source();
+            std::thread::scope(|inner| {
+                // Packing starts as soon as the keys are there, on the core
+                // the aggregation leaves free while the insert finishes.
+                let packing = keys
+                    .as_ref()
+                    .map(|keys| raw_indexes.pack(inner, keys, &spool, format))
+                    .transpose()
+                    .map_err(spool_err)?;
+                let (conn, inserted) = insert.join().expect("the insert does not panic");
+                inserted?;
+                // The keys must describe every row SQLite holds.
+                let n_rows: i64 =
+                    conn.query_row("SELECT coalesce(max(rowid), 0) FROM raw_events", [], |r| {
+                        r.get(0)
+                    })?;
+                let every_row = keys
+                    .as_ref()
+                    .is_some_and(|k| i64::try_from(k.len()) == Ok(n_rows));
+                let packing = packing.filter(|_| every_row);
+                let mut inserted = false;
+                let mut empty_indexes = Vec::new();
+                for file in &core {
+                    if ShippedSql::is_replaced(file) {
+                        if !std::mem::replace(&mut inserted, true) {
+                            let tx = conn.unchecked_transaction()?;
+                            core_tables.insert(&tx, &ShippedSql::core_table_ddl()?)?;
+                            tx.commit()?;
+                            crate::trace::phase("load: core tables inserted");
+                        }
+                    } else if ShippedSql::is_index_file(file) {
+                        empty_indexes = raw_indexes.build(&conn, packing.is_some())?;
+                    } else {
+                        run_sql_file(&conn, file)?;
+                    }
+                }
+                let Some(packing) = packing else {
+                    return StageResult::Ok(conn);
+                };
+                let packed = packing
+                    .join()
+                    .expect("packing does not panic")
+                    .map_err(spool_err)?;
+                // The index pages go straight into the file: SQLite writes
+                // out its own and lets go of it first, and reads it afresh after.
+                conn.close().map_err(|(_, e)| e)?;
+                let left_to_sqlite = RawIndexes::fill(&db, empty_indexes, packed, &spool)?;
+                let conn = Connection::open(&db)?;
+                conn.execute_batch(PRAGMAS)?;
+                for name in left_to_sqlite {
+                    conn.execute_batch(&format!("REINDEX \"{}\"", name.replace('"', "\"\"")))?;
+                }
+                Ok(conn)
+            })
         })?;
-        drop(core_tables);
         crate::trace::phase("load: core tables and indexes");
         analyze(&conn)
     }
@@ -345,8 +397,9 @@ mod tests {
     }
 
     /// Odd values in the indexed columns (quotes, commas, `#%;`, non-ASCII,
-    /// longer than the interner keeps inline, empty) give the same index
-    /// entries on the fast path as by SQL.
+    /// longer than the interner keeps inline, empty, too long for an index
+    /// page without overflow pages) give the same index entries on the fast
+    /// path as by SQL.
     #[test]
     fn odd_values_give_the_same_index_entries() {
         let dir = tempfile::tempdir().unwrap();
@@ -367,6 +420,7 @@ mod tests {
                     fields[device] =
                         format!("{} with a name longer than fifteen bytes", fields[device])
                 }
+                2 if i == 7 => fields[device] = "a device id longer than a page holds ".repeat(300),
                 2 => fields[ip] = String::new(),
                 3 => fields[ip] = format!("{};é", fields[ip]),
                 _ => {}

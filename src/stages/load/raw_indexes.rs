@@ -7,24 +7,28 @@
 //! has read each row and interned its ts, user_id, ip and device_id, and
 //! text order is the order of those ids' ranks, so each index's row order is
 //! a few counting sorts of small integers, done on the other core while
-//! SQLite inserts the core tables and writes the previous index.
+//! SQLite inserts the core tables.
 //!
 //! An index is an index b-tree of (key columns, rowid) records, which is
 //! also exactly how SQLite stores a WITHOUT ROWID table whose primary key is
-//! all its columns. So the entries go, in order, into such a table, and
-//! its schema row then becomes the index's (`PRAGMA writable_schema`), with
-//! the CREATE INDEX text SQLite itself would have stored: the same schema,
-//! the same entries (the tests compare them with CREATE INDEX's and run
-//! `PRAGMA integrity_check`), without the sort. On the shipped SQL only, and
-//! only for indexes whose every column the keys cover; the others, and all
-//! of them when the rows went back in time, run as SQL.
+//! all its columns. So each index is created as such a table, empty, whose
+//! schema row then becomes the index's (`PRAGMA writable_schema`), with the
+//! CREATE INDEX text SQLite itself would have stored. Once SQLite has
+//! closed the file, the entries are written into that b-tree bottom-up,
+//! page by page (`index_btree`): the same schema, the same entries (the
+//! tests compare them with CREATE INDEX's and run `PRAGMA
+//! integrity_check`), without the sort or SQLite's insert. On the shipped
+//! SQL only, and only for indexes whose every column the keys cover; the
+//! others, and all of them when the rows went back in time, run as SQL.
 
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 use std::borrow::Cow;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::thread::ScopedJoinHandle;
 
-use super::batch_insert::BatchInsert;
+use super::index_btree::{self, IndexRecord, LeafPacker, Leaves, PageFile, PageFormat, TooLarge};
 use super::interner::Interner;
 use super::timestamps::Timestamps;
 use crate::execute::StageError;
@@ -130,11 +134,17 @@ impl KeySource<'_> {
         }
     }
 
-    /// Rows (0-based) in an index's order: by each column's text in turn,
-    /// then by rowid. One stable counting sort per column, last column first.
-    fn sorted_rows(&self, columns: &[Column]) -> Vec<u32> {
-        let mut rows: Vec<u32> = (0..self.rows.len() as u32).collect();
-        for &column in columns.iter().rev() {
+    /// Rows (0-based) in an index's order (by each column's text in turn,
+    /// then by rowid), and each column's ids in that order. One stable
+    /// counting sort per column, last column first; the last pass also
+    /// gathers the ids, reading the rows in the order the pass before left
+    /// them (time order, as the CSV comes), rather than one random read per
+    /// entry and column afterwards.
+    fn sorted(&self, columns: &[Column]) -> (Vec<u32>, Vec<Vec<u32>>) {
+        let n = self.rows.len();
+        let mut rows: Vec<u32> = (0..n as u32).collect();
+        let mut ids = vec![vec![0u32; n]; columns.len()];
+        for (pass, &column) in columns.iter().enumerate().rev() {
             let (rank, n_ranks) = self.ranks(column);
             let mut starts = vec![0u32; n_ranks + 1];
             for &r in rank.iter() {
@@ -147,29 +157,31 @@ impl KeySource<'_> {
             for &row in &rows {
                 let slot = &mut starts[rank[row as usize] as usize];
                 sorted[*slot as usize] = row;
+                if pass == 0 {
+                    for (c, &column) in columns.iter().enumerate() {
+                        ids[c][*slot as usize] = self.id(column, row as usize);
+                    }
+                }
                 *slot += 1;
             }
             rows = sorted;
         }
-        rows
+        (rows, ids)
     }
 
-    /// The entries of `rows` (0-based) for an index on `columns`.
-    fn entries(&self, columns: &[Column], rows: &[u32]) -> Entries {
-        let mut entries = Entries {
-            text: Vec::with_capacity(rows.len() * 16 * columns.len()),
-            ends: Vec::with_capacity(rows.len() * columns.len()),
-            rowids: Vec::with_capacity(rows.len()),
-        };
-        for &row in rows {
-            for &column in columns {
-                let text = self.text(column, self.id(column, row as usize));
-                entries.text.extend_from_slice(text);
-                entries.ends.push(entries.text.len());
-            }
-            entries.rowids.push(i64::from(row) + 1);
+    /// Packs the entries of an index on `columns` into leaf pages.
+    fn pack(&self, columns: &[Column], packer: &mut LeafPacker) -> Result<(), index_btree::Error> {
+        let (rows, ids) = self.sorted(columns);
+        for (i, &row) in rows.iter().enumerate() {
+            let texts = columns
+                .iter()
+                .zip(&ids)
+                .map(|(&column, ids)| self.text(column, ids[i]));
+            let rowid = i64::from(row) + 1;
+            let record = IndexRecord::new(texts.clone(), rowid);
+            packer.push_with(record.len(), |out| record.write(texts, rowid, out))?;
         }
-        entries
+        Ok(())
     }
 }
 
@@ -222,87 +234,99 @@ impl<'a> RawIndexes<'a> {
         Ok(RawIndexes { steps })
     }
 
-    /// Sorts every keyed index's rows, on `scope`'s thread, then streams
-    /// their entries, index by index, for `build` to write. The thread does
-    /// the random reads (a row's ids, their text), so that SQLite's thread
-    /// reads the entries in the order it writes them.
-    pub fn sort<'s>(
+    /// Sorts every keyed index's rows and packs its entries into leaf
+    /// pages in `spool`, on `scope`'s thread, while SQLite inserts the core
+    /// tables. For each keyed index in order: its leaves, or `TooLarge`.
+    pub fn pack<'s>(
         &'s self,
         scope: &'s std::thread::Scope<'s, '_>,
         keys: &'s KeySource<'s>,
-    ) -> Receiver<Entries> {
-        let (send, receive) = sync_channel(4);
-        scope.spawn(move || {
-            let keyed: Vec<&KeyedIndex> = self
-                .steps
-                .iter()
-                .filter_map(|step| match step {
-                    Step::Keyed(index) => Some(index),
-                    Step::Sql(_) => None,
-                })
-                .collect();
-            let orders: Vec<Vec<u32>> =
-                keyed.iter().map(|i| keys.sorted_rows(&i.columns)).collect();
-            for (index, order) in keyed.iter().zip(orders) {
-                for rows in order.chunks(ENTRIES_PER_CHUNK) {
-                    if send.send(keys.entries(&index.columns, rows)).is_err() {
-                        return;
+        spool: &'s File,
+        format: PageFormat,
+    ) -> io::Result<ScopedJoinHandle<'s, io::Result<Vec<Packed>>>> {
+        let thread = std::thread::Builder::new().name("load: index leaves".into());
+        thread.spawn_scoped(scope, move || {
+            let mut packed = Vec::new();
+            let mut slot = 0;
+            for step in &self.steps {
+                let Step::Keyed(index) = step else { continue };
+                let mut packer = LeafPacker::new(spool, format, slot);
+                packed.push(match keys.pack(&index.columns, &mut packer) {
+                    Ok(()) => {
+                        let leaves = packer.finish()?;
+                        slot = LeafPacker::end(&leaves);
+                        Ok(leaves)
                     }
-                }
-                // An empty chunk ends each index.
-                if send.send(Entries::default()).is_err() {
-                    return;
-                }
+                    // Its pages are overwritten by the next index's.
+                    Err(index_btree::Error::TooLarge(too_large)) => Err(too_large),
+                    Err(index_btree::Error::Io(e)) => return Err(e),
+                });
             }
-        });
-        receive
+            crate::trace::phase("load: raw_events index leaves packed");
+            Ok(packed)
+        })
     }
 
-    /// Runs the steps in order. `entries` (from `sort`) is there when the
-    /// keys describe every row of raw_events; without it every statement
+    /// Runs the steps in order. With `keyed` (the keys describe every row
+    /// of raw_events) the indexes they cover are created empty, for `fill`
+    /// to write once SQLite has closed the file; without, every statement
     /// runs as SQL.
-    pub fn build(&self, conn: &Connection, entries: Option<&Receiver<Entries>>) -> StageResult<()> {
+    pub fn build(&self, conn: &Connection, keyed: bool) -> StageResult<Vec<EmptyIndex>> {
+        let mut empty = Vec::new();
         for step in &self.steps {
-            match (step, entries) {
-                (Step::Keyed(index), Some(entries)) => {
-                    index.write(conn, entries)?;
-                    crate::trace::phase("load: a raw_events index written in key order");
-                }
-                (Step::Keyed(index), None) => conn.execute_batch(&index.sql)?,
-                (Step::Sql(statement), _) => conn.execute_batch(statement)?,
+            match step {
+                Step::Keyed(index) if keyed => empty.push(index.create_empty(conn)?),
+                Step::Keyed(index) => conn.execute_batch(&index.sql)?,
+                Step::Sql(statement) => conn.execute_batch(statement)?,
             }
         }
-        Ok(())
+        Ok(empty)
+    }
+
+    /// Writes the `packed` indexes into their `empty` b-trees in the
+    /// database file `db`, which no connection has open. Returns the names
+    /// of the indexes whose entries did not fit a page, left empty for
+    /// SQLite to fill (REINDEX).
+    pub fn fill(
+        db: &Path,
+        empty: Vec<EmptyIndex>,
+        packed: Vec<Packed>,
+        spool: &File,
+    ) -> StageResult<Vec<String>> {
+        let write_err = |source| StageError::Write {
+            path: db.to_path_buf(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(db)
+            .map_err(write_err)?;
+        let mut pages = PageFile::open(file).map_err(write_err)?;
+        let mut left_to_sqlite = Vec::new();
+        for (index, packed) in empty.into_iter().zip(packed) {
+            match packed {
+                Ok(leaves) => {
+                    pages
+                        .write_index(index.root, leaves, spool)
+                        .map_err(write_err)?;
+                    crate::trace::phase("load: a raw_events index written in key order");
+                }
+                Err(TooLarge) => left_to_sqlite.push(index.name),
+            }
+        }
+        pages.finish().map_err(write_err)?;
+        Ok(left_to_sqlite)
     }
 }
 
-/// Entries handed from the sort to the writer at a time.
-const ENTRIES_PER_CHUNK: usize = 1 << 14;
+/// One keyed index's leaf pages, or why it has none.
+pub type Packed = Result<Leaves, TooLarge>;
 
-/// Index entries in key order: each row's key texts, packed, and its rowid.
-#[derive(Default)]
-pub struct Entries {
-    text: Vec<u8>,
-    /// Where each key text ends in `text`, row by row.
-    ends: Vec<usize>,
-    rowids: Vec<i64>,
-}
-
-impl Entries {
-    fn len(&self) -> usize {
-        self.rowids.len()
-    }
-
-    /// Entry `i`'s values: its key texts, then its rowid.
-    fn entry(&self, i: usize) -> impl Iterator<Item = ValueRef<'_>> {
-        let n_texts = self.ends.len() / self.len();
-        (i * n_texts..(i + 1) * n_texts)
-            .map(move |t| {
-                let start = if t == 0 { 0 } else { self.ends[t - 1] };
-                ValueRef::Text(&self.text[start..self.ends[t]])
-            })
-            .chain([ValueRef::Integer(self.rowids[i])])
-    }
+/// A keyed index created empty: the name and root page of its b-tree.
+pub struct EmptyIndex {
+    name: String,
+    root: u32,
 }
 
 impl KeyedIndex {
@@ -354,9 +378,9 @@ impl KeyedIndex {
             .map(|columns| KeyedIndex { name, sql, columns }))
     }
 
-    /// Writes the entries `sort` sends, in their order (the index's own),
-    /// into a WITHOUT ROWID table that then becomes the index.
-    fn write(&self, conn: &Connection, entries: &Receiver<Entries>) -> StageResult<()> {
+    /// Creates the index with no entries: a WITHOUT ROWID table (the same
+    /// b-tree) that then becomes the index. Its root page.
+    fn create_empty(&self, conn: &Connection) -> StageResult<EmptyIndex> {
         let n = self.columns.len();
         let names: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
         let tx = conn.unchecked_transaction()?;
@@ -369,16 +393,6 @@ impl KeyedIndex {
                 .join(", "),
             names.join(", ")
         ))?;
-        {
-            let mut insert = BatchInsert::new(&tx, STAND_IN, n + 1)?;
-            loop {
-                let chunk = entries.recv().expect("the sort ends every index");
-                if chunk.len() == 0 {
-                    break;
-                }
-                insert.insert((0..chunk.len()).map(|i| chunk.entry(i)))?;
-            }
-        }
         // The table's schema row becomes the index's; RESET re-reads the schema.
         tx.execute_batch("PRAGMA writable_schema = ON")?;
         let renamed = tx.execute(
@@ -388,12 +402,20 @@ impl KeyedIndex {
         tx.execute_batch("PRAGMA writable_schema = RESET")?;
         if renamed? != 1 {
             return Err(StageError::Failed(format!(
-                "index {} was not written",
+                "index {} was not created",
                 self.name
             )));
         }
+        let root = tx.query_row(
+            "SELECT rootpage FROM sqlite_master WHERE type = 'index' AND name = ?1",
+            [&self.name],
+            |r| r.get(0),
+        )?;
         tx.commit()?;
-        Ok(())
+        Ok(EmptyIndex {
+            name: self.name.clone(),
+            root,
+        })
     }
 }
 
