@@ -1,4 +1,6 @@
-//! The bulk insert: every row of a CSV into the table its header matches.
+//! The bulk insert: every row of a CSV into the table its header matches,
+//! by SQL (`load_csv`) or, for raw_events on the shipped schema, as pages
+//! (`pack_csv`).
 //!
 //! This is the one pass over raw_events that SQLite sees, so it must stay
 //! lean: fields are bound borrowed from the reader's buffer and integers as
@@ -8,6 +10,8 @@
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::Connection;
 use std::path::Path;
+
+use super::btree_pages::{Field, Leaves, Record, RowPacker};
 
 use crate::execute::StageError;
 use crate::StageResult;
@@ -85,6 +89,77 @@ pub(super) fn load_csv(conn: &Connection, table: &str, csv_path: &Path) -> Stage
         insert.raw_execute()?;
     }
     Ok(())
+}
+
+/// A table's columns as `pack_csv` needs them, (name, integer, nullable)
+/// in table order, when the SQL insert would store each row as read: a
+/// rowid table with no key or index to keep, each column declared TEXT or
+/// INTEGER.
+pub(super) fn plain_columns(conn: &Connection, table: &str) -> StageResult<Option<Columns>> {
+    let indexes: i64 =
+        conn.query_row("SELECT count(*) FROM pragma_index_list(?1)", [table], |r| {
+            r.get(0)
+        })?;
+    let columns: Option<Columns> = conn
+        .prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1)")?
+        .query_map([table], |r| {
+            let (name, ty, notnull, pk): (String, String, bool, i64) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let plain = pk == 0 && (ty == "TEXT" || ty == "INTEGER");
+            Ok(plain.then_some((name, ty == "INTEGER", !notnull)))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(columns.filter(|_| indexes == 0))
+}
+
+/// (name, integer, nullable) per column, in table order.
+pub(super) type Columns = Vec<(String, bool, bool)>;
+
+/// A CSV's rows as table leaf pages (`RowPacker`), when each is a row the
+/// SQL insert would store as read: the CSV's columns are `columns`, in
+/// order, and every integer field is a decimal integer. Anything else,
+/// errors included, gives `None`: the SQL insert then runs, and reports
+/// what it finds. The leaves, and the number of rows.
+pub(super) fn pack_csv(
+    columns: &Columns,
+    csv_path: &Path,
+    mut packer: RowPacker,
+) -> Option<(Leaves, i64)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .buffer_capacity(1 << 20)
+        .from_path(csv_path)
+        .ok()?;
+    let header = reader.byte_headers().ok()?;
+    let same_columns = header.len() == columns.len()
+        && header.iter().zip(columns).all(|(h, c)| h == c.0.as_bytes());
+    if !same_columns {
+        return None;
+    }
+    let mut record = csv::ByteRecord::new();
+    let mut integers = vec![None; columns.len()];
+    let mut rowid = 0;
+    while reader.read_byte_record(&mut record).ok()? {
+        if !is_utf8(&record) {
+            return None;
+        }
+        for ((field, &(_, integer, _)), parsed) in record.iter().zip(columns).zip(&mut integers) {
+            *parsed = match integer && !field.is_empty() {
+                true => Some(parse_i64(field)?),
+                false => None,
+            };
+        }
+        let fields = (0..columns.len()).map(|i| match integers[i] {
+            Some(n) => Field::Integer(n),
+            None if record[i].is_empty() && columns[i].2 => Field::Null,
+            None => Field::Text(&record[i]),
+        });
+        rowid += 1;
+        let row = Record::new(fields.clone());
+        packer
+            .push_with(rowid, row.len(), |out| row.write(fields, out))
+            .ok()?;
+    }
+    Some((packer.finish().ok()?, rowid))
 }
 
 /// Whether every field is UTF-8, checked in one pass over the record's bytes

@@ -8,16 +8,17 @@
 //! load never leaves a half-built `sqlite.db` behind.
 //!
 //! When those files are the shipped ones (`ShippedSql`), the four core tables
-//! are not computed by their SQL but by `CoreTables`, their Rust twin, while
-//! SQLite inserts on a second thread: the same rows, in the same order,
-//! without four sorts of every event (issue 13). raw_events' indexes are then
-//! written in key order from the keys that pass collected (`RawIndexes`),
-//! without CREATE INDEX's scan and sort. Edited files run as written.
+//! are not computed by their SQL but by `CoreTables`, their Rust twin: the
+//! same rows, in the same order, without four sorts of every event (issue
+//! 13). raw_events' rows, and its indexes in key order from the keys that
+//! pass collected (`RawIndexes`), are then not inserted through SQLite but
+//! packed into b-tree pages on the other core (`btree_pages`) and written
+//! into the file once SQLite has closed it. Edited files run as written.
 
 mod batch_insert;
+mod btree_pages;
 mod core_tables;
 mod csv_insert;
-mod index_btree;
 mod interner;
 mod kbn_sum;
 mod raw_indexes;
@@ -29,10 +30,11 @@ use std::path::{Path, PathBuf};
 
 use crate::execute::{Builtin, ParamProblem, StageContext, StageError, StageParams};
 use crate::StageResult;
+use btree_pages::PageFormat;
+use btree_pages::{Leaves, PageFile, RowPacker};
 use core_tables::CoreTables;
-use csv_insert::load_csv;
-use index_btree::PageFormat;
-use raw_indexes::RawIndexes;
+use csv_insert::{load_csv, pack_csv, plain_columns};
+use raw_indexes::{EmptyIndex, RawIndexes};
 use shipped_sql::ShippedSql;
 
 pub struct Load;
@@ -50,7 +52,8 @@ impl Builtin for Load {
         // 3: 32 KiB pages (issue 13); same rows, other bytes.
         // 4: raw_events' indexes filled in key order (issue 13); same rows, other bytes.
         // 5: raw_events' indexes written as pages (issue 13); same rows, other bytes.
-        "5"
+        // 6: raw_events' rows written as pages (issue 13); same rows, other bytes.
+        "6"
     }
 
     fn outs(&self) -> &'static [&'static str] {
@@ -63,14 +66,13 @@ impl Builtin for Load {
 
     fn run(&self, ctx: &StageContext) -> StageResult<()> {
         let db = ctx.out("sqlite.db");
-        let mut conn = Connection::open(&db)?;
-        conn.execute_batch(PRAGMAS)?;
+        let mut conn = open_for_build(&db)?;
         let schema = ctx.dep("schema.sql")?;
         let core = sql_files(&ctx.dep("core")?)?;
         let is_shipped = ShippedSql::matches(&schema, &core)?;
         run_sql_file(&conn, &schema)?;
         if !is_shipped {
-            insert_csvs(&mut conn, ctx)?;
+            insert_csvs(&mut conn, ctx, true)?;
             for file in core {
                 run_sql_file(&conn, &file)?;
             }
@@ -91,30 +93,48 @@ impl Builtin for Load {
         let format = std::fs::File::open(&db)
             .and_then(|file| PageFormat::of(&file))
             .map_err(spool_err)?;
+        let raw_events_root = table_root(&conn, "raw_events")?;
+        let columns = plain_columns(&conn, "raw_events")?;
+        // raw_events' rows go into the file as pages before SQLite writes
+        // anything more, so SQLite lets go of it here; the insert thread
+        // opens it again for the other tables.
+        conn.close().map_err(|(_, e)| e)?;
+        let (db, raw_events) = (db.as_path(), raw_events.as_path());
         let conn = std::thread::scope(|scope| {
-            // SQLite inserts on a second thread while the core tables
-            // aggregate on this one. This way round for memory: the
-            // aggregation's hundreds of megabytes at 5 M events are allocated
-            // and freed on this thread, whose allocator returns them to the
-            // system; blocks freed after the thread that allocated them has
-            // exited stay mapped (mimalloc keeps an exited thread's pages
-            // until another thread reclaims them).
+            // raw_events' rows are packed (or, where they cannot be,
+            // inserted) on a second thread while the core tables aggregate
+            // on this one. This way round for memory: the aggregation's
+            // hundreds of megabytes at 5 M events are allocated and freed on
+            // this thread, whose allocator returns them to the system;
+            // blocks freed after the thread that allocated them has exited
+            // stay mapped (mimalloc keeps an exited thread's pages until
+            // another thread reclaims them).
             let insert = std::thread::Builder::new()
                 .name("load: insert".into())
                 .spawn_scoped(scope, move || {
-                    let inserted = insert_csvs(&mut conn, ctx);
+                    let packed = match &columns {
+                        Some(columns) => write_rows(db, raw_events_root, |packer| {
+                            pack_csv(columns, raw_events, packer)
+                        })?,
+                        None => false,
+                    };
+                    crate::trace::phase(match packed {
+                        true => "load: raw_events rows written as pages",
+                        false => "load: raw_events rows left to the SQL insert",
+                    });
+                    let mut conn = open_for_build(db)?;
+                    insert_csvs(&mut conn, ctx, !packed)?;
                     crate::trace::phase("load: raw tables inserted");
-                    (conn, inserted)
+                    StageResult::Ok(conn)
                 })
                 .map_err(|e| StageError::Failed(format!("cannot start the insert thread: {e}")))?;
-            let core_tables = CoreTables::aggregate(&raw_events);
+            let core_tables = CoreTables::aggregate(raw_events);
             crate::trace::phase("load: core tables aggregated");
             let core_tables = match core_tables {
                 Ok(Some(core_tables)) => core_tables,
                 // Data the aggregation does not cover: the SQL as written.
                 Ok(None) => {
-                    let (conn, inserted) = insert.join().expect("the insert does not panic");
-                    inserted?;
+                    let conn = insert.join().expect("the insert does not panic")?;
                     for file in &core {
                         run_sql_file(&conn, file)?;
                     }
@@ -122,7 +142,7 @@ impl Builtin for Load {
                 }
                 Err(e) => {
                     // The insert's error names the line at fault.
-                    insert.join().expect("the insert does not panic").1?;
+                    insert.join().expect("the insert does not panic")?;
                     return Err(e);
                 }
             };
@@ -135,8 +155,7 @@ impl Builtin for Load {
                     .map(|keys| raw_indexes.pack(inner, keys, &spool, format))
                     .transpose()
                     .map_err(spool_err)?;
-                let (conn, inserted) = insert.join().expect("the insert does not panic");
-                inserted?;
+                let conn = insert.join().expect("the insert does not panic")?;
                 // The keys must describe every row SQLite holds.
                 let n_rows: i64 =
                     conn.query_row("SELECT coalesce(max(rowid), 0) FROM raw_events", [], |r| {
@@ -145,36 +164,18 @@ impl Builtin for Load {
                 let every_row = keys
                     .as_ref()
                     .is_some_and(|k| i64::try_from(k.len()) == Ok(n_rows));
-                let packing = packing.filter(|_| every_row);
-                let mut inserted = false;
-                let mut empty_indexes = Vec::new();
-                for file in &core {
-                    if ShippedSql::is_replaced(file) {
-                        if !std::mem::replace(&mut inserted, true) {
-                            let tx = conn.unchecked_transaction()?;
-                            core_tables.insert(&tx, &ShippedSql::core_table_ddl()?)?;
-                            tx.commit()?;
-                            crate::trace::phase("load: core tables inserted");
-                        }
-                    } else if ShippedSql::is_index_file(file) {
-                        empty_indexes = raw_indexes.build(&conn, packing.is_some())?;
-                    } else {
-                        run_sql_file(&conn, file)?;
-                    }
-                }
-                let Some(packing) = packing else {
-                    return StageResult::Ok(conn);
+                let Some(packing) = packing.filter(|_| every_row) else {
+                    run_core_files(&conn, &core, &core_tables, &raw_indexes, false)?;
+                    return Ok(conn);
                 };
+                let empty_indexes = run_core_files(&conn, &core, &core_tables, &raw_indexes, true)?;
                 let packed = packing
                     .join()
                     .expect("packing does not panic")
                     .map_err(spool_err)?;
-                // The index pages go straight into the file: SQLite writes
-                // out its own and lets go of it first, and reads it afresh after.
-                conn.close().map_err(|(_, e)| e)?;
-                let left_to_sqlite = RawIndexes::fill(&db, empty_indexes, packed, &spool)?;
-                let conn = Connection::open(&db)?;
-                conn.execute_batch(PRAGMAS)?;
+                let (conn, left_to_sqlite) = write_pages(conn, db, |pages| {
+                    RawIndexes::fill(pages, empty_indexes, packed, &spool)
+                })?;
                 for name in left_to_sqlite {
                     conn.execute_batch(&format!("REINDEX \"{}\"", name.replace('"', "\"\"")))?;
                 }
@@ -190,6 +191,102 @@ fn analyze(conn: &Connection) -> StageResult<()> {
     conn.execute_batch("ANALYZE;")?;
     crate::trace::phase("load: analyzed");
     Ok(())
+}
+
+/// Runs the shipped core files in order: the core tables `core_tables`
+/// holds go in where the first file they replace would run, and the index
+/// file's steps as `RawIndexes::build` takes them (`keyed`: raw_events'
+/// indexes created empty, for `fill`). The indexes created empty.
+fn run_core_files(
+    conn: &Connection,
+    core: &[PathBuf],
+    core_tables: &CoreTables,
+    raw_indexes: &RawIndexes,
+    keyed: bool,
+) -> StageResult<Vec<EmptyIndex>> {
+    let mut inserted = false;
+    let mut empty_indexes = Vec::new();
+    for file in core {
+        if ShippedSql::is_replaced(file) {
+            if !std::mem::replace(&mut inserted, true) {
+                let tx = conn.unchecked_transaction()?;
+                core_tables.insert(&tx, &ShippedSql::core_table_ddl()?)?;
+                tx.commit()?;
+                crate::trace::phase("load: core tables inserted");
+            }
+        } else if ShippedSql::is_index_file(file) {
+            empty_indexes = raw_indexes.build(conn, keyed)?;
+        } else {
+            run_sql_file(conn, file)?;
+        }
+    }
+    Ok(empty_indexes)
+}
+
+/// Closes `conn` (SQLite writes out its pages and lets go of the file),
+/// lets `write` put b-tree pages into the file, and opens it again.
+fn write_pages<T>(
+    conn: Connection,
+    db: &Path,
+    write: impl FnOnce(&mut PageFile) -> std::io::Result<T>,
+) -> StageResult<(Connection, T)> {
+    conn.close().map_err(|(_, e)| e)?;
+    let written = with_page_file(db, write)?;
+    Ok((open_for_build(db)?, written))
+}
+
+/// Writes raw_events' rows into the closed database `db` as the pages of
+/// its b-tree (root page `root`), when `pack` can pack them all. Whether
+/// it could; if not, nothing it wrote is kept.
+fn write_rows(
+    db: &Path,
+    root: u32,
+    pack: impl FnOnce(RowPacker) -> Option<(Leaves, i64)>,
+) -> StageResult<bool> {
+    with_page_file(db, |pages| {
+        let packed = pack(pages.row_packer());
+        let written = packed.is_some();
+        if let Some((leaves, _)) = packed {
+            pages.write_tree(root, leaves, None)?;
+        }
+        Ok(written)
+    })
+}
+
+/// Runs `write` on the closed database `db`, then records its page count.
+fn with_page_file<T>(
+    db: &Path,
+    write: impl FnOnce(&mut PageFile) -> std::io::Result<T>,
+) -> StageResult<T> {
+    let write_err = |source| StageError::Write {
+        path: db.to_path_buf(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(db)
+        .map_err(write_err)?;
+    let mut pages = PageFile::open(file).map_err(write_err)?;
+    let written = write(&mut pages).map_err(write_err)?;
+    pages.finish().map_err(write_err)?;
+    Ok(written)
+}
+
+/// The database under construction, with the build settings.
+fn open_for_build(db: &Path) -> StageResult<Connection> {
+    let conn = Connection::open(db)?;
+    conn.execute_batch(PRAGMAS)?;
+    Ok(conn)
+}
+
+/// The root page of a table's b-tree.
+fn table_root(conn: &Connection, table: &str) -> StageResult<u32> {
+    Ok(conn.query_row(
+        "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get(0),
+    )?)
 }
 
 /// Build settings: the file is private to this stage until tnsflow publishes
@@ -214,10 +311,17 @@ const PRAGMAS: &str = "PRAGMA page_size = 32768;
      PRAGMA cache_size = -8192; PRAGMA locking_mode = EXCLUSIVE; PRAGMA threads = 2;
      PRAGMA mmap_size = 2147418112;";
 
-/// The raw tables, in one transaction.
-fn insert_csvs(conn: &mut Connection, ctx: &StageContext) -> StageResult<()> {
+/// The raw tables, in one transaction; raw_events only `with_raw_events`.
+fn insert_csvs(
+    conn: &mut Connection,
+    ctx: &StageContext,
+    with_raw_events: bool,
+) -> StageResult<()> {
     let tx = conn.transaction()?;
     for table in TABLES {
+        if table == "raw_events" && !with_raw_events {
+            continue;
+        }
         load_csv(&tx, table, &ctx.dep(&format!("{table}.csv"))?)?;
     }
     tx.commit()?;
@@ -438,6 +542,57 @@ mod tests {
             .query_row("SELECT count(*) FROM raw_events INDEXED BY raw_events_user WHERE user_id LIKE 'ü%'", [], |r| r.get(0))
             .unwrap();
         assert_eq!(odd, 600);
+    }
+
+    /// raw_events' rows written as pages hold what the SQL insert stores:
+    /// text with quotes, commas, newlines and non-ASCII, an empty nullable
+    /// field as NULL, an empty INTEGER field as empty text; and a field the
+    /// SQL insert would leave to SQLite's affinity (`1e3`) has the whole
+    /// table inserted by SQL.
+    #[test]
+    fn rows_as_pages_hold_what_the_sql_insert_stores() {
+        for odd_integer in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            generate(dir.path(), "{events: 4000, users: 90, seed: 11}");
+            let csv_path = dir.path().join("raw_events.csv");
+            let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+            let header = reader.headers().unwrap().clone();
+            let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+            let (prompt, payment, tokens, latency) = (
+                col("prompt"),
+                col("payment_id"),
+                col("tokens_in"),
+                col("latency_ms"),
+            );
+            let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+            let mut writer = csv::Writer::from_path(&csv_path).unwrap();
+            writer.write_record(&header).unwrap();
+            for (i, row) in rows.iter().enumerate() {
+                let mut fields: Vec<String> = row.iter().map(String::from).collect();
+                match i % 7 {
+                    0 => fields[prompt] = format!("say \"hi\", then\nbye; 100% #1 ü {i}"),
+                    1 => fields[payment] = String::new(),
+                    2 => fields[tokens] = String::new(),
+                    3 if odd_integer && i > 3000 => fields[latency] = "1e3".into(),
+                    _ => {}
+                }
+                writer.write_record(&fields).unwrap();
+            }
+            writer.flush().unwrap();
+            let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+            let fast = load(dir.path(), &repo, &dir.path().join("fast"));
+            let sql = load(dir.path(), &edited_sql(dir.path()), &dir.path().join("sql"));
+            assert_eq!(integrity(&fast), "ok");
+            assert_eq!(contents(&fast), contents(&sql));
+            let empty_tokens: i64 = fast
+                .query_row(
+                    "SELECT count(*) FROM raw_events WHERE typeof(tokens_in) = 'text'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(empty_tokens, 4000 / 7 + 1);
+        }
     }
 
     /// Rows out of time order: the aggregation's timestamp ids are not in

@@ -15,7 +15,7 @@
 //! schema row then becomes the index's (`PRAGMA writable_schema`), with the
 //! CREATE INDEX text SQLite itself would have stored. Once SQLite has
 //! closed the file, the entries are written into that b-tree bottom-up,
-//! page by page (`index_btree`): the same schema, the same entries (the
+//! page by page (`btree_pages`): the same schema, the same entries (the
 //! tests compare them with CREATE INDEX's and run `PRAGMA
 //! integrity_check`), without the sort or SQLite's insert. On the shipped
 //! SQL only, and only for indexes whose every column the keys cover; the
@@ -25,10 +25,9 @@ use rusqlite::{Connection, OptionalExtension};
 use std::borrow::Cow;
 use std::fs::File;
 use std::io;
-use std::path::Path;
 use std::thread::ScopedJoinHandle;
 
-use super::index_btree::{self, IndexRecord, LeafPacker, Leaves, PageFile, PageFormat, TooLarge};
+use super::btree_pages::{self, Field, LeafPacker, Leaves, PageFile, PageFormat, Record, TooLarge};
 use super::interner::Interner;
 use super::timestamps::Timestamps;
 use crate::execute::StageError;
@@ -170,16 +169,16 @@ impl KeySource<'_> {
     }
 
     /// Packs the entries of an index on `columns` into leaf pages.
-    fn pack(&self, columns: &[Column], packer: &mut LeafPacker) -> Result<(), index_btree::Error> {
+    fn pack(&self, columns: &[Column], packer: &mut LeafPacker) -> Result<(), btree_pages::Error> {
         let (rows, ids) = self.sorted(columns);
         for (i, &row) in rows.iter().enumerate() {
-            let texts = columns
+            let fields = columns
                 .iter()
                 .zip(&ids)
-                .map(|(&column, ids)| self.text(column, ids[i]));
-            let rowid = i64::from(row) + 1;
-            let record = IndexRecord::new(texts.clone(), rowid);
-            packer.push_with(record.len(), |out| record.write(texts, rowid, out))?;
+                .map(|(&column, ids)| Field::Text(self.text(column, ids[i])))
+                .chain([Field::Integer(i64::from(row) + 1)]);
+            let record = Record::new(fields.clone());
+            packer.push_with(record.len(), |out| record.write(fields, out))?;
         }
         Ok(())
     }
@@ -254,12 +253,12 @@ impl<'a> RawIndexes<'a> {
                 packed.push(match keys.pack(&index.columns, &mut packer) {
                     Ok(()) => {
                         let leaves = packer.finish()?;
-                        slot = LeafPacker::end(&leaves);
+                        slot = leaves.end();
                         Ok(leaves)
                     }
                     // Its pages are overwritten by the next index's.
-                    Err(index_btree::Error::TooLarge(too_large)) => Err(too_large),
-                    Err(index_btree::Error::Io(e)) => return Err(e),
+                    Err(btree_pages::Error::TooLarge(too_large)) => Err(too_large),
+                    Err(btree_pages::Error::Io(e)) => return Err(e),
                 });
             }
             crate::trace::phase("load: raw_events index leaves packed");
@@ -283,39 +282,25 @@ impl<'a> RawIndexes<'a> {
         Ok(empty)
     }
 
-    /// Writes the `packed` indexes into their `empty` b-trees in the
-    /// database file `db`, which no connection has open. Returns the names
-    /// of the indexes whose entries did not fit a page, left empty for
-    /// SQLite to fill (REINDEX).
+    /// Writes the `packed` indexes into their `empty` b-trees. Returns the
+    /// names of the indexes whose entries did not fit a page, left empty
+    /// for SQLite to fill (REINDEX).
     pub fn fill(
-        db: &Path,
+        pages: &mut PageFile,
         empty: Vec<EmptyIndex>,
         packed: Vec<Packed>,
         spool: &File,
-    ) -> StageResult<Vec<String>> {
-        let write_err = |source| StageError::Write {
-            path: db.to_path_buf(),
-            source,
-        };
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(db)
-            .map_err(write_err)?;
-        let mut pages = PageFile::open(file).map_err(write_err)?;
+    ) -> io::Result<Vec<String>> {
         let mut left_to_sqlite = Vec::new();
         for (index, packed) in empty.into_iter().zip(packed) {
             match packed {
                 Ok(leaves) => {
-                    pages
-                        .write_index(index.root, leaves, spool)
-                        .map_err(write_err)?;
+                    pages.write_tree(index.root, leaves, Some(spool))?;
                     crate::trace::phase("load: a raw_events index written in key order");
                 }
                 Err(TooLarge) => left_to_sqlite.push(index.name),
             }
         }
-        pages.finish().map_err(write_err)?;
         Ok(left_to_sqlite)
     }
 }

@@ -1,26 +1,29 @@
-//! `LeafPacker` and `PageFile`: an index b-tree written straight into a
-//! closed SQLite file, bottom-up, from entries already in key order.
+//! `LeafPacker`, `RowPacker` and `PageFile`: b-trees written straight into
+//! a closed SQLite file, bottom-up, from entries already in key order.
 //!
-//! Through SQLite, each entry of a sorted index costs a descent of the tree,
-//! a record built from bound values, a cell copy and, every few hundred
-//! entries, a page split: 2-3.5 s per raw_events index at 5 M events, on
-//! one core, whether by INSERT or by SQLite's own page-level transfer. Built
-//! bottom-up, each page is filled once and written once, in order.
+//! Through SQLite, each entry costs a descent of the tree, a record built
+//! from bound values, a cell copy and, every few hundred entries, a page
+//! split: at 5 M events 2-3.5 s for each raw_events index and most of the
+//! insert thread's 15 s, on one core, whether by INSERT or by SQLite's own
+//! page-level transfer. Built bottom-up, each page is filled once and
+//! written once, in order.
 //!
 //! The format is SQLite's (https://www.sqlite.org/fileformat2.html, "B-tree
-//! Pages" and "Record Format"): leaf pages (0x0A) hold entries, and each
-//! interior page (0x02) holds entries too, each with the page of smaller
-//! entries on its left, plus its right-most child. An index b-tree holds
-//! every entry exactly once, so an interior entry is not a copy: filling
-//! leaves in order, the entry that does not fit becomes the divider above
-//! and the next leaf starts after it.
+//! Pages" and "Record Format"). A table b-tree (raw_events) keeps its rows
+//! in leaf pages (0x0D) by rowid, and its interior pages (0x05) hold, for
+//! each child but the right-most, the page and the largest rowid under it.
+//! An index b-tree keeps entries in leaf pages (0x0A) and interior pages
+//! (0x02) alike, each interior entry with the page of smaller entries on its
+//! left: it holds every entry exactly once, so filling leaves in order, the
+//! entry that does not fit becomes the divider above and the next leaf
+//! starts after it.
 //!
-//! Leaf pages hold no page numbers, so `LeafPacker` can write them to a
-//! spool file while SQLite still has the database open; `PageFile` then
-//! appends them after the database's last page, builds the few interior
-//! pages above them, and puts the top page at the root page SQLite allotted
-//! when the index was created empty. Entries must fit on a page without
-//! overflow pages (`TooLarge`): the caller then has SQLite build that index.
+//! Leaf pages hold no page numbers, so the packers write them to a spool
+//! file while SQLite still has the database open; `PageFile` then appends
+//! them after the database's last page, builds the few interior pages above
+//! them, and puts the top page at the root page SQLite allotted when the
+//! table or index was created empty. Entries must fit on a page without
+//! overflow pages (`TooLarge`): the caller then leaves the work to SQLite.
 
 use std::fs::File;
 use std::io;
@@ -31,8 +34,11 @@ const HEADER_PAGE_SIZE: usize = 16;
 const HEADER_RESERVED: usize = 20;
 const HEADER_PAGE_COUNT: usize = 28;
 
-const LEAF: u8 = 0x0A;
-const INTERIOR: u8 = 0x02;
+/// Page kinds: the first byte of a b-tree page.
+const INDEX_LEAF: u8 = 0x0A;
+const INDEX_INTERIOR: u8 = 0x02;
+const TABLE_LEAF: u8 = 0x0D;
+const TABLE_INTERIOR: u8 = 0x05;
 
 /// A database's page size and the bytes of each page b-trees may use.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,6 +67,11 @@ impl PageFormat {
     pub fn max_local(&self) -> usize {
         (self.usable - 12) * 64 / 255 - 23
     }
+
+    /// The same on a table's leaf page.
+    fn max_local_row(&self) -> usize {
+        self.usable - 35
+    }
 }
 
 /// An entry larger than a page holds without overflow pages.
@@ -79,23 +90,55 @@ impl From<io::Error> for Error {
     }
 }
 
-/// One index's leaf pages, consecutive in the spool, and the entries
-/// between them: `dividers[i]` sits between leaf `i` and leaf `i + 1`.
+/// One b-tree's leaf pages, consecutive in a spool, and the interior cells
+/// between them: `dividers[i]` (without its left child) sits between leaf
+/// `i` and leaf `i + 1`.
 #[derive(Debug)]
 pub struct Leaves {
+    interior: u8,
     first: u64,
     count: u32,
     dividers: Vec<Vec<u8>>,
 }
 
-/// Packs one index's entries, in key order, into leaf pages appended to a
-/// spool file.
-pub struct LeafPacker<'s> {
-    spool: &'s File,
+impl Leaves {
+    /// The spool slot after these leaves: where the next tree's start.
+    pub fn end(&self) -> u64 {
+        self.first + u64::from(self.count)
+    }
+}
+
+/// Leaf pages written one after another to a spool file.
+struct Spool<'s> {
+    file: &'s File,
     format: PageFormat,
-    /// The spool's page slot for the next leaf.
-    next: u64,
     first: u64,
+    /// The slot for the next page.
+    next: u64,
+}
+
+impl Spool<'_> {
+    /// Writes `page` to the next slot; it is empty after.
+    fn write(&mut self, page: &mut Page) -> io::Result<()> {
+        let at = self.next * self.format.page_size as u64;
+        self.next += 1;
+        self.file.write_all_at(page.image(None), at)
+    }
+
+    fn leaves(self, interior: u8, dividers: Vec<Vec<u8>>) -> io::Result<Leaves> {
+        Ok(Leaves {
+            interior,
+            first: self.first,
+            count: u32::try_from(self.next - self.first)
+                .map_err(|_| io::Error::other("a b-tree of more than 2^32 pages"))?,
+            dividers,
+        })
+    }
+}
+
+/// Packs one index's entries, in key order, into leaf pages in a spool.
+pub struct LeafPacker<'s> {
+    spool: Spool<'s>,
     current: Page,
     /// The last full leaf, written out one behind: it may still lend its
     /// last entry to the final leaf (see `finish`).
@@ -107,11 +150,13 @@ impl<'s> LeafPacker<'s> {
     /// A packer whose leaves start at page slot `first` of `spool`.
     pub fn new(spool: &'s File, format: PageFormat, first: u64) -> LeafPacker<'s> {
         LeafPacker {
-            spool,
-            format,
-            next: first,
-            first,
-            current: Page::new(LEAF, format),
+            spool: Spool {
+                file: spool,
+                format,
+                first,
+                next: first,
+            },
+            current: Page::new(INDEX_LEAF, format),
             held: None,
             dividers: Vec::new(),
         }
@@ -120,22 +165,30 @@ impl<'s> LeafPacker<'s> {
     /// Adds the next entry (entries come in key order): a record payload
     /// of `len` bytes, which `write` puts in the slice it is given.
     pub fn push_with(&mut self, len: usize, write: impl FnOnce(&mut [u8])) -> Result<(), Error> {
-        if len > self.format.max_local() {
+        let format = self.spool.format;
+        if len > format.max_local() {
             return Err(Error::TooLarge(TooLarge));
         }
-        if self.current.fits(len) {
-            self.current.push_with(None, len, write);
+        // An index cell, on a leaf or (after its child) on an interior page:
+        // the payload's size, then the payload.
+        let cell_len = varint_len(len as u64) + len;
+        let write_cell = |cell: &mut [u8]| {
+            let at = write_varint(cell, len as u64);
+            write(&mut cell[at..]);
+        };
+        if self.current.fits(cell_len) {
+            self.current.push(None, cell_len, write_cell);
             return Ok(());
         }
-        let mut divider = vec![0; len];
-        write(&mut divider);
+        let mut divider = vec![0; cell_len];
+        write_cell(&mut divider);
         self.dividers.push(divider);
         let spare = match self.held.take() {
             Some(mut held) => {
-                self.write(&mut held)?;
+                self.spool.write(&mut held)?;
                 held
             }
-            None => Page::new(LEAF, self.format),
+            None => Page::new(INDEX_LEAF, format),
         };
         self.held = Some(std::mem::replace(&mut self.current, spare));
         Ok(())
@@ -151,35 +204,78 @@ impl<'s> LeafPacker<'s> {
                 // gives up its own last entry as the divider.
                 let divider = self.dividers.pop().expect("a held leaf has its divider");
                 let (_, lent) = held.pop();
-                self.current.push(None, &divider);
+                self.current.push_bytes(None, &divider);
                 self.dividers.push(lent);
             }
-            self.write(&mut held)?;
+            self.spool.write(&mut held)?;
         }
-        let mut current = std::mem::replace(&mut self.current, Page::new(LEAF, self.format));
-        self.write(&mut current)?;
-        Ok(Leaves {
-            first: self.first,
-            count: u32::try_from(self.next - self.first)
-                .map_err(|_| io::Error::other("an index of more than 2^32 pages"))?,
-            dividers: self.dividers,
-        })
-    }
-
-    /// The spool slot after this index's leaves: where the next one's start.
-    pub fn end(leaves: &Leaves) -> u64 {
-        leaves.first + u64::from(leaves.count)
-    }
-
-    /// Writes `page` to the next slot; it is empty after.
-    fn write(&mut self, page: &mut Page) -> io::Result<()> {
-        let at = self.next * self.format.page_size as u64;
-        self.next += 1;
-        self.spool.write_all_at(page.image(None), at)
+        self.spool.write(&mut self.current)?;
+        self.spool.leaves(INDEX_INTERIOR, self.dividers)
     }
 }
 
-/// A SQLite database file, closed by SQLite, that index pages are appended to.
+/// Packs a table's rows, by rowid, into leaf pages in a spool.
+pub struct RowPacker<'s> {
+    spool: Spool<'s>,
+    current: Page,
+    last_rowid: i64,
+    dividers: Vec<Vec<u8>>,
+}
+
+impl<'s> RowPacker<'s> {
+    /// A packer whose leaves start at page slot `first` of `spool`.
+    pub fn new(spool: &'s File, format: PageFormat, first: u64) -> RowPacker<'s> {
+        RowPacker {
+            spool: Spool {
+                file: spool,
+                format,
+                first,
+                next: first,
+            },
+            current: Page::new(TABLE_LEAF, format),
+            last_rowid: 0,
+            dividers: Vec::new(),
+        }
+    }
+
+    /// Adds the row `rowid` (rowids ascend): a record of `len` bytes, which
+    /// `write` puts in the slice it is given.
+    pub fn push_with(
+        &mut self,
+        rowid: i64,
+        len: usize,
+        write: impl FnOnce(&mut [u8]),
+    ) -> Result<(), Error> {
+        if len > self.spool.format.max_local_row() {
+            return Err(Error::TooLarge(TooLarge));
+        }
+        // A table leaf cell: the payload's size, the rowid, the payload.
+        let cell_len = varint_len(len as u64) + varint_len(rowid as u64) + len;
+        if !self.current.fits(cell_len) {
+            self.spool.write(&mut self.current)?;
+            // The interior cell after this leaf: its largest rowid.
+            let mut key = vec![0; varint_len(self.last_rowid as u64)];
+            write_varint(&mut key, self.last_rowid as u64);
+            self.dividers.push(key);
+        }
+        self.current.push(None, cell_len, |cell| {
+            let at = write_varint(cell, len as u64);
+            let at = at + write_varint(&mut cell[at..], rowid as u64);
+            write(&mut cell[at..]);
+        });
+        self.last_rowid = rowid;
+        Ok(())
+    }
+
+    /// Writes the last leaf. There is always at least one, empty for a
+    /// table without rows.
+    pub fn finish(mut self) -> io::Result<Leaves> {
+        self.spool.write(&mut self.current)?;
+        self.spool.leaves(TABLE_INTERIOR, self.dividers)
+    }
+}
+
+/// A SQLite database file, closed by SQLite, that b-tree pages are appended to.
 pub struct PageFile {
     file: File,
     format: PageFormat,
@@ -196,10 +292,22 @@ impl PageFile {
         Ok(PageFile { file, format, next })
     }
 
-    /// Writes the index b-tree whose leaves `LeafPacker` put in `spool`,
-    /// its top page at `root`.
-    pub fn write_index(&mut self, root: u32, leaves: Leaves, spool: &File) -> io::Result<()> {
+    /// A packer for a table's rows whose leaves go straight into this
+    /// file, after its last page; `write_tree` with no spool adopts them.
+    pub fn row_packer(&self) -> RowPacker<'_> {
+        RowPacker::new(&self.file, self.format, u64::from(self.next) - 1)
+    }
+
+    /// Writes the b-tree whose leaves a packer put in `spool` (`None`: in
+    /// this file, after its last page), its top page at `root`.
+    pub fn write_tree(
+        &mut self,
+        root: u32,
+        leaves: Leaves,
+        spool: Option<&File>,
+    ) -> io::Result<()> {
         let slot = |i: u64| i * self.format.page_size as u64;
+        let spool = spool.unwrap_or(&self.file);
         if leaves.count == 1 {
             let mut page = vec![0u8; self.format.page_size];
             spool.read_exact_at(&mut page, slot(leaves.first))?;
@@ -207,18 +315,15 @@ impl PageFile {
         }
         let first = self.next;
         self.next += leaves.count;
-        copy_range(
-            spool,
-            slot(leaves.first),
-            &self.file,
-            slot(u64::from(first) - 1),
-            slot(u64::from(leaves.count)),
-        )?;
+        let (from, to) = (slot(leaves.first), slot(u64::from(first) - 1));
+        if from != to || !std::ptr::eq(spool, &self.file) {
+            copy_range(spool, from, &self.file, to, slot(u64::from(leaves.count)))?;
+        }
         // Interior levels, in memory: a few hundred times fewer pages.
         let mut dividers: Vec<(u32, Vec<u8>)> = (first..).zip(leaves.dividers).collect();
         let mut right = first + leaves.count - 1;
         loop {
-            let (mut pages, up) = self.interior_level(dividers, right);
+            let (mut pages, up) = self.interior_level(leaves.interior, dividers, right);
             if let [(page, right)] = &mut pages[..] {
                 return self.write_page(root, page, *right);
             }
@@ -248,31 +353,34 @@ impl PageFile {
 
     /// Packs (left child, divider) cells and the right-most child into
     /// interior pages: each page with its right-most child, and the
-    /// dividers between consecutive pages, for the level above.
+    /// dividers between consecutive pages, for the level above. (In a
+    /// table b-tree the divider above a page is its right-most child's
+    /// largest rowid, which is the cell that child would have had.)
     #[allow(clippy::type_complexity)]
     fn interior_level(
         &self,
+        kind: u8,
         cells: Vec<(u32, Vec<u8>)>,
         right: u32,
     ) -> (Vec<(Page, u32)>, Vec<Vec<u8>>) {
         let mut pages: Vec<(Page, u32)> = Vec::new();
         let mut up = Vec::new();
-        let mut current = Page::new(INTERIOR, self.format);
+        let mut current = Page::new(kind, self.format);
         for (child, divider) in cells {
             if current.fits(divider.len()) {
-                current.push(Some(child), &divider);
+                current.push_bytes(Some(child), &divider);
             } else {
-                let full = std::mem::replace(&mut current, Page::new(INTERIOR, self.format));
+                let full = std::mem::replace(&mut current, Page::new(kind, self.format));
                 pages.push((full, child));
                 up.push(divider);
             }
         }
         if current.is_empty() {
-            // As for leaves: no page may be left with a right child only.
+            // As for index leaves: no page may be left with a right child only.
             let (previous, previous_right) = pages.last_mut().expect("a divider went up");
             let divider = up.pop().expect("a divider went up");
             let (child, lent) = previous.pop();
-            current.push(Some(*previous_right), &divider);
+            current.push_bytes(Some(*previous_right), &divider);
             *previous_right = child.expect("interior cells have a left child");
             up.push(lent);
         }
@@ -333,6 +441,7 @@ fn copy_range(
 
 /// A page being filled: cells written from the end of the usable area
 /// downwards (as SQLite places them), their pointers from the header up.
+/// A cell here is what follows the left child pointer of interior pages.
 struct Page {
     kind: u8,
     usable: usize,
@@ -353,64 +462,72 @@ impl Page {
         }
     }
 
+    fn is_interior(&self) -> bool {
+        matches!(self.kind, INDEX_INTERIOR | TABLE_INTERIOR)
+    }
+
     fn header_len(&self) -> usize {
-        if self.kind == LEAF {
-            8
-        } else {
+        if self.is_interior() {
             12
+        } else {
+            8
         }
     }
 
     fn child_len(&self) -> usize {
-        if self.kind == LEAF {
-            0
-        } else {
+        if self.is_interior() {
             4
+        } else {
+            0
         }
     }
 
-    /// Whether one more cell of a `len`-byte payload fits, with its pointer.
+    /// Whether one more cell of `len` bytes fits, with its child and pointer.
     fn fits(&self, len: usize) -> bool {
-        let cell = self.child_len() + varint_len(len as u64) + len;
-        self.header_len() + 2 * (self.cells + 1) + cell <= self.content
+        self.header_len() + 2 * (self.cells + 1) + self.child_len() + len <= self.content
     }
 
     fn is_empty(&self) -> bool {
         self.cells == 0
     }
 
-    /// Adds a cell for a `len`-byte payload that `write` fills in.
-    fn push_with(&mut self, child: Option<u32>, len: usize, write: impl FnOnce(&mut [u8])) {
-        let cell_len = self.child_len() + varint_len(len as u64) + len;
-        self.content -= cell_len;
-        let cell = &mut self.bytes[self.content..self.content + cell_len];
-        let mut at = 0;
+    /// Adds a cell of `len` bytes that `write` fills in, after `child`.
+    fn push(&mut self, child: Option<u32>, len: usize, write: impl FnOnce(&mut [u8])) {
+        let child_len = self.child_len();
+        self.content -= child_len + len;
+        let cell = &mut self.bytes[self.content..self.content + child_len + len];
         if let Some(child) = child {
             cell[..4].copy_from_slice(&child.to_be_bytes());
-            at = 4;
         }
-        at += write_varint(&mut cell[at..], len as u64);
-        write(&mut cell[at..]);
+        write(&mut cell[child_len..]);
         let pointer = self.header_len() + 2 * self.cells;
         self.bytes[pointer..pointer + 2].copy_from_slice(&(self.content as u16).to_be_bytes());
         self.cells += 1;
     }
 
-    fn push(&mut self, child: Option<u32>, payload: &[u8]) {
-        self.push_with(child, payload.len(), |out| out.copy_from_slice(payload));
+    fn push_bytes(&mut self, child: Option<u32>, cell: &[u8]) {
+        self.push(child, cell.len(), |out| out.copy_from_slice(cell));
     }
 
     /// Removes the last cell, the lowest on the page: its left child
-    /// (interior pages) and payload.
+    /// (interior pages) and the rest. Not for table leaves.
     fn pop(&mut self) -> (Option<u32>, Vec<u8>) {
+        debug_assert_ne!(self.kind, TABLE_LEAF);
+        let child_len = self.child_len();
         let cell = &self.bytes[self.content..];
-        let child = (self.kind != LEAF).then(|| u32::from_be_bytes(cell[..4].try_into().unwrap()));
-        let (len, n) = get_varint(&cell[self.child_len()..]);
-        let start = self.child_len() + n;
-        let payload = cell[start..start + len as usize].to_vec();
-        self.content += start + len as usize;
+        let child = (child_len == 4).then(|| u32::from_be_bytes(cell[..4].try_into().unwrap()));
+        let (value, n) = get_varint(&cell[child_len..]);
+        // A table's interior cell is its key alone; an index's, the
+        // payload's size and the payload.
+        let len = if self.kind == TABLE_INTERIOR {
+            n
+        } else {
+            n + value as usize
+        };
+        let rest = cell[child_len..child_len + len].to_vec();
+        self.content += child_len + len;
         self.cells -= 1;
-        (child, payload)
+        (child, rest)
     }
 
     /// The page image with its header (and `right`, the right-most child
@@ -433,31 +550,58 @@ impl Page {
     }
 }
 
-/// The record of an index entry: its key texts, then its rowid, each with
-/// the serial type SQLite gives it (schema format 4).
-pub struct IndexRecord {
+/// A value of a record.
+#[derive(Clone, Copy)]
+pub enum Field<'a> {
+    Null,
+    Integer(i64),
+    Text(&'a [u8]),
+}
+
+impl Field<'_> {
+    /// Its serial type and body length, as `sqlite3VdbeSerialType` picks
+    /// them (schema format 4: 0 and 1 have bodyless types).
+    fn serial_type(&self) -> (u64, usize) {
+        match *self {
+            Field::Null => (0, 0),
+            Field::Text(text) => (13 + 2 * text.len() as u64, text.len()),
+            Field::Integer(i) => {
+                let u = if i < 0 { !i } else { i } as u64;
+                match u {
+                    0..=127 if i == 0 || i == 1 => (8 + i as u64, 0),
+                    0..=127 => (1, 1),
+                    128..=32767 => (2, 2),
+                    32768..=8388607 => (3, 3),
+                    8388608..=2147483647 => (4, 4),
+                    2147483648..=0x7FFF_FFFF_FFFF => (5, 6),
+                    _ => (6, 8),
+                }
+            }
+        }
+    }
+}
+
+/// A record's layout: its values' serial types in a header, then their
+/// bodies.
+pub struct Record {
     header_len: usize,
-    int_type: u64,
-    int_len: usize,
     len: usize,
 }
 
-impl IndexRecord {
-    pub fn new<'t>(texts: impl Iterator<Item = &'t [u8]>, rowid: i64) -> IndexRecord {
-        let (int_type, int_len) = integer_serial_type(rowid);
-        let (mut types_len, mut bodies_len) = (varint_len(int_type), int_len);
-        for text in texts {
-            types_len += varint_len(text_type(text));
-            bodies_len += text.len();
+impl Record {
+    pub fn new<'f>(fields: impl Iterator<Item = Field<'f>>) -> Record {
+        let (mut types_len, mut bodies_len) = (0, 0);
+        for field in fields {
+            let (serial_type, body_len) = field.serial_type();
+            types_len += varint_len(serial_type);
+            bodies_len += body_len;
         }
         let mut header_len = types_len + 1;
         while types_len + varint_len(header_len as u64) != header_len {
             header_len = types_len + varint_len(header_len as u64);
         }
-        IndexRecord {
+        Record {
             header_len,
-            int_type,
-            int_len,
             len: header_len + bodies_len,
         }
     }
@@ -467,43 +611,27 @@ impl IndexRecord {
         self.len
     }
 
-    /// Writes the record into `out`, `len()` bytes, for the same `texts`
-    /// and `rowid` as `new` was given.
-    pub fn write<'t>(
-        &self,
-        texts: impl Iterator<Item = &'t [u8]> + Clone,
-        rowid: i64,
-        out: &mut [u8],
-    ) {
+    /// Writes the record into `out`, `len()` bytes, for the same `fields`
+    /// as `new` was given.
+    pub fn write<'f>(&self, fields: impl Iterator<Item = Field<'f>> + Clone, out: &mut [u8]) {
         let mut at = write_varint(out, self.header_len as u64);
-        for text in texts.clone() {
-            at += write_varint(&mut out[at..], text_type(text));
+        for field in fields.clone() {
+            at += write_varint(&mut out[at..], field.serial_type().0);
         }
-        at += write_varint(&mut out[at..], self.int_type);
-        for text in texts {
-            out[at..at + text.len()].copy_from_slice(text);
-            at += text.len();
+        for field in fields {
+            match field {
+                Field::Null => {}
+                Field::Text(text) => {
+                    out[at..at + text.len()].copy_from_slice(text);
+                    at += text.len();
+                }
+                Field::Integer(i) => {
+                    let len = field.serial_type().1;
+                    out[at..at + len].copy_from_slice(&i.to_be_bytes()[8 - len..]);
+                    at += len;
+                }
+            }
         }
-        out[at..].copy_from_slice(&rowid.to_be_bytes()[8 - self.int_len..]);
-    }
-}
-
-fn text_type(text: &[u8]) -> u64 {
-    13 + 2 * text.len() as u64
-}
-
-/// An integer's serial type and body length, as `sqlite3VdbeSerialType`
-/// picks them: 0 and 1 have bodyless types, others the fewest bytes.
-fn integer_serial_type(i: i64) -> (u64, usize) {
-    let u = if i < 0 { !i } else { i } as u64;
-    match u {
-        0..=127 if i == 0 || i == 1 => (8 + i as u64, 0),
-        0..=127 => (1, 1),
-        128..=32767 => (2, 2),
-        32768..=8388607 => (3, 3),
-        8388608..=2147483647 => (4, 4),
-        2147483648..=0x7FFF_FFFF_FFFF => (5, 6),
-        _ => (6, 8),
     }
 }
 
@@ -605,9 +733,10 @@ mod tests {
         let records: Vec<Vec<u8>> = want
             .iter()
             .map(|(k, id)| {
-                let record = IndexRecord::new([k.as_bytes()].into_iter(), *id);
+                let fields = [Field::Text(k.as_bytes()), Field::Integer(*id)];
+                let record = Record::new(fields.into_iter());
                 let mut out = vec![0; record.len()];
-                record.write([k.as_bytes()].into_iter(), *id, &mut out);
+                record.write(fields.into_iter(), &mut out);
                 out
             })
             .collect();
@@ -626,7 +755,7 @@ mod tests {
             .push_with(6, |out| out.copy_from_slice(b"\x03\x11\x01ab\x05"))
             .unwrap();
         let other = other.finish().unwrap();
-        let mut packer = LeafPacker::new(&spool, format, LeafPacker::end(&other));
+        let mut packer = LeafPacker::new(&spool, format, other.end());
         let packed = records
             .iter()
             .try_for_each(|r| packer.push_with(r.len(), |out| out.copy_from_slice(r)));
@@ -638,7 +767,7 @@ mod tests {
         );
         if !too_large {
             let leaves = packer.finish().unwrap();
-            pages.write_index(root, leaves, &spool).unwrap();
+            pages.write_tree(root, leaves, Some(&spool)).unwrap();
         }
         pages.finish().unwrap();
         let conn = Connection::open(&path).unwrap();
