@@ -501,6 +501,39 @@ mod tests {
         }
     }
 
+    /// Rewrites raw_events.csv in `dir`, `edit` given each row's fields,
+    /// its index and a column's position by name.
+    fn edit_raw_events(
+        dir: &Path,
+        mut edit: impl FnMut(usize, &mut Vec<String>, &dyn Fn(&str) -> usize),
+    ) {
+        let csv_path = dir.join("raw_events.csv");
+        let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+        let header = reader.headers().unwrap().clone();
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let mut writer = csv::Writer::from_path(&csv_path).unwrap();
+        writer.write_record(&header).unwrap();
+        for (i, row) in rows.iter().enumerate() {
+            let mut fields: Vec<String> = row.iter().map(String::from).collect();
+            edit(i, &mut fields, &col);
+            writer.write_record(&fields).unwrap();
+        }
+        writer.flush().unwrap();
+    }
+
+    /// Loads the CSVs in `dir` by the fast path and by SQL, checks that
+    /// SQLite finds the fast one sound and that both hold the same; the
+    /// fast one.
+    fn fast_and_sql_agree(dir: &Path) -> Connection {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+        let fast = load(dir, &repo, &dir.join("fast"));
+        let sql = load(dir, &edited_sql(dir), &dir.join("sql"));
+        assert_eq!(integrity(&fast), "ok");
+        assert_eq!(contents(&fast), contents(&sql));
+        fast
+    }
+
     /// Odd values in the indexed columns (quotes, commas, `#%;`, non-ASCII,
     /// longer than the interner keeps inline, empty, too long for an index
     /// page without overflow pages) give the same index entries on the fast
@@ -509,16 +542,8 @@ mod tests {
     fn odd_values_give_the_same_index_entries() {
         let dir = tempfile::tempdir().unwrap();
         generate(dir.path(), "{events: 3000, users: 60, seed: 9}");
-        let csv_path = dir.path().join("raw_events.csv");
-        let mut reader = csv::Reader::from_path(&csv_path).unwrap();
-        let header = reader.headers().unwrap().clone();
-        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
-        let (user, ip, device) = (col("user_id"), col("ip"), col("device_id"));
-        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-        let mut writer = csv::Writer::from_path(&csv_path).unwrap();
-        writer.write_record(&header).unwrap();
-        for (i, row) in rows.iter().enumerate() {
-            let mut fields: Vec<String> = row.iter().map(String::from).collect();
+        edit_raw_events(dir.path(), |i, fields, col| {
+            let (user, ip, device) = (col("user_id"), col("ip"), col("device_id"));
             match i % 5 {
                 0 => fields[user] = format!("ü \"{}\", #%;", fields[user]),
                 1 => {
@@ -530,14 +555,8 @@ mod tests {
                 3 => fields[ip] = format!("{};é", fields[ip]),
                 _ => {}
             }
-            writer.write_record(&fields).unwrap();
-        }
-        writer.flush().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
-        let fast = load(dir.path(), &repo, &dir.path().join("fast"));
-        let sql = load(dir.path(), &edited_sql(dir.path()), &dir.path().join("sql"));
-        assert_eq!(integrity(&fast), "ok");
-        assert_eq!(contents(&fast), contents(&sql));
+        });
+        let fast = fast_and_sql_agree(dir.path());
         let odd: i64 = fast
             .query_row("SELECT count(*) FROM raw_events INDEXED BY raw_events_user WHERE user_id LIKE 'ü%'", [], |r| r.get(0))
             .unwrap();
@@ -554,36 +573,14 @@ mod tests {
         for odd_integer in [false, true] {
             let dir = tempfile::tempdir().unwrap();
             generate(dir.path(), "{events: 4000, users: 90, seed: 11}");
-            let csv_path = dir.path().join("raw_events.csv");
-            let mut reader = csv::Reader::from_path(&csv_path).unwrap();
-            let header = reader.headers().unwrap().clone();
-            let col = |name: &str| header.iter().position(|h| h == name).unwrap();
-            let (prompt, payment, tokens, latency) = (
-                col("prompt"),
-                col("payment_id"),
-                col("tokens_in"),
-                col("latency_ms"),
-            );
-            let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-            let mut writer = csv::Writer::from_path(&csv_path).unwrap();
-            writer.write_record(&header).unwrap();
-            for (i, row) in rows.iter().enumerate() {
-                let mut fields: Vec<String> = row.iter().map(String::from).collect();
-                match i % 7 {
-                    0 => fields[prompt] = format!("say \"hi\", then\nbye; 100% #1 ü {i}"),
-                    1 => fields[payment] = String::new(),
-                    2 => fields[tokens] = String::new(),
-                    3 if odd_integer && i > 3000 => fields[latency] = "1e3".into(),
-                    _ => {}
-                }
-                writer.write_record(&fields).unwrap();
-            }
-            writer.flush().unwrap();
-            let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
-            let fast = load(dir.path(), &repo, &dir.path().join("fast"));
-            let sql = load(dir.path(), &edited_sql(dir.path()), &dir.path().join("sql"));
-            assert_eq!(integrity(&fast), "ok");
-            assert_eq!(contents(&fast), contents(&sql));
+            edit_raw_events(dir.path(), |i, fields, col| match i % 7 {
+                0 => fields[col("prompt")] = format!("say \"hi\", then\nbye; 100% #1 ü {i}"),
+                1 => fields[col("payment_id")] = String::new(),
+                2 => fields[col("tokens_in")] = String::new(),
+                3 if odd_integer && i > 3000 => fields[col("latency_ms")] = "1e3".into(),
+                _ => {}
+            });
+            let fast = fast_and_sql_agree(dir.path());
             let empty_tokens: i64 = fast
                 .query_row(
                     "SELECT count(*) FROM raw_events WHERE typeof(tokens_in) = 'text'",
@@ -606,11 +603,7 @@ mod tests {
         let mut lines: Vec<&str> = text.lines().collect();
         lines[1..].reverse();
         std::fs::write(&csv, lines.join("\n") + "\n").unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
-        let fast = load(dir.path(), &repo, &dir.path().join("fast"));
-        let sql = load(dir.path(), &edited_sql(dir.path()), &dir.path().join("sql"));
-        assert_eq!(integrity(&fast), "ok");
-        assert_eq!(contents(&fast), contents(&sql));
+        fast_and_sql_agree(dir.path());
     }
 
     /// The build settings give a database of 32 KiB pages (issue 13: fewer
