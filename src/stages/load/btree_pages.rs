@@ -26,7 +26,7 @@
 //! overflow pages (`TooLarge`): the caller then leaves the work to SQLite.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 
 /// The database header's fields this writer reads and updates.
@@ -68,6 +68,13 @@ impl PageFormat {
         (self.usable - 12) * 64 / 255 - 23
     }
 
+    /// The page holding the database's byte 2^30, SQLite's lock byte
+    /// (PENDING_BYTE): SQLite never puts b-tree data there, and neither may
+    /// this writer, in a database of more than 1 GiB.
+    fn lock_page(&self) -> u32 {
+        (0x4000_0000 / self.page_size) as u32 + 1
+    }
+
     /// The same on a table's leaf page.
     fn max_local_row(&self) -> usize {
         self.usable - 35
@@ -96,43 +103,56 @@ impl From<io::Error> for Error {
 #[derive(Debug)]
 pub struct Leaves {
     interior: u8,
-    first: u64,
-    count: u32,
+    /// The spool slot of each leaf, in order.
+    slots: Vec<u64>,
     dividers: Vec<Vec<u8>>,
 }
 
 impl Leaves {
     /// The spool slot after these leaves: where the next tree's start.
     pub fn end(&self) -> u64 {
-        self.first + u64::from(self.count)
+        self.slots.last().map_or(0, |last| last + 1)
     }
 }
 
 /// Leaf pages written one after another to a spool file.
+/// The slot of the lock-byte page is skipped in a spool too, so that
+/// leaves written straight into the database never land on it.
 struct Spool<'s> {
     file: &'s File,
     format: PageFormat,
-    first: u64,
     /// The slot for the next page.
     next: u64,
+    slots: Vec<u64>,
 }
 
-impl Spool<'_> {
+impl<'s> Spool<'s> {
+    fn new(file: &'s File, format: PageFormat, first: u64) -> Spool<'s> {
+        Spool {
+            file,
+            format,
+            next: first,
+            slots: Vec::new(),
+        }
+    }
+
     /// Writes `page` to the next slot; it is empty after.
     fn write(&mut self, page: &mut Page) -> io::Result<()> {
+        if self.next == u64::from(self.format.lock_page()) - 1 {
+            self.next += 1;
+        }
         let at = self.next * self.format.page_size as u64;
+        self.slots.push(self.next);
         self.next += 1;
         self.file.write_all_at(page.image(None), at)
     }
 
-    fn leaves(self, interior: u8, dividers: Vec<Vec<u8>>) -> io::Result<Leaves> {
-        Ok(Leaves {
+    fn leaves(self, interior: u8, dividers: Vec<Vec<u8>>) -> Leaves {
+        Leaves {
             interior,
-            first: self.first,
-            count: u32::try_from(self.next - self.first)
-                .map_err(|_| io::Error::other("a b-tree of more than 2^32 pages"))?,
+            slots: self.slots,
             dividers,
-        })
+        }
     }
 }
 
@@ -150,12 +170,7 @@ impl<'s> LeafPacker<'s> {
     /// A packer whose leaves start at page slot `first` of `spool`.
     pub fn new(spool: &'s File, format: PageFormat, first: u64) -> LeafPacker<'s> {
         LeafPacker {
-            spool: Spool {
-                file: spool,
-                format,
-                first,
-                next: first,
-            },
+            spool: Spool::new(spool, format, first),
             current: Page::new(INDEX_LEAF, format),
             held: None,
             dividers: Vec::new(),
@@ -210,7 +225,7 @@ impl<'s> LeafPacker<'s> {
             self.spool.write(&mut held)?;
         }
         self.spool.write(&mut self.current)?;
-        self.spool.leaves(INDEX_INTERIOR, self.dividers)
+        Ok(self.spool.leaves(INDEX_INTERIOR, self.dividers))
     }
 }
 
@@ -226,12 +241,7 @@ impl<'s> RowPacker<'s> {
     /// A packer whose leaves start at page slot `first` of `spool`.
     pub fn new(spool: &'s File, format: PageFormat, first: u64) -> RowPacker<'s> {
         RowPacker {
-            spool: Spool {
-                file: spool,
-                format,
-                first,
-                next: first,
-            },
+            spool: Spool::new(spool, format, first),
             current: Page::new(TABLE_LEAF, format),
             last_rowid: 0,
             dividers: Vec::new(),
@@ -271,7 +281,7 @@ impl<'s> RowPacker<'s> {
     /// table without rows.
     pub fn finish(mut self) -> io::Result<Leaves> {
         self.spool.write(&mut self.current)?;
-        self.spool.leaves(TABLE_INTERIOR, self.dividers)
+        Ok(self.spool.leaves(TABLE_INTERIOR, self.dividers))
     }
 }
 
@@ -306,22 +316,37 @@ impl PageFile {
         leaves: Leaves,
         spool: Option<&File>,
     ) -> io::Result<()> {
-        let slot = |i: u64| i * self.format.page_size as u64;
-        let spool = spool.unwrap_or(&self.file);
-        if leaves.count == 1 {
+        let page_size = self.format.page_size as u64;
+        let slot = |i: u64| i * page_size;
+        if let [only] = leaves.slots[..] {
             let mut page = vec![0u8; self.format.page_size];
-            spool.read_exact_at(&mut page, slot(leaves.first))?;
+            spool
+                .unwrap_or(&self.file)
+                .read_exact_at(&mut page, slot(only))?;
             return self.file.write_all_at(&page, slot(u64::from(root) - 1));
         }
-        let first = self.next;
-        self.next += leaves.count;
-        let (from, to) = (slot(leaves.first), slot(u64::from(first) - 1));
-        if from != to || !std::ptr::eq(spool, &self.file) {
-            copy_range(spool, from, &self.file, to, slot(u64::from(leaves.count)))?;
+        let pgnos: Vec<u32> = leaves.slots.iter().map(|_| self.allocate()).collect();
+        let spool = spool.unwrap_or(&self.file);
+        // Copied in runs of consecutive pages on both sides (the lock-byte
+        // page breaks a run); leaves already in place stay.
+        let mut start = 0;
+        while start < pgnos.len() {
+            let consecutive = |i: usize| {
+                leaves.slots[i] == leaves.slots[i - 1] + 1 && pgnos[i] == pgnos[i - 1] + 1
+            };
+            let end = (start + 1..pgnos.len())
+                .find(|&i| !consecutive(i))
+                .unwrap_or(pgnos.len());
+            let (from, to) = (slot(leaves.slots[start]), slot(u64::from(pgnos[start]) - 1));
+            if from != to || !std::ptr::eq(spool, &self.file) {
+                copy_range(spool, from, &self.file, to, slot((end - start) as u64))?;
+            }
+            start = end;
         }
         // Interior levels, in memory: a few hundred times fewer pages.
-        let mut dividers: Vec<(u32, Vec<u8>)> = (first..).zip(leaves.dividers).collect();
-        let mut right = first + leaves.count - 1;
+        let mut dividers: Vec<(u32, Vec<u8>)> =
+            pgnos.iter().copied().zip(leaves.dividers).collect();
+        let mut right = *pgnos.last().expect("more than one leaf");
         loop {
             let (mut pages, up) = self.interior_level(leaves.interior, dividers, right);
             if let [(page, right)] = &mut pages[..] {
@@ -389,6 +414,9 @@ impl PageFile {
     }
 
     fn allocate(&mut self) -> u32 {
+        if self.next == self.format.lock_page() {
+            self.next += 1;
+        }
         let pgno = self.next;
         self.next += 1;
         pgno
@@ -400,41 +428,14 @@ impl PageFile {
     }
 }
 
-/// Copies `len` bytes between files at the given offsets: in the kernel
-/// (copy_file_range), or through a buffer where it cannot.
-fn copy_range(
-    from: &File,
-    mut from_at: u64,
-    to: &File,
-    mut to_at: u64,
-    len: u64,
-) -> io::Result<()> {
-    let end = from_at + len;
-    while from_at < end {
-        let want = usize::try_from(end - from_at).unwrap_or(usize::MAX);
-        match rustix::fs::copy_file_range(from, Some(&mut from_at), to, Some(&mut to_at), want) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => {}
-            Err(
-                rustix::io::Errno::XDEV
-                | rustix::io::Errno::NOSYS
-                | rustix::io::Errno::INVAL
-                | rustix::io::Errno::OPNOTSUPP,
-            ) => {
-                let mut buf = vec![0u8; 1 << 20];
-                while from_at < end {
-                    let n = buf
-                        .len()
-                        .min(usize::try_from(end - from_at).unwrap_or(usize::MAX));
-                    from.read_exact_at(&mut buf[..n], from_at)?;
-                    to.write_all_at(&buf[..n], to_at)?;
-                    from_at += n as u64;
-                    to_at += n as u64;
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
+/// Copies `len` bytes between files at the given offsets (std's copy uses
+/// copy_file_range, in the kernel, where it can).
+fn copy_range(from: &File, from_at: u64, to: &File, to_at: u64, len: u64) -> io::Result<()> {
+    let (mut from, mut to) = (from, to);
+    from.seek(SeekFrom::Start(from_at))?;
+    to.seek(SeekFrom::Start(to_at))?;
+    if io::copy(&mut from.take(len), &mut to)? != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
     }
     Ok(())
 }
@@ -804,6 +805,83 @@ mod tests {
         for n in [1, 2, 3, 4, 5, 6, 7, 8, 9, 20, 21, 22, 23, 100, 400] {
             round_trip(&vec![90; n]);
             round_trip(&vec![0; n * 10]);
+        }
+    }
+
+    /// Past 1 GiB no page of a tree lands on SQLite's lock-byte page (the
+    /// page holding byte 2^30: 16385 with 64 KiB pages), whether the
+    /// leaves are written in place (a table, crossing it) or copied from a
+    /// spool (an index, crossing it); SQLite reads every row and entry and
+    /// finds the file sound (not "2nd reference to page 16385").
+    #[test]
+    fn trees_skip_the_lock_byte_page() {
+        for (rows, entries) in [(16_400, 40), (16_370, 200)] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("big.db");
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "PRAGMA page_size = 65536; CREATE TABLE t (v TEXT);
+                 CREATE TABLE i (k TEXT, id INTEGER, PRIMARY KEY (k, id)) WITHOUT ROWID;",
+            )
+            .unwrap();
+            let root = |name: &str| -> u32 {
+                conn.query_row(
+                    "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .unwrap()
+            };
+            let (table_root, index_root) = (root("t"), root("i"));
+            conn.close().unwrap();
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .unwrap();
+            let mut pages = PageFile::open(file).unwrap();
+            let format = pages.format;
+            assert_eq!(format.lock_page(), 16385);
+            // One row a page.
+            let text = vec![b'x'; 60_000];
+            let mut packer = pages.row_packer();
+            for rowid in 1..=rows {
+                let fields = [Field::Text(&text)];
+                let record = Record::new(fields.into_iter());
+                packer
+                    .push_with(rowid, record.len(), |out| {
+                        record.write(fields.into_iter(), out)
+                    })
+                    .unwrap();
+            }
+            let leaves = packer.finish().unwrap();
+            pages.write_tree(table_root, leaves, None).unwrap();
+            // Four entries a page.
+            let spool = tempfile::tempfile().unwrap();
+            let mut packer = LeafPacker::new(&spool, format, 0);
+            let key = vec![b'k'; 15_000];
+            for id in 0..entries {
+                let fields = [Field::Text(&key), Field::Integer(id)];
+                let record = Record::new(fields.into_iter());
+                packer
+                    .push_with(record.len(), |out| record.write(fields.into_iter(), out))
+                    .unwrap();
+            }
+            let leaves = packer.finish().unwrap();
+            pages.write_tree(index_root, leaves, Some(&spool)).unwrap();
+            pages.finish().unwrap();
+            let conn = Connection::open(&path).unwrap();
+            let check: String = conn
+                .query_row("PRAGMA quick_check", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(check, "ok", "{rows} rows, {entries} entries");
+            let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+            assert_eq!(count("SELECT count(*) FROM t"), rows);
+            assert_eq!(
+                count("SELECT max(rowid) FROM t WHERE length(v) = 60000"),
+                rows
+            );
+            assert_eq!(count("SELECT count(*) FROM i WHERE k >= ''"), entries);
         }
     }
 
