@@ -43,7 +43,15 @@ impl StageRunner for RealRunner {
     fn run(&self, stage: &PlannedStage, ctx: &RunContext) -> StageResult<()> {
         let decl = &stage.decl;
         let root = ctx.root;
-        match &decl.kind {
+        // Errors name the outs as declared, not the temp area they are
+        // staged in.
+        let declared = |name: &str| {
+            decl.outs
+                .iter()
+                .find(|out| file_name(out) == name)
+                .map_or_else(|| ctx.out_dir.join(name), |out| root.join(out))
+        };
+        let ran = match &decl.kind {
             StageKind::Builtin { .. } => {
                 let builtin = stage.builtin.expect("planning resolved every builtin");
                 let stage_ctx = StageContext {
@@ -66,7 +74,8 @@ impl StageRunner for RealRunner {
                 let cmd = stage.cmd().expect("cmd stages have a command");
                 run_cmd(root, &decl.name, cmd, ctx.log, ctx.scratch, ctx.run_id)
             }
-        }
+        };
+        ran.map_err(|e| e.at_declared_outs(ctx.out_dir, declared))
     }
 }
 

@@ -1,6 +1,6 @@
 //! `StageError`: why one stage failed. Exit code 1.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -67,6 +67,13 @@ pub enum StageError {
     #[error("param {0}")]
     Param(#[from] super::ParamProblem),
 
+    /// SQLite failed; `db` is the database being built, where known.
+    #[error("{}SQLite: {source}", db.as_ref().map(|db| format!("`{}`: ", db.display())).unwrap_or_default())]
+    Sqlite {
+        db: Option<PathBuf>,
+        source: rusqlite::Error,
+    },
+
     #[error("{0}")]
     Failed(String),
 
@@ -109,9 +116,64 @@ impl StageError {
     }
 }
 
+impl StageError {
+    /// Names `db` in a SQLite error that names no database yet: the
+    /// database a builtin was building when SQLite failed (a full disk
+    /// says "database or disk is full", not which).
+    pub fn in_database(self, db: &Path) -> StageError {
+        match self {
+            StageError::Sqlite { db: None, source } => StageError::Sqlite {
+                db: Some(db.to_path_buf()),
+                source,
+            },
+            other => other,
+        }
+    }
+
+    /// The error with each path inside `out_dir` (the temporary folder a
+    /// builtin writes into) replaced by `declared(file name)`, the out the
+    /// user knows, so a message names `out/sqlite.db`, not a temp area.
+    pub fn at_declared_outs(
+        self,
+        out_dir: &Path,
+        declared: impl Fn(&str) -> PathBuf,
+    ) -> StageError {
+        let map = |path: PathBuf| match path.strip_prefix(out_dir) {
+            Ok(rest) => declared(&rest.to_string_lossy()),
+            Err(_) => path,
+        };
+        match self {
+            StageError::Read { path, source } => StageError::Read {
+                path: map(path),
+                source,
+            },
+            StageError::Write { path, source } => StageError::Write {
+                path: map(path),
+                source,
+            },
+            StageError::Csv { path, source } => StageError::Csv {
+                path: map(path),
+                source,
+            },
+            StageError::NotAFile { path, problem } => StageError::NotAFile {
+                path: map(path),
+                problem,
+            },
+            StageError::Sqlite {
+                db: Some(db),
+                source,
+            } => StageError::Sqlite {
+                db: Some(map(db)),
+                source,
+            },
+            other => other,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StageError {
-    fn from(e: rusqlite::Error) -> Self {
-        StageError::Failed(format!("SQLite: {e}"))
+    fn from(source: rusqlite::Error) -> Self {
+        StageError::Sqlite { db: None, source }
     }
 }
 

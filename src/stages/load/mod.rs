@@ -25,7 +25,7 @@ mod raw_indexes;
 mod shipped_sql;
 mod timestamps;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode};
 use std::path::{Path, PathBuf};
 
 use crate::execute::{Builtin, ParamProblem, StageContext, StageError, StageParams};
@@ -66,125 +66,130 @@ impl Builtin for Load {
 
     fn run(&self, ctx: &StageContext) -> StageResult<()> {
         let db = ctx.out("sqlite.db");
-        let mut conn = open_for_build(&db)?;
-        let schema = ctx.dep("schema.sql")?;
-        let core = sql_files(&ctx.dep("core")?)?;
-        let is_shipped = ShippedSql::matches(&schema, &core)?;
-        run_sql_file(&conn, &schema)?;
-        if !is_shipped {
-            insert_csvs(&mut conn, ctx, true)?;
-            for file in core {
-                run_sql_file(&conn, &file)?;
-            }
-            return analyze(&conn);
-        }
-        // The shipped SQL: the core tables are aggregated in Rust and go in
-        // where the first file they replace would run, and raw_events'
-        // indexes are written from the aggregation's keys (`RawIndexes`),
-        // their leaf pages spooled beside the database, in a file with no
-        // name that goes away with the stage however it ends.
-        let raw_events = ctx.dep("raw_events.csv")?;
-        let raw_indexes = RawIndexes::plan(&conn, &ShippedSql::index_statements())?;
-        let spool_err = |source| StageError::Write {
-            path: db.clone(),
-            source,
-        };
-        let spool = tempfile::tempfile_in(ctx.out_dir.as_path()).map_err(spool_err)?;
-        let format = std::fs::File::open(&db)
-            .and_then(|file| PageFormat::of(&file))
-            .map_err(spool_err)?;
-        let raw_events_root = table_root(&conn, "raw_events")?;
-        let columns = plain_columns(&conn, "raw_events")?;
-        // raw_events' rows go into the file as pages before SQLite writes
-        // anything more, so SQLite lets go of it here; the insert thread
-        // opens it again for the other tables.
-        conn.close().map_err(|(_, e)| e)?;
-        let (db, raw_events) = (db.as_path(), raw_events.as_path());
-        let conn = std::thread::scope(|scope| {
-            // raw_events' rows are packed (or, where they cannot be,
-            // inserted) on a second thread while the core tables aggregate
-            // on this one. This way round for memory: the aggregation's
-            // hundreds of megabytes at 5 M events are allocated and freed on
-            // this thread, whose allocator returns them to the system;
-            // blocks freed after the thread that allocated them has exited
-            // stay mapped (mimalloc keeps an exited thread's pages until
-            // another thread reclaims them).
-            let insert = std::thread::Builder::new()
-                .name("load: insert".into())
-                .spawn_scoped(scope, move || {
-                    let packed = match &columns {
-                        Some(columns) => write_rows(db, raw_events_root, |packer| {
-                            pack_csv(columns, raw_events, packer)
-                        })?,
-                        None => false,
-                    };
-                    crate::trace::phase(match packed {
-                        true => "load: raw_events rows written as pages",
-                        false => "load: raw_events rows left to the SQL insert",
-                    });
-                    let mut conn = open_for_build(db)?;
-                    insert_csvs(&mut conn, ctx, !packed)?;
-                    crate::trace::phase("load: raw tables inserted");
-                    StageResult::Ok(conn)
-                })
-                .map_err(|e| StageError::Failed(format!("cannot start the insert thread: {e}")))?;
-            let core_tables = CoreTables::aggregate(raw_events);
-            crate::trace::phase("load: core tables aggregated");
-            let core_tables = match core_tables {
-                Ok(Some(core_tables)) => core_tables,
-                // Data the aggregation does not cover: the SQL as written.
-                Ok(None) => {
-                    let conn = insert.join().expect("the insert does not panic")?;
-                    for file in &core {
-                        run_sql_file(&conn, file)?;
-                    }
-                    return Ok(conn);
-                }
-                Err(e) => {
-                    // The insert's error names the line at fault.
-                    insert.join().expect("the insert does not panic")?;
-                    return Err(e);
-                }
-            };
-            let keys = core_tables.key_source();
-            std::thread::scope(|inner| {
-                // Packing starts as soon as the keys are there, on the core
-                // the aggregation leaves free while the insert finishes.
-                let packing = keys
-                    .as_ref()
-                    .map(|keys| raw_indexes.pack(inner, keys, &spool, format))
-                    .transpose()
-                    .map_err(spool_err)?;
-                let conn = insert.join().expect("the insert does not panic")?;
-                // The keys must describe every row SQLite holds.
-                let n_rows: i64 =
-                    conn.query_row("SELECT coalesce(max(rowid), 0) FROM raw_events", [], |r| {
-                        r.get(0)
-                    })?;
-                let every_row = keys
-                    .as_ref()
-                    .is_some_and(|k| i64::try_from(k.len()) == Ok(n_rows));
-                let Some(packing) = packing.filter(|_| every_row) else {
-                    run_core_files(&conn, &core, &core_tables, &raw_indexes, false)?;
-                    return Ok(conn);
-                };
-                let empty_indexes = run_core_files(&conn, &core, &core_tables, &raw_indexes, true)?;
-                let packed = packing
-                    .join()
-                    .expect("packing does not panic")
-                    .map_err(spool_err)?;
-                let (conn, left_to_sqlite) = write_pages(conn, db, |pages| {
-                    RawIndexes::fill(pages, empty_indexes, packed, &spool)
-                })?;
-                for name in left_to_sqlite {
-                    conn.execute_batch(&format!("REINDEX \"{}\"", name.replace('"', "\"\"")))?;
-                }
-                Ok(conn)
-            })
-        })?;
-        crate::trace::phase("load: core tables and indexes");
-        analyze(&conn)
+        build_database(ctx, db.clone()).map_err(|e| e.in_database(&db))
     }
+}
+
+/// Builds `db` from the CSVs and the SQL files.
+fn build_database(ctx: &StageContext, db: PathBuf) -> StageResult<()> {
+    let mut conn = open_for_build(&db)?;
+    let schema = ctx.dep("schema.sql")?;
+    let core = sql_files(&ctx.dep("core")?)?;
+    let is_shipped = ShippedSql::matches(&schema, &core)?;
+    run_sql_file(&conn, &schema)?;
+    if !is_shipped {
+        insert_csvs(&mut conn, ctx, true)?;
+        for file in core {
+            run_sql_file(&conn, &file)?;
+        }
+        return analyze(&conn);
+    }
+    // The shipped SQL: the core tables are aggregated in Rust and go in
+    // where the first file they replace would run, and raw_events'
+    // indexes are written from the aggregation's keys (`RawIndexes`),
+    // their leaf pages spooled beside the database, in a file with no
+    // name that goes away with the stage however it ends.
+    let raw_events = ctx.dep("raw_events.csv")?;
+    let raw_indexes = RawIndexes::plan(&conn, &ShippedSql::index_statements())?;
+    let spool_err = |source| StageError::Write {
+        path: db.clone(),
+        source,
+    };
+    let spool = tempfile::tempfile_in(ctx.out_dir.as_path()).map_err(spool_err)?;
+    let format = std::fs::File::open(&db)
+        .and_then(|file| PageFormat::of(&file))
+        .map_err(spool_err)?;
+    let raw_events_root = table_root(&conn, "raw_events")?;
+    let columns = plain_columns(&conn, "raw_events")?;
+    // raw_events' rows go into the file as pages before SQLite writes
+    // anything more, so SQLite lets go of it here; the insert thread
+    // opens it again for the other tables.
+    conn.close().map_err(|(_, e)| e)?;
+    let (db, raw_events) = (db.as_path(), raw_events.as_path());
+    let conn = std::thread::scope(|scope| {
+        // raw_events' rows are packed (or, where they cannot be,
+        // inserted) on a second thread while the core tables aggregate
+        // on this one. This way round for memory: the aggregation's
+        // hundreds of megabytes at 5 M events are allocated and freed on
+        // this thread, whose allocator returns them to the system;
+        // blocks freed after the thread that allocated them has exited
+        // stay mapped (mimalloc keeps an exited thread's pages until
+        // another thread reclaims them).
+        let insert = std::thread::Builder::new()
+            .name("load: insert".into())
+            .spawn_scoped(scope, move || {
+                let packed = match &columns {
+                    Some(columns) => write_rows(db, raw_events_root, |packer| {
+                        pack_csv(columns, raw_events, packer)
+                    })?,
+                    None => false,
+                };
+                crate::trace::phase(match packed {
+                    true => "load: raw_events rows written as pages",
+                    false => "load: raw_events rows left to the SQL insert",
+                });
+                let mut conn = open_for_build(db)?;
+                insert_csvs(&mut conn, ctx, !packed)?;
+                crate::trace::phase("load: raw tables inserted");
+                StageResult::Ok(conn)
+            })
+            .map_err(|e| StageError::Failed(format!("cannot start the insert thread: {e}")))?;
+        let core_tables = CoreTables::aggregate(raw_events);
+        crate::trace::phase("load: core tables aggregated");
+        let core_tables = match core_tables {
+            Ok(Some(core_tables)) => core_tables,
+            // Data the aggregation does not cover: the SQL as written.
+            Ok(None) => {
+                let conn = insert.join().expect("the insert does not panic")?;
+                for file in &core {
+                    run_sql_file(&conn, file)?;
+                }
+                return Ok(conn);
+            }
+            Err(e) => {
+                // The insert's error names the line at fault.
+                insert.join().expect("the insert does not panic")?;
+                return Err(e);
+            }
+        };
+        let keys = core_tables.key_source();
+        std::thread::scope(|inner| {
+            // Packing starts as soon as the keys are there, on the core
+            // the aggregation leaves free while the insert finishes.
+            let packing = keys
+                .as_ref()
+                .map(|keys| raw_indexes.pack(inner, keys, &spool, format))
+                .transpose()
+                .map_err(spool_err)?;
+            let conn = insert.join().expect("the insert does not panic")?;
+            // The keys must describe every row SQLite holds.
+            let n_rows: i64 =
+                conn.query_row("SELECT coalesce(max(rowid), 0) FROM raw_events", [], |r| {
+                    r.get(0)
+                })?;
+            let every_row = keys
+                .as_ref()
+                .is_some_and(|k| i64::try_from(k.len()) == Ok(n_rows));
+            let Some(packing) = packing.filter(|_| every_row) else {
+                run_core_files(&conn, &core, &core_tables, &raw_indexes, false)?;
+                return Ok(conn);
+            };
+            let empty_indexes = run_core_files(&conn, &core, &core_tables, &raw_indexes, true)?;
+            let packed = packing
+                .join()
+                .expect("packing does not panic")
+                .map_err(spool_err)?;
+            let (conn, left_to_sqlite) = write_pages(conn, db, |pages| {
+                RawIndexes::fill(pages, empty_indexes, packed, &spool)
+            })?;
+            for name in left_to_sqlite {
+                conn.execute_batch(&format!("REINDEX \"{}\"", name.replace('"', "\"\"")))?;
+            }
+            Ok(conn)
+        })
+    })?;
+    crate::trace::phase("load: core tables and indexes");
+    analyze(&conn)
 }
 
 fn analyze(conn: &Connection) -> StageResult<()> {
@@ -348,10 +353,17 @@ fn run_sql_file(conn: &Connection, path: &Path) -> StageResult<()> {
         path: path.to_path_buf(),
         source,
     })?;
-    conn.execute_batch(&sql).map_err(|e| StageError::Sql {
-        file: display_name(path),
-        message: e.to_string(),
-    })
+    conn.execute_batch(&sql)
+        .map_err(|e| match e.sqlite_error_code() {
+            // Not the file's fault: the database being written is at fault.
+            Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => {
+                e.into()
+            }
+            _ => StageError::Sql {
+                file: display_name(path),
+                message: e.to_string(),
+            },
+        })
 }
 
 /// `sql/core/20_core_users.sql` rather than an absolute path.
