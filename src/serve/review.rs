@@ -256,6 +256,11 @@ impl ReviewStore {
         Ok(ReviewStore { conn })
     }
 
+    /// The store's file.
+    pub fn path(&self) -> &str {
+        self.conn.path().unwrap_or("the review store")
+    }
+
     /// Appends a validated review, made against `evidence`; returns its id.
     pub fn record(
         &self,

@@ -169,19 +169,34 @@ fn cross_site(host: &str, headers: &HeaderMap) -> Option<String> {
     None
 }
 
-/// An internal failure (the database went away): a 500 naming it.
-struct Failure(String);
+/// An internal failure (the database went away): a 500 naming it, or a
+/// 507 when the disk holding the review store is full.
+struct Failure(StatusCode, String);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        (StatusCode::INTERNAL_SERVER_ERROR, self.0).into_response()
+        (self.0, self.1).into_response()
     }
 }
 
 impl From<rusqlite::Error> for Failure {
     fn from(e: rusqlite::Error) -> Failure {
-        Failure(format!("database error: {e}"))
+        if is_disk_full(&e) {
+            Failure(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!("not saved: the disk holding the review store is full ({e}); free some space and send it again"),
+            )
+        } else {
+            Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("database error: {e}"),
+            )
+        }
     }
+}
+
+fn is_disk_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 /// Runs `work` on the blocking pool with the app state.
@@ -199,7 +214,12 @@ async fn blocking<T: Send + 'static>(
         })
     })
     .await
-    .map_err(|e| Failure(format!("request failed: {e}")))?
+    .map_err(|e| {
+        Failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("request failed: {e}"),
+        )
+    })?
 }
 
 fn not_found(what: &str) -> Response {
@@ -543,17 +563,34 @@ async fn review(
             notes: field(&pairs, "notes"),
         };
         let mut problems = form.problems();
+        let mut disk_full = false;
         if problems.is_empty() {
             let store = lock(app);
             problems.extend(held_by_other(&store, &case_id, &form.reviewer)?);
             if problems.is_empty() {
-                store.record(&case_id, &form, &now_utc(), &evidence(app, &case_id))?;
+                match store.record(&case_id, &form, &now_utc(), &evidence(app, &case_id)) {
+                    Ok(_) => {}
+                    // The analyst's notes are not lost: the page comes back
+                    // with the form as sent.
+                    Err(e) if is_disk_full(&e) => {
+                        disk_full = true;
+                        problems.push(format!(
+                            "not saved: the disk holding `{}` is full ({e}); your review is still in the form below: free some space and submit it again",
+                            store.path()
+                        ));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         if !problems.is_empty() {
             let me = form.reviewer.clone();
             let tl = TimelineQuery::parse(&[]).expect("no parameters, no problem");
-            return render_case(app, &case_id, q, tl, me, Some((form, problems)));
+            let mut page = render_case(app, &case_id, q, tl, me, Some((form, problems)))?;
+            if disk_full {
+                *page.status_mut() = StatusCode::INSUFFICIENT_STORAGE;
+            }
+            return Ok(page);
         }
         let reviewer = form.reviewer.trim();
         if field(&pairs, "then") == "next" {

@@ -483,63 +483,6 @@ fn dead_temp_area_is_recovered_even_when_nothing_changed() {
     assert!(!area.exists(), "the dead build's area is removed");
 }
 
-/// A tmpfs of a given size, mounted on a temporary folder for one test and
-/// unmounted when dropped: a real disk that fills up.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    /// `None` (having said so loudly) where this process may not mount.
-    fn mount(bytes: u64) -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
-            .arg(dir.path())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !mounted {
-            skip(
-                "cannot mount a tmpfs to fill up (needs root)",
-                "run the tests as root, as .ci/run does",
-            );
-            return None;
-        }
-        Some(SmallDisk { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn free(&self) -> u64 {
-        let stat = rustix::fs::statvfs(self.path()).unwrap();
-        stat.f_bavail * stat.f_frsize
-    }
-
-    /// Fills the disk until `left` bytes are free.
-    fn fill_to(&self, left: u64) {
-        let filler = std::fs::File::create(self.path().join("filler")).unwrap();
-        filler.set_len(0).unwrap();
-        let size = self.free() - left;
-        rustix::fs::fallocate(&filler, rustix::fs::FallocateFlags::empty(), 0, size).unwrap();
-    }
-
-    fn empty(&self) {
-        std::fs::remove_file(self.path().join("filler")).unwrap();
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 /// A full disk, wherever load fills it (SQLite's own writes, raw_events'
 /// rows written as pages, the index spool), fails the stage with an error
 /// that names `out/sqlite.db` and the full disk; the previous sqlite.db is
@@ -552,16 +495,12 @@ fn full_disk_fails_load_cleanly_wherever_it_fills() {
     let Some(disk) = SmallDisk::mount(64 << 20) else {
         return;
     };
-    let ws = disk.path().join("ws");
-    std::fs::create_dir(&ws).unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(repo.join("pipeline.yaml"), ws.join("pipeline.yaml")).unwrap();
-    copy_dir(&repo.join("sql"), &ws.join("sql"));
+    let ws = Workspace::from_repo_in(disk.path());
     let small = ["--set", "events=20000", "--set", "users=600"];
     let large = ["--set", "events=40000", "--set", "users=600"];
     let build = |sets: &[&str], target: &str| {
         let args = [&["build", "-q"], sets, &[target]].concat();
-        run_in(&ws, &args)
+        run_in(ws.path(), &args)
     };
     assert!(build(&small, "load").status.success());
     let db = ws.join("out/sqlite.db");

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{find_program, free_port, skip, Workspace};
+use crate::common::{find_program, free_port, skip, SmallDisk, Workspace};
 
 /// A child process killed when the test ends, however it ends. Started as
 /// a process group leader, so the group goes too: a test that panics before
@@ -721,4 +721,54 @@ fn issue_10_a_raw_sqlite3_session_cannot_rewrite_reviews() {
         assert!(!out.status.success() && stderr.contains("append-only"), "{statement}: {stderr}");
         assert_eq!(dump(), before, "{statement}");
     }
+}
+
+/// A full disk under the review store: the review comes back refused
+/// (507) on the case page, which names `review/reviews.db` and the full
+/// disk and still holds the analyst's notes in its form; the reviews before
+/// it are intact, and once there is room the same form sent again is
+/// recorded. Before, a bare 500 "database error" and the notes were gone.
+#[test]
+fn full_disk_keeps_the_analysts_review_in_the_form() {
+    let Some(disk) = SmallDisk::mount(64 << 20) else {
+        return;
+    };
+    let ws = Workspace::from_repo_in(disk.path());
+    ws.build(&["-q", "--set", "events=20000", "--set", "users=600"]);
+    let case_id = cases(&ws)[0].0.clone();
+    let (_server, url) = start_serve(&ws, &[]);
+    let port = port_of(&url);
+    let host = format!("127.0.0.1:{port}");
+    let origin = format!("http://{host}");
+    let review = format!("/cases/{case_id}/review");
+    let post = |notes: &str| {
+        let form = format!("disposition=escalated&reviewer=ana&notes={notes}");
+        http(
+            port,
+            "POST",
+            &review,
+            &[("Host", &host), ("Origin", &origin)],
+            &form,
+        )
+    };
+    assert_eq!(post("first").0, 303);
+
+    disk.fill_to(0);
+    let note = "seen the same prompt from five new accounts within the hour";
+    let (status, page) = post(&note.replace(' ', "+"));
+    assert_eq!(status, 507, "{page}");
+    let store = ws.join("review/reviews.db");
+    assert!(
+        page.contains(&format!("the disk holding `{}` is full", store.display())),
+        "{page}"
+    );
+    assert!(
+        page.contains(note),
+        "the notes are gone from the page: {page}"
+    );
+    assert_eq!(review_count(port, &case_id), 1);
+
+    disk.empty();
+    assert_eq!(post(&note.replace(' ', "+")).0, 303);
+    assert_eq!(review_count(port, &case_id), 2);
 }

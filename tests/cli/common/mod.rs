@@ -9,7 +9,9 @@ use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
 mod skip;
+mod small_disk;
 pub use skip::{find_program, on_path, skip, skip_line};
+pub use small_disk::SmallDisk;
 
 pub struct Workspace {
     dir: tempfile::TempDir,
@@ -30,7 +32,14 @@ impl Workspace {
 
     /// A workspace holding a copy of the repository's pipeline.yaml and sql/.
     pub fn from_repo() -> Workspace {
-        let ws = Workspace::new();
+        Workspace::from_repo_in(&std::env::temp_dir())
+    }
+
+    /// `from_repo`, in a new folder under `parent` (a `SmallDisk`, say).
+    pub fn from_repo_in(parent: &Path) -> Workspace {
+        let ws = Workspace {
+            dir: tempfile::tempdir_in(parent).expect("temp dir"),
+        };
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         std::fs::copy(repo.join("pipeline.yaml"), ws.path().join("pipeline.yaml"))
             .expect("copy pipeline.yaml");
