@@ -375,8 +375,9 @@ impl Builder<'_> {
                         path: file.clone(),
                         source,
                     },
-                    PutError::Store(source) => StageError::Write {
-                        path: self.layout.blobs_dir(),
+                    PutError::Store(source) => StageError::Store {
+                        out: out.clone(),
+                        store: self.layout.blobs_dir(),
                         source,
                     },
                 })?;

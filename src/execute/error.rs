@@ -30,6 +30,13 @@ pub enum StageError {
         source: std::io::Error,
     },
 
+    #[error("cannot store its out `{out}` in the cache `{}`: {source}", store.display())]
+    Store {
+        out: String,
+        store: PathBuf,
+        source: std::io::Error,
+    },
+
     #[error("needs a dep named `{name}`; declare it in the stage's deps")]
     MissingDep { name: String },
 
