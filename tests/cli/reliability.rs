@@ -555,3 +555,67 @@ fn full_disk_fails_load_cleanly_wherever_it_fills() {
     roomy.build(&[&large[..], &["load"]].concat());
     assert!(std::fs::read(&db).unwrap() == std::fs::read(roomy.join("out/sqlite.db")).unwrap());
 }
+
+/// A full disk at any point of a whole build (each stage's writes, the
+/// store's copies, the records) costs only a rebuild: every attempt exits
+/// 0 or 1, a failure names the full disk and no panic, and once there is
+/// room the build gives byte for byte the exports of a roomy folder, and
+/// the build after it runs nothing.
+#[test]
+fn full_disk_at_any_point_of_a_build_costs_only_a_rebuild() {
+    let Some(disk) = SmallDisk::mount(64 << 20) else {
+        return;
+    };
+    let sets = ["--set", "events=20000", "--set", "users=600"];
+    let roomy = Workspace::from_repo();
+    roomy.build(&sets);
+    // What a build takes: its outs and their copies in the store.
+    let needed: u64 = walkdir::WalkDir::new(roomy.path())
+        .into_iter()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    let ws = Workspace::from_repo_in(disk.path());
+    let build = || run_in(ws.path(), &[&["build"], &sets[..]].concat());
+    let mut failed = 0;
+    for percent in [
+        0, 1, 5, 10, 20, 30, 40, 50, 55, 60, 62, 64, 66, 68, 70, 80, 90,
+    ] {
+        disk.fill_to(needed * percent / 100);
+        let out = build();
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{percent}%: {stderr}");
+        match out.status.code() {
+            Some(0) => {}
+            Some(1) => {
+                failed += 1;
+                assert!(
+                    stderr.contains("No space left") || stderr.contains("disk is full"),
+                    "{percent}%: {stderr}"
+                );
+            }
+            code => panic!("{percent}% of the room a build needs: exit {code:?}: {stderr}"),
+        }
+        disk.empty();
+    }
+    assert!(failed >= 5, "only {failed} attempts ran out of room");
+    let out = build();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for entry in walkdir::WalkDir::new(roomy.join("out")).sort_by_file_name() {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let rel = entry.path().strip_prefix(roomy.path()).unwrap();
+            assert!(
+                std::fs::read(entry.path()).unwrap() == std::fs::read(ws.path().join(rel)).unwrap(),
+                "{} differs from a roomy build's",
+                rel.display()
+            );
+        }
+    }
+    let again = text(&build().stdout);
+    assert!(
+        again.starts_with("0 ran, ") && again.contains(" 0 failed"),
+        "{again}"
+    );
+}
