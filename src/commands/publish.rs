@@ -3,20 +3,28 @@
 //! Files are copied (not linked): a publication leaves the workspace and must
 //! not share bytes with the cache. Each copy is hashed and checked against the
 //! run record, and the manifest is written last, so a folder with a manifest
-//! is complete.
+//! is complete. While the copies are made the folder holds `PUBLISHING_FILE`
+//! (the earlier publication's manifest, moved there) and no manifest, so a
+//! publication a full disk or a kill cut short is never taken for a complete
+//! one, and publishing again into the same folder finishes it; the earlier
+//! publication's files that this one does not have are removed at the end.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{build::build, emit, load_plan};
 use crate::cli::{BuildArgs, PublishArgs};
-use crate::record::{write_atomic, BuildState, Manifest, ManifestFile, MANIFEST_FILE};
+use crate::record::{
+    write_atomic, BuildState, Manifest, ManifestFile, RecordError, MANIFEST_FILE, PUBLISHING_FILE,
+};
 use crate::{content_hash, Error};
 
 pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error> {
     let dir = &args.dir;
+    let (manifest_file, publishing) = (dir.join(MANIFEST_FILE), dir.join(PUBLISHING_FILE));
     if dir.is_dir()
-        && !dir.join(MANIFEST_FILE).is_file()
+        && !manifest_file.is_file()
+        && !publishing.is_file()
         && std::fs::read_dir(dir)?.next().is_some()
     {
         return Err(Error::Usage(format!(
@@ -38,6 +46,28 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
 
     let (plan, layout) = load_plan(file, &args.run.set)?;
     let state = BuildState::open(&layout.state_file());
+    let written = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Record(RecordError::Write { path, source })
+    };
+    // From here until the manifest is written the folder says it is
+    // incomplete; the earlier publication's manifest goes first.
+    // The marker holds the earlier publication's manifest, so that a
+    // publication finishing one cut short still knows which files were
+    // the earlier one's.
+    std::fs::create_dir_all(dir).map_err(written(dir))?;
+    let earlier_bytes = match std::fs::read(&publishing) {
+        Ok(bytes) => bytes,
+        Err(_) => std::fs::read(&manifest_file).unwrap_or_default(),
+    };
+    let earlier = serde_json::from_slice::<Manifest>(&earlier_bytes).ok();
+    write_atomic(&publishing, &earlier_bytes).map_err(written(&publishing))?;
+    match std::fs::remove_file(&manifest_file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(written(&manifest_file)(e));
+        }
+        _ => {}
+    }
     let mut stages = BTreeMap::new();
     let mut files = BTreeMap::new();
     for stage in &plan.stages {
@@ -51,14 +81,14 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
         for (out, hash) in &record.outs {
             let dest = dir.join(out);
             if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent)?;
+                std::fs::create_dir_all(parent).map_err(written(parent))?;
             }
-            std::fs::copy(layout.root().join(out), &dest)?;
-            let copied = content_hash::of_file(&dest)?;
+            std::fs::copy(layout.root().join(out), &dest).map_err(written(&dest))?;
+            let copied = content_hash::of_file(&dest).map_err(written(&dest))?;
             if &copied != hash {
                 return Err(Error::PublishChanged { out: out.clone() });
             }
-            let size = std::fs::metadata(&dest)?.len();
+            let size = std::fs::metadata(&dest).map_err(written(&dest))?.len();
             files.insert(
                 out.clone(),
                 ManifestFile {
@@ -76,7 +106,14 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
         stages,
         files,
     };
-    write_atomic(&dir.join(MANIFEST_FILE), manifest.to_json().as_bytes())?;
+    // The earlier publication's files that this one does not have.
+    for stale in earlier.iter().flat_map(|m| m.files.keys()) {
+        if !manifest.files.contains_key(stale) {
+            let _ = std::fs::remove_file(dir.join(stale));
+        }
+    }
+    write_atomic(&manifest_file, manifest.to_json().as_bytes()).map_err(written(&manifest_file))?;
+    std::fs::remove_file(&publishing).map_err(written(&publishing))?;
     if !quiet {
         emit(&format!(
             "published {} files to {}\n",

@@ -7,12 +7,19 @@ use std::collections::BTreeSet;
 
 use super::emit;
 use crate::cli::VerifyArgs;
-use crate::record::{Manifest, MANIFEST_FILE};
+use crate::record::{Manifest, MANIFEST_FILE, PUBLISHING_FILE};
 use crate::{content_hash, Error};
 
 pub fn verify(args: VerifyArgs) -> Result<(), Error> {
     let dir = &args.dir;
     let path = dir.join(MANIFEST_FILE);
+    if dir.join(PUBLISHING_FILE).is_file() {
+        crate::commands::note(&format!(
+            "`{}` is an unfinished publication (it holds {PUBLISHING_FILE}: `tnsflow publish` was cut short or is running); publish into it again",
+            dir.display()
+        ));
+        return Err(Error::VerifyFailed { problems: 1 });
+    }
     let bytes = std::fs::read(&path).map_err(|e| {
         Error::Usage(format!(
             "cannot read `{}`: {e}; is `{}` a folder written by `tnsflow publish`?",

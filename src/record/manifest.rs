@@ -12,6 +12,11 @@ use std::collections::BTreeMap;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// Present in a published folder while `publish` writes it (holding the
+/// earlier publication's manifest, if any): a folder with this file is
+/// incomplete, whatever else it holds.
+pub const PUBLISHING_FILE: &str = ".tnsflow-publishing";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub tool: String,

@@ -31,7 +31,7 @@ pub use build_state::BuildState;
 pub use error::RecordError;
 pub use file_row::{FileRow, FileRowRef, DIR_HASH};
 pub use gc::{gc, GcReport};
-pub use manifest::{Manifest, ManifestFile, MANIFEST_FILE};
+pub use manifest::{Manifest, ManifestFile, MANIFEST_FILE, PUBLISHING_FILE};
 pub use run_record::RunRecord;
 pub use state_db::{delete_meta, set_meta, StateDb};
 pub use store::{

@@ -98,3 +98,71 @@ fn publish_params_and_bad_folders() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("is `nowhere` a folder written by `tnsflow publish`?"));
 }
+
+/// A publication a full disk cuts short is never taken for a complete one:
+/// publish exits 1 naming the file it could not write, the folder holds no
+/// manifest (the earlier publication's went first) and `verify` says it is
+/// unfinished; with room again, publishing into the same folder finishes
+/// it, leaves none of the earlier publication's files and verifies. The
+/// same for a first publication cut short. Before, the earlier manifest
+/// stayed beside half-copied files, and a first publication cut short left
+/// a folder publish then refused ("not empty and holds no manifest.json").
+#[test]
+fn full_disk_leaves_an_unfinished_publication_that_says_so() {
+    let Some(disk) = SmallDisk::mount(16 << 20) else {
+        return;
+    };
+    let a = r#"
+params:
+  size: 1000000
+stages:
+  a:
+    cmd: "yes abcdefgh | head -c ${size} > out/a.txt"
+    params: [size]
+    outs: [out/a.txt]
+"#;
+    let b = "  b:\n    cmd: \"echo b > out/b.txt\"\n    outs: [out/b.txt]\n";
+    let ws = Workspace::new_in(disk.path()).pipeline(&format!("{a}{b}"));
+    let run = |args: &[&str]| ws.tnsflow(args).output().unwrap();
+    assert!(run(&["publish", "pub"]).status.success());
+    // The next publications have no stage b.
+    ws.write("pipeline.yaml", a);
+    let large = ["--set", "size=3000000"];
+    assert!(run(&[&["build"], &large[..]].concat()).status.success());
+
+    for folder in ["pub", "first"] {
+        disk.fill_to(1 << 20);
+        let out = run(&[&["publish", folder], &large[..]].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{folder}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{folder}/out/a.txt`")) && stderr.contains("No space left"),
+            "{folder}: the error should name the file and the full disk: {stderr}"
+        );
+        assert!(!ws.exists(&format!("{folder}/manifest.json")), "{folder}");
+        let out = run(&["verify", folder]);
+        assert_eq!(out.status.code(), Some(1), "{folder}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("an unfinished publication"));
+
+        disk.empty();
+        let out = run(&[&["publish", folder], &large[..]].concat());
+        assert!(
+            out.status.success(),
+            "{folder}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run(&["verify", folder]);
+        assert!(
+            out.status.success(),
+            "{folder}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(ws
+            .read(&format!("{folder}/manifest.json"))
+            .contains("\"size\": 3000000"));
+        assert!(
+            !ws.exists(&format!("{folder}/out/b-1000000.txt")),
+            "{folder}"
+        );
+    }
+}

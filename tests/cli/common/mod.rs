@@ -25,8 +25,13 @@ impl Default for Workspace {
 
 impl Workspace {
     pub fn new() -> Workspace {
+        Workspace::new_in(&std::env::temp_dir())
+    }
+
+    /// An empty workspace in a new folder under `parent` (a `SmallDisk`, say).
+    pub fn new_in(parent: &Path) -> Workspace {
         Workspace {
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir: tempfile::tempdir_in(parent).expect("temp dir"),
         }
     }
 
@@ -37,9 +42,7 @@ impl Workspace {
 
     /// `from_repo`, in a new folder under `parent` (a `SmallDisk`, say).
     pub fn from_repo_in(parent: &Path) -> Workspace {
-        let ws = Workspace {
-            dir: tempfile::tempdir_in(parent).expect("temp dir"),
-        };
+        let ws = Workspace::new_in(parent);
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         std::fs::copy(repo.join("pipeline.yaml"), ws.path().join("pipeline.yaml"))
             .expect("copy pipeline.yaml");
