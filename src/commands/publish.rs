@@ -46,10 +46,7 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
 
     let (plan, layout) = load_plan(file, &args.run.set)?;
     let state = BuildState::open(&layout.state_file());
-    let written = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Record(RecordError::Write { path, source })
-    };
+    let written = RecordError::writing;
     // From here until the manifest is written the folder says it is
     // incomplete; the earlier publication's manifest goes first.
     // The marker holds the earlier publication's manifest, so that a
@@ -64,7 +61,7 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
     write_atomic(&publishing, &earlier_bytes).map_err(written(&publishing))?;
     match std::fs::remove_file(&manifest_file) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(written(&manifest_file)(e));
+            return Err(written(&manifest_file)(e).into());
         }
         _ => {}
     }

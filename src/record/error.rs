@@ -1,6 +1,6 @@
 //! `RecordError`: `.tnsflow/` could not be read or written. Exit code 1.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -19,4 +19,13 @@ pub enum RecordError {
 
     #[error("cannot use the database `{}`: {message}", path.display())]
     Database { path: PathBuf, message: String },
+}
+
+impl RecordError {
+    /// `map_err(RecordError::writing(path))`: an I/O error while writing
+    /// `path`, named.
+    pub fn writing(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError {
+        let path = path.to_path_buf();
+        move |source| RecordError::Write { path, source }
+    }
 }

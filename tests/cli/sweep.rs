@@ -327,3 +327,27 @@ fn pipeline_metrics_choose_the_summary_columns() {
         "{stderr}"
     );
 }
+
+/// A summary the sweep cannot write is named: a folder in the way of
+/// `sweeps/summary.csv` fails the sweep (exit 1) with the file's path and
+/// the reason, not a bare "Is a directory". Before: "error: Is a directory
+/// (os error 21)".
+#[test]
+fn an_unwritable_summary_is_named() {
+    let ws = Workspace::new()
+        .pipeline(PIPELINE)
+        .file("counter/.keep", "")
+        .file("sweeps/summary.csv/in-the-way", "");
+    let out = ws
+        .tnsflow(["sweep", "--set", "seed=1..2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary = std::path::Path::new("sweeps").join("summary.csv");
+    assert!(
+        stderr.contains("cannot write `") && stderr.contains(&format!("{}`: ", summary.display())),
+        "{stderr}"
+    );
+    assert_eq!(ws.read("sweeps/summary.csv/in-the-way"), "");
+}

@@ -37,7 +37,7 @@ use crate::cli::{SweepArgs, SweepCommand};
 use crate::layout::{Layout, CACHE_DIR_ENV, STATE_DIR};
 use crate::parse::{display_value, Override, Pipeline, SweepGrid};
 use crate::plan::Plan;
-use crate::record::write_atomic;
+use crate::record::{write_atomic, RecordError};
 use crate::Error;
 use point_index::{point_name, PointIndex};
 use slurm::SlurmSweep;
@@ -143,7 +143,8 @@ pub fn sweep(file: &Path, quiet: bool, args: SweepArgs) -> Result<(), Error> {
         .collect();
     let summary = SweepSummary::new(grid.keys.clone(), points);
     let table = summary.to_csv()?;
-    write_atomic(&sweeps.join(SUMMARY_FILE), &table)?;
+    let summary_file = sweeps.join(SUMMARY_FILE);
+    write_atomic(&summary_file, &table).map_err(RecordError::writing(&summary_file))?;
     let experiments = experiment_table::ExperimentTable::new(&summary, &[], "")?;
     show::write_report(&sweeps, &experiments, args.name.as_deref())?;
     emit(&String::from_utf8_lossy(&table));

@@ -9,7 +9,7 @@ use super::summary::{SweepSummary, SUMMARY_FILE};
 use crate::cli::SweepShowArgs;
 use crate::commands::emit;
 use crate::layout::workspace_root;
-use crate::record::write_atomic;
+use crate::record::{write_atomic, RecordError};
 use crate::Error;
 
 pub fn show(file: &Path, quiet: bool, args: &SweepShowArgs) -> Result<(), Error> {
@@ -45,7 +45,7 @@ pub fn write_report(
 ) -> Result<PathBuf, Error> {
     let path = dir.join(REPORT_FILE);
     let html = super::sweep_report::render(table, name.unwrap_or("(default)"))?;
-    write_atomic(&path, html.as_bytes())?;
+    write_atomic(&path, html.as_bytes()).map_err(RecordError::writing(&path))?;
     Ok(path)
 }
 

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 
 use super::{describe, PointResult};
 use crate::parse::{display_value, Override};
-use crate::record::write_atomic;
+use crate::record::{write_atomic, RecordError};
 use crate::Error;
 
 /// The job script, beside the points.
@@ -42,7 +42,8 @@ pub struct SlurmSweep<'a> {
 pub fn run(sweep: &SlurmSweep) -> Result<Vec<PointResult>, Error> {
     let exe = std::env::current_exe()?;
     let script_path = sweep.sweeps.join(JOB_SCRIPT);
-    write_atomic(&script_path, job_script(sweep, &exe)?.as_bytes())?;
+    write_atomic(&script_path, job_script(sweep, &exe)?.as_bytes())
+        .map_err(RecordError::writing(&script_path))?;
     for &n in sweep.numbers {
         // A code left by an earlier sweep must not stand for this one.
         match std::fs::remove_file(exit_file(sweep.sweeps, n)) {
