@@ -439,6 +439,19 @@ pub(crate) fn http(
     (status, body)
 }
 
+/// POSTs a review `form` for `case_id`, as the workbench's own page does.
+fn post_review(port: &str, case_id: &str, form: &str) -> (u16, String) {
+    let host = format!("127.0.0.1:{port}");
+    let origin = format!("http://{host}");
+    http(
+        port,
+        "POST",
+        &format!("/cases/{case_id}/review"),
+        &[("Host", &host), ("Origin", &origin)],
+        form,
+    )
+}
+
 /// `http`, also returning the response's head (status line and headers).
 pub(crate) fn http_full(
     port: &str,
@@ -586,18 +599,7 @@ fn issue_10_control_characters_in_a_review_are_refused() {
     let case_id = cases(&ws)[0].0.clone();
     let (_server, url) = start_serve(&ws, &[]);
     let port = port_of(&url);
-    let host = format!("127.0.0.1:{port}");
-    let origin = format!("http://{host}");
-    let review = format!("/cases/{case_id}/review");
-    let post = |form: &str| {
-        http(
-            port,
-            "POST",
-            &review,
-            &[("Host", &host), ("Origin", &origin)],
-            form,
-        )
-    };
+    let post = |form: &str| post_review(port, &case_id, form);
 
     for (form, field) in [
         (
@@ -738,18 +740,9 @@ fn full_disk_keeps_the_analysts_review_in_the_form() {
     let case_id = cases(&ws)[0].0.clone();
     let (_server, url) = start_serve(&ws, &[]);
     let port = port_of(&url);
-    let host = format!("127.0.0.1:{port}");
-    let origin = format!("http://{host}");
-    let review = format!("/cases/{case_id}/review");
     let post = |notes: &str| {
         let form = format!("disposition=escalated&reviewer=ana&notes={notes}");
-        http(
-            port,
-            "POST",
-            &review,
-            &[("Host", &host), ("Origin", &origin)],
-            &form,
-        )
+        post_review(port, &case_id, &form)
     };
     assert_eq!(post("first").0, 303);
 
