@@ -7,6 +7,7 @@ use std::path::Path;
 use super::load_plan;
 use super::serve::DEFAULT_REVIEW_DB;
 use crate::cli::ReviewsCommand;
+use crate::record::{write_atomic_with, RecordError};
 use crate::serve::export;
 use crate::serve::review::ReviewStore;
 use crate::serve::ServeError;
@@ -35,10 +36,24 @@ pub fn reviews(file: &Path, command: ReviewsCommand) -> Result<(), Error> {
         })
     })?;
     let result = match &args.out {
+        // Written beside and renamed into place: a full disk or a kill
+        // mid-export leaves the previous export whole, never a cut one.
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| Error::Usage(format!("cannot write `{}`: {e}", path.display())))?;
-            export::write_csv(&mut store, std::io::BufWriter::new(file))
+            let mut rows = Ok(0);
+            let written = write_atomic_with(path, |file| {
+                rows = export::write_csv(&mut store, file);
+                match &rows {
+                    Ok(_) => Ok(()),
+                    Err(export::ExportError::Write(e)) => {
+                        Err(std::io::Error::new(e.kind(), e.to_string()))
+                    }
+                    Err(export::ExportError::Db(_)) => Err(std::io::ErrorKind::Other.into()),
+                }
+            });
+            if !matches!(rows, Err(export::ExportError::Db(_))) {
+                written.map_err(RecordError::writing(path))?;
+            }
+            rows
         }
         None => export::write_csv(&mut store, std::io::stdout().lock()),
     };

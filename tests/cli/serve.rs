@@ -729,7 +729,9 @@ fn issue_10_a_raw_sqlite3_session_cannot_rewrite_reviews() {
 /// (507) on the case page, which names `review/reviews.db` and the full
 /// disk and still holds the analyst's notes in its form; the reviews before
 /// it are intact, and once there is room the same form sent again is
-/// recorded. Before, a bare 500 "database error" and the notes were gone.
+/// recorded; `reviews export --out` on the full disk keeps the previous
+/// export whole. Before, a bare 500 "database error" and the notes were
+/// gone, and the export was cut short.
 #[test]
 fn full_disk_keeps_the_analysts_review_in_the_form() {
     let Some(disk) = SmallDisk::mount(64 << 20) else {
@@ -764,4 +766,30 @@ fn full_disk_keeps_the_analysts_review_in_the_form() {
     disk.empty();
     assert_eq!(post(&note.replace(' ', "+")).0, 303);
     assert_eq!(review_count(port, &case_id), 2);
+
+    // `reviews export --out` on the full disk fails naming its file and
+    // leaves the previous export whole (it was rewritten in place and cut).
+    let export = ws.join("decisions.csv");
+    let run_export = || {
+        ws.tnsflow(["reviews", "export", "--out", export.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    assert!(run_export().status.success());
+    let exported = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(exported.lines().count(), 3, "{exported}");
+    // The next export is longer than the room this one frees.
+    for _ in 0..3 {
+        assert_eq!(post(&"x".repeat(1500)).0, 303);
+    }
+    disk.fill_to(0);
+    let out = run_export();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot write `{}`: ", export.display())),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&export).unwrap(), exported);
+    disk.empty();
 }
