@@ -357,11 +357,20 @@ pub fn nothing_next(q: &QueueQuery) -> Markup {
     )
 }
 
-/// The bulk confirmation: how many cases the disposition will touch.
-pub fn confirm_bulk(q: &QueueQuery, cases: &[String], form: &ReviewForm) -> Markup {
+/// The bulk confirmation: how many cases the disposition will touch, and
+/// why it was not saved when it came back (`problems`).
+pub fn confirm_bulk(
+    q: &QueueQuery,
+    cases: &[String],
+    form: &ReviewForm,
+    problems: &[String],
+) -> Markup {
     html! {
         (layout("Confirm bulk disposition", html! {
             h1 { "Confirm bulk disposition" }
+            @if !problems.is_empty() {
+                ul.problems id="problems" role="alert" { @for p in problems { li { (p) } } }
+            }
             p id="bulk-summary" {
                 "Record " strong { (form.disposition) } " by " (form.reviewer.trim()) " on "
                 strong id="bulk-count" { (cases.len()) } " case(s), one audit entry each:"

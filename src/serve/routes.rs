@@ -658,7 +658,7 @@ async fn bulk(
             ));
         }
         if field(&pairs, "confirm") != "yes" {
-            return Ok(pages::confirm_bulk(&q, &cases, &form).into_response());
+            return Ok(pages::confirm_bulk(&q, &cases, &form, &[]).into_response());
         }
         let cases: Vec<(String, Evidence)> = cases
             .into_iter()
@@ -667,7 +667,21 @@ async fn bulk(
                 (c, e)
             })
             .collect();
-        store.record_all(&cases, &form, &now_utc())?;
+        match store.record_all(&cases, &form, &now_utc()) {
+            Ok(_) => {}
+            // None of them is saved (one transaction); the page comes back
+            // with the form as sent.
+            Err(e) if is_disk_full(&e) => {
+                let problem = format!(
+                    "not saved: the disk holding `{}` is full ({e}); none of the decisions is recorded: free some space and record them again",
+                    store.path()
+                );
+                let ids: Vec<String> = cases.into_iter().map(|(c, _)| c).collect();
+                let page = pages::confirm_bulk(&q, &ids, &form, &[problem]);
+                return Ok((StatusCode::INSUFFICIENT_STORAGE, page).into_response());
+            }
+            Err(e) => return Err(e.into()),
+        }
         drop(store);
         Ok(see_other_as(&back, &form.reviewer))
     })

@@ -729,7 +729,7 @@ fn issue_10_a_raw_sqlite3_session_cannot_rewrite_reviews() {
 /// (507) on the case page, which names `review/reviews.db` and the full
 /// disk and still holds the analyst's notes in its form; the reviews before
 /// it are intact, and once there is room the same form sent again is
-/// recorded; `reviews export --out` on the full disk keeps the previous
+/// recorded (a bulk disposition too, from its confirmation page); `reviews export --out` on the full disk keeps the previous
 /// export whole. Before, a bare 500 "database error" and the notes were
 /// gone, and the export was cut short.
 #[test]
@@ -762,10 +762,38 @@ fn full_disk_keeps_the_analysts_review_in_the_form() {
         "the notes are gone from the page: {page}"
     );
     assert_eq!(review_count(port, &case_id), 1);
+    // A bulk disposition comes back on its confirmation page, notes kept,
+    // none of its decisions recorded.
+    let other = cases(&ws)[1].0.clone();
+    let host = format!("127.0.0.1:{port}");
+    let bulk = format!(
+        "case={case_id}&case={other}&disposition=escalated&reviewer=ana&notes={}&confirm=yes",
+        note.replace(' ', "+")
+    );
+    let post_bulk = || {
+        let origin = format!("http://{host}");
+        http(
+            port,
+            "POST",
+            "/bulk",
+            &[("Host", &host), ("Origin", &origin)],
+            &bulk,
+        )
+    };
+    let (status, page) = post_bulk();
+    assert_eq!(status, 507, "{page}");
+    assert!(
+        page.contains("is full") && page.contains(note) && page.contains(&other),
+        "{page}"
+    );
+    assert_eq!(review_count(port, &other), 0);
 
     disk.empty();
     assert_eq!(post(&note.replace(' ', "+")).0, 303);
     assert_eq!(review_count(port, &case_id), 2);
+    assert_eq!(post_bulk().0, 303);
+    assert_eq!(review_count(port, &other), 1);
+    assert_eq!(review_count(port, &case_id), 3);
 
     // `reviews export --out` on the full disk fails naming its file and
     // leaves the previous export whole (it was rewritten in place and cut).
@@ -777,7 +805,7 @@ fn full_disk_keeps_the_analysts_review_in_the_form() {
     };
     assert!(run_export().status.success());
     let exported = std::fs::read_to_string(&export).unwrap();
-    assert_eq!(exported.lines().count(), 3, "{exported}");
+    assert_eq!(exported.lines().count(), 5, "{exported}");
     // The next export is longer than the room this one frees.
     for _ in 0..3 {
         assert_eq!(post(&"x".repeat(1500)).0, 303);
