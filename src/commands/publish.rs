@@ -48,17 +48,21 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
     let state = BuildState::open(&layout.state_file());
     let written = RecordError::writing;
     // From here until the manifest is written the folder says it is
-    // incomplete; the earlier publication's manifest goes first.
-    // The marker holds the earlier publication's manifest, so that a
-    // publication finishing one cut short still knows which files were
-    // the earlier one's.
+    // incomplete. The marker holds the earlier publication's manifest, so
+    // that a publication finishing one cut short still knows which files
+    // were the earlier one's; it is written in place (a kill leaves no temp
+    // file beside it), and the earlier manifest goes only once it is whole.
     std::fs::create_dir_all(dir).map_err(written(dir))?;
-    let earlier_bytes = match std::fs::read(&publishing) {
-        Ok(bytes) => bytes,
-        Err(_) => std::fs::read(&manifest_file).unwrap_or_default(),
-    };
-    let earlier = serde_json::from_slice::<Manifest>(&earlier_bytes).ok();
-    write_atomic(&publishing, &earlier_bytes).map_err(written(&publishing))?;
+    crate::record::remove_dead_temp_files(dir);
+    let parse = |bytes: &[u8]| serde_json::from_slice::<Manifest>(bytes).ok();
+    let (earlier, earlier_bytes) = [&publishing, &manifest_file]
+        .into_iter()
+        .filter_map(|file| std::fs::read(file).ok())
+        .find_map(|bytes| Some((parse(&bytes)?, bytes)))
+        .map_or((None, Vec::new()), |(manifest, bytes)| {
+            (Some(manifest), bytes)
+        });
+    std::fs::write(&publishing, &earlier_bytes).map_err(written(&publishing))?;
     match std::fs::remove_file(&manifest_file) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(written(&manifest_file)(e).into());

@@ -166,3 +166,84 @@ stages:
         );
     }
 }
+
+/// kill -9 at every rename, unlink, write and copy of a republication
+/// (strace's fault injection): each time the folder is either a complete
+/// publication that verifies or says it is unfinished, and publishing again
+/// gives the new publication, verified, with no stray file.
+#[test]
+fn kill_9_at_every_write_of_a_publication_leaves_it_complete_or_unfinished() {
+    if on_path("strace").is_none() {
+        skip("strace is not on PATH", "apt-get install strace");
+        return;
+    }
+    let ws = Workspace::new().pipeline(
+        r#"
+params:
+  size: 1000
+stages:
+  a:
+    cmd: "yes abcdefgh | head -c ${size} > out/a.txt"
+    params: [size]
+    outs: [out/a.txt]
+  b:
+    cmd: "echo b > out/b.txt"
+    outs: [out/b.txt]
+"#,
+    );
+    let run = |args: &[&str]| ws.tnsflow(args).output().unwrap();
+    assert!(run(&["publish", "earlier"]).status.success());
+    let new = ["--set", "size=2000"];
+    assert!(run(&[&["build"], &new[..]].concat()).status.success());
+    let publish_new = |inject: Option<String>| {
+        let mut cmd = std::process::Command::new("strace");
+        cmd.args(["-f", "-qq", "-o", "/dev/null"]);
+        if let Some(inject) = inject {
+            cmd.args(["-e", &format!("inject={inject}")]);
+        }
+        cmd.arg(bin())
+            .args(["publish", "-q", "pub"])
+            .args(new)
+            .current_dir(ws.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let mut trials = 0;
+    for syscall in ["rename", "unlink", "write", "copy_file_range"] {
+        for n in 1.. {
+            let _ = std::fs::remove_dir_all(ws.join("pub"));
+            copy_dir(&ws.join("earlier"), &ws.join("pub"));
+            let out = publish_new(Some(format!("{syscall}:signal=SIGKILL:when={n}")));
+            if out.status.success() {
+                break; // fewer than n such calls
+            }
+            trials += 1;
+            let verify = run(&["verify", "pub"]);
+            let said = String::from_utf8_lossy(&verify.stderr);
+            if ws.exists("pub/manifest.json") && !ws.exists("pub/.tnsflow-publishing") {
+                assert!(verify.status.success(), "killed at {syscall} #{n}: {said}");
+            } else {
+                assert_eq!(verify.status.code(), Some(1), "killed at {syscall} #{n}");
+                assert!(
+                    said.contains("an unfinished publication"),
+                    "{syscall} #{n}: {said}"
+                );
+            }
+            let again = publish_new(None);
+            assert!(
+                again.status.success(),
+                "{syscall} #{n}: {}",
+                String::from_utf8_lossy(&again.stderr)
+            );
+            let verify = run(&["verify", "pub"]);
+            assert!(
+                verify.status.success(),
+                "after a kill at {syscall} #{n} and a publish: {}",
+                String::from_utf8_lossy(&verify.stderr)
+            );
+            assert!(ws.read("pub/manifest.json").contains("\"size\": 2000"));
+        }
+    }
+    assert!(trials >= 10, "only {trials} kills");
+}
