@@ -4,7 +4,7 @@
 //! not share bytes with the cache. Each copy is hashed and checked against the
 //! run record, and the manifest is written last, so a folder with a manifest
 //! is complete. While the copies are made the folder holds `PUBLISHING_FILE`
-//! (the earlier publication's manifest, moved there) and no manifest, so a
+//! (a copy of the earlier publication's manifest) and no manifest, so a
 //! publication a full disk or a kill cut short is never taken for a complete
 //! one, and publishing again into the same folder finishes it; the earlier
 //! publication's files that this one does not have are removed at the end.

@@ -121,9 +121,7 @@ impl StageError {
     pub fn failed(e: impl std::fmt::Display) -> StageError {
         StageError::Failed(e.to_string())
     }
-}
 
-impl StageError {
     /// Names `db` in a SQLite error that names no database yet: the
     /// database a builtin was building when SQLite failed (a full disk
     /// says "database or disk is full", not which).

@@ -99,6 +99,18 @@ fn publish_params_and_bad_folders() {
         .contains("is `nowhere` a folder written by `tnsflow publish`?"));
 }
 
+/// One out of `size` bytes; `STAGE_B` adds a second out.
+const SIZED: &str = r#"
+params:
+  size: 1000
+stages:
+  a:
+    cmd: "yes abcdefgh | head -c ${size} > out/a.txt"
+    params: [size]
+    outs: [out/a.txt]
+"#;
+const STAGE_B: &str = "  b:\n    cmd: \"echo b > out/b.txt\"\n    outs: [out/b.txt]\n";
+
 /// A publication a full disk cuts short is never taken for a complete one:
 /// publish exits 1 naming the file it could not write, the folder holds no
 /// manifest (the earlier publication's went first) and `verify` says it is
@@ -112,21 +124,11 @@ fn full_disk_leaves_an_unfinished_publication_that_says_so() {
     let Some(disk) = SmallDisk::mount(16 << 20) else {
         return;
     };
-    let a = r#"
-params:
-  size: 1000000
-stages:
-  a:
-    cmd: "yes abcdefgh | head -c ${size} > out/a.txt"
-    params: [size]
-    outs: [out/a.txt]
-"#;
-    let b = "  b:\n    cmd: \"echo b > out/b.txt\"\n    outs: [out/b.txt]\n";
-    let ws = Workspace::new_in(disk.path()).pipeline(&format!("{a}{b}"));
+    let ws = Workspace::new_in(disk.path()).pipeline(&format!("{SIZED}{STAGE_B}"));
     let run = |args: &[&str]| ws.tnsflow(args).output().unwrap();
     assert!(run(&["publish", "pub"]).status.success());
     // The next publications have no stage b.
-    ws.write("pipeline.yaml", a);
+    ws.write("pipeline.yaml", SIZED);
     let large = ["--set", "size=3000000"];
     assert!(run(&[&["build"], &large[..]].concat()).status.success());
 
@@ -177,20 +179,7 @@ fn kill_9_at_every_write_of_a_publication_leaves_it_complete_or_unfinished() {
         skip("strace is not on PATH", "apt-get install strace");
         return;
     }
-    let ws = Workspace::new().pipeline(
-        r#"
-params:
-  size: 1000
-stages:
-  a:
-    cmd: "yes abcdefgh | head -c ${size} > out/a.txt"
-    params: [size]
-    outs: [out/a.txt]
-  b:
-    cmd: "echo b > out/b.txt"
-    outs: [out/b.txt]
-"#,
-    );
+    let ws = Workspace::new().pipeline(&format!("{SIZED}{STAGE_B}"));
     let run = |args: &[&str]| ws.tnsflow(args).output().unwrap();
     assert!(run(&["publish", "earlier"]).status.success());
     let new = ["--set", "size=2000"];
