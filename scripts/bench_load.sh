@@ -3,6 +3,11 @@
 #
 #   scripts/bench_load.sh OLD_BIN NEW_BIN
 #   REPEATS=5 LOAD_SIZES="500000:15000" E2E_SIZES="" scripts/bench_load.sh old new
+#   OLD_REPO=/path/to/old/checkout scripts/bench_load.sh old new
+#
+# Each binary runs with the pipeline.yaml and sql/ of its own checkout:
+# OLD_REPO's for the old one (default: this one), this repository's for the
+# new one; the load stage takes its fast path only on the SQL it ships.
 #
 # 1. The load stage alone, at 500 thousand and 5 million events: generate once,
 #    then `tnsflow build --force load load` with each binary in turn
@@ -19,6 +24,12 @@ set -euo pipefail
 old=$(realpath "${1:?usage: bench_load.sh OLD_BIN NEW_BIN}")
 new=$(realpath "${2:?usage: bench_load.sh OLD_BIN NEW_BIN}")
 repo=$(cd "$(dirname "$0")/.." && pwd)
+old_repo=$(realpath "${OLD_REPO:-$repo}")
+# use_sql WS BIN: puts the pipeline.yaml and sql/ that go with BIN into WS
+use_sql() {
+  local from=$repo; [ "$2" = "$old" ] && from=$old_repo
+  rm -rf "$1/sql" && cp -r "$from/pipeline.yaml" "$from/sql" "$1/"
+}
 repeats=${REPEATS:-3}
 load_sizes=${LOAD_SIZES-"500000:15000 5000000:150000"}
 e2e_sizes=${E2E_SIZES-"50000:1500 500000:15000 5000000:150000"}
@@ -82,17 +93,17 @@ for size in $load_sizes; do
   (cd "$ws" && "$new" build -q "${sets[@]}" generate >/dev/null)
   : > "$work/lo"; : > "$work/ln"
   for _ in $(seq "$repeats"); do
-    (cd "$ws" && time_run "$work/lo" "$old" build -q "${sets[@]}" --force load load)
-    (cd "$ws" && time_run "$work/ln" "$new" build -q "${sets[@]}" --force load load)
+    use_sql "$ws" "$old"; (cd "$ws" && time_run "$work/lo" "$old" build -q "${sets[@]}" --force load load)
+    use_sql "$ws" "$new"; (cd "$ws" && time_run "$work/ln" "$new" build -q "${sets[@]}" --force load load)
   done
   row "load alone, $events events" "$work/lo" "$work/ln"
   # Row identity: one more build with each binary, then the two summaries.
-  (cd "$ws" && "$old" build -q "${sets[@]}" --force load load >/dev/null && dbsum out/sqlite.db > "$work/old.sum")
-  (cd "$ws" && "$new" build -q "${sets[@]}" --force load load >/dev/null && dbsum out/sqlite.db > "$work/new.sum")
+  use_sql "$ws" "$old"; (cd "$ws" && "$old" build -q "${sets[@]}" --force load load >/dev/null && dbsum out/sqlite.db > "$work/old.sum")
+  use_sql "$ws" "$new"; (cd "$ws" && "$new" build -q "${sets[@]}" --force load load >/dev/null && dbsum out/sqlite.db > "$work/new.sum")
   if cmp -s "$work/old.sum" "$work/new.sum"; then
     checks+=("sqlite.db at $events events: row-identical ($(grep -cE '^(table|view) ' "$work/new.sum") tables and views, $(grep -c '^schema' "$work/new.sum") schema entries)")
   else
-    checks+=("sqlite.db at $events events: ROWS DIFFER: $(diff "$work/old.sum" "$work/new.sum" | head -5 | tr '\n' ' ')")
+    checks+=("sqlite.db at $events events: ROWS DIFFER: $(diff "$work/old.sum" "$work/new.sum" | grep '^[<>]' | cut -c1-160 | head -8 | tr '\n' ' ')")
   fi
   # Row hashes read what SQLite reaches; quick_check also finds pages two
   # trees share (as on the lock-byte page past 1 GiB).
@@ -110,7 +121,7 @@ for size in $e2e_sizes; do
   for i in $(seq "$repeats"); do
     for which in old new; do
       bin=$old; [ "$which" = new ] && bin=$new
-      ws="$work/e2e-$which-$i"; mkdir -p "$ws"; cp -r "$repo/pipeline.yaml" "$repo/sql" "$ws/"
+      ws="$work/e2e-$which-$i"; mkdir -p "$ws"; use_sql "$ws" "$bin"
       (cd "$ws" && time_run "$work/e${which:0:1}" "$bin" build -q "${sets[@]}")
       sha256sum < "$ws/out/sqlite.db" >> "$work/db${which:0:1}"
       # keep the first run's out/ of each binary for the export comparison
