@@ -8,11 +8,14 @@
 //! publication a full disk or a kill cut short is never taken for a complete
 //! one, and publishing again into the same folder finishes it; the earlier
 //! publication's files that this one does not have are removed at the end.
+//! Two publishes into one folder take turns (`lock_folder`): copies of two
+//! builds interleaved would leave a manifest that matches neither.
 
 use std::collections::BTreeMap;
+use std::fs::{File, TryLockError};
 use std::path::Path;
 
-use super::{build::build, emit, load_plan};
+use super::{build::build, emit, load_plan, note};
 use crate::cli::{BuildArgs, PublishArgs};
 use crate::record::{
     write_atomic, BuildState, Manifest, ManifestFile, RecordError, MANIFEST_FILE, PUBLISHING_FILE,
@@ -53,6 +56,7 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
     // were the earlier one's; it is written in place (a kill leaves no temp
     // file beside it), and the earlier manifest goes only once it is whole.
     std::fs::create_dir_all(dir).map_err(written(dir))?;
+    let _turn = lock_folder(dir, quiet)?;
     crate::record::remove_dead_temp_files(dir);
     let parse = |bytes: &[u8]| serde_json::from_slice::<Manifest>(bytes).ok();
     let (earlier, earlier_bytes) = [&publishing, &manifest_file]
@@ -123,4 +127,26 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
         ));
     }
     Ok(())
+}
+
+/// One publish at a time into `dir`: an advisory lock on the folder itself,
+/// which the kernel drops when the process ends, even by SIGKILL. Another
+/// publish into it waits its turn, then publishes over the finished one.
+fn lock_folder(dir: &Path, quiet: bool) -> Result<File, Error> {
+    let locked = RecordError::writing(dir);
+    let folder = File::open(dir).map_err(RecordError::writing(dir))?;
+    match folder.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            if !quiet {
+                note(&format!(
+                    "another publish is writing into `{}`; waiting for it to finish",
+                    dir.display()
+                ));
+            }
+            folder.lock().map_err(locked)?;
+        }
+        Err(TryLockError::Error(e)) => return Err(locked(e).into()),
+    }
+    Ok(folder)
 }

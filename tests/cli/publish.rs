@@ -236,3 +236,100 @@ fn kill_9_at_every_write_of_a_publication_leaves_it_complete_or_unfinished() {
     }
     assert!(trials >= 10, "only {trials} kills");
 }
+
+/// A publish into a folder another publish holds waits its turn, says so,
+/// and writes nothing meanwhile; then it publishes whole. Before, it copied
+/// its files in at once, between the other one's.
+#[test]
+fn a_publish_waits_for_the_one_writing_into_its_folder() {
+    let ws = workspace();
+    ws.build(&[]);
+    std::fs::create_dir(ws.join("pub")).unwrap();
+    let held = std::fs::File::open(ws.join("pub")).unwrap();
+    held.lock().unwrap();
+    let stderr = ws.join("publish.err");
+    let mut child = start_publish(
+        &ws,
+        &["pub".as_ref()],
+        std::fs::File::create(&stderr).unwrap().into(),
+    );
+    let said = || std::fs::read_to_string(&stderr).unwrap_or_default();
+    wait_for("publish to wait for the folder, or to end", || {
+        said().contains("waiting for it to finish") || child.try_wait().unwrap().is_some()
+    });
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "publish went ahead while another held the folder: {}",
+        said()
+    );
+    assert!(said().contains("another publish is writing into `pub`"));
+    assert_eq!(std::fs::read_dir(ws.join("pub")).unwrap().count(), 0);
+    drop(held);
+    assert!(child.wait().unwrap().success(), "{}", said());
+    assert!(ws
+        .tnsflow(["verify", "pub"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+}
+
+/// Two workspaces publishing different builds into one folder at once,
+/// round after round: each time the folder is one of the two publications,
+/// whole, and verifies. Before, their copies interleaved and the last
+/// manifest described files the other publish had overwritten.
+#[test]
+fn publishes_racing_into_one_folder_leave_one_whole_publication() {
+    let shared = tempfile::tempdir().unwrap();
+    let dest = shared.path().join("pub");
+    let (one, two) = (
+        Workspace::new().pipeline(SIZED),
+        Workspace::new().pipeline(SIZED),
+    );
+    let sizes = ["size=30000000", "size=20000000"];
+    for (ws, size) in [&one, &two].into_iter().zip(sizes) {
+        ws.build(&["--set", size]);
+    }
+    for round in 0..3 {
+        let children: Vec<_> = [&one, &two]
+            .into_iter()
+            .zip(sizes)
+            .map(|(ws, size)| {
+                start_publish(
+                    ws,
+                    &[dest.as_os_str(), "--set".as_ref(), size.as_ref()],
+                    std::process::Stdio::null(),
+                )
+            })
+            .collect();
+        for mut child in children {
+            assert!(child.wait().unwrap().success(), "round {round}");
+        }
+        let out = one
+            .tnsflow(["verify".as_ref(), dest.as_os_str()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Starts `tnsflow publish ARGS` in `ws` without waiting for it.
+fn start_publish(
+    ws: &Workspace,
+    args: &[&std::ffi::OsStr],
+    stderr: std::process::Stdio,
+) -> std::process::Child {
+    std::process::Command::new(bin())
+        .arg("publish")
+        .args(args)
+        .current_dir(ws.path())
+        .env_remove("TNSFLOW_CACHE_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start tnsflow publish")
+}
