@@ -345,6 +345,36 @@ pub fn refused(title: &str, problems: &[String], back: &str) -> Markup {
     )
 }
 
+/// A claim, release or handoff the store could not save (a full disk):
+/// the problems, and the request as sent in a form that sends it again,
+/// its note editable, so that what the analyst typed is not lost.
+pub fn resend(
+    title: &str,
+    problems: &[String],
+    action: &str,
+    fields: &[(String, String)],
+    back: &str,
+) -> Markup {
+    layout(
+        title,
+        html! {
+            h1 { (title) }
+            ul.problems id="problems" role="alert" { @for p in problems { li { (p) } } }
+            form method="post" action=(action) id="resend-form" {
+                @for (name, value) in fields {
+                    @if name == "note" {
+                        label.wide { "Note " input type="text" name="note" id="resend-note" maxlength=(MAX_NOTES) value=(value); }
+                    } @else {
+                        input type="hidden" name=(name) value=(value);
+                    }
+                }
+                button type="submit" id="resend" { "Send again" }
+            }
+            p { a href=(back) id="back" { "Back" } }
+        },
+    )
+}
+
 /// "Next" found nothing: every case of the query is reviewed or held.
 pub fn nothing_next(q: &QueueQuery) -> Markup {
     layout(

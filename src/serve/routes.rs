@@ -478,6 +478,7 @@ async fn assign(
         let reviewer = reviewer.trim();
         let now = now_utc();
         let mut store = lock(app);
+        let store_path = store.path().to_string();
         let done = match (action, recipient) {
             ("claim", _) => store.claim(&case_id, reviewer, &now),
             ("release", _) => store.release(&case_id, reviewer, note.trim(), &now),
@@ -504,6 +505,20 @@ async fn assign(
                 )],
                 &back,
             )),
+            // What the analyst typed comes back in a form that sends it again.
+            Err(Refused::Db(e)) if is_disk_full(&e) => Ok((
+                StatusCode::INSUFFICIENT_STORAGE,
+                pages::resend(
+                    "Not saved",
+                    &[format!(
+                        "not saved: the disk holding `{store_path}` is full ({e}); your {action} is still in the form below: free some space and send it again"
+                    )],
+                    &format!("/cases/{case_id}/{action}"),
+                    &pairs,
+                    &back,
+                ),
+            )
+                .into_response()),
             Err(Refused::Db(e)) => Err(e.into()),
         }
     })

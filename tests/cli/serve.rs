@@ -441,12 +441,17 @@ pub(crate) fn http(
 
 /// POSTs a review `form` for `case_id`, as the workbench's own page does.
 fn post_review(port: &str, case_id: &str, form: &str) -> (u16, String) {
+    post_case(port, case_id, "review", form)
+}
+
+/// POSTs `form` to the case's `action` (review, claim, release, handoff).
+fn post_case(port: &str, case_id: &str, action: &str, form: &str) -> (u16, String) {
     let host = format!("127.0.0.1:{port}");
     let origin = format!("http://{host}");
     http(
         port,
         "POST",
-        &format!("/cases/{case_id}/review"),
+        &format!("/cases/{case_id}/{action}"),
         &[("Host", &host), ("Origin", &origin)],
         form,
     )
@@ -747,8 +752,21 @@ fn full_disk_keeps_the_analysts_review_in_the_form() {
         post_review(port, &case_id, &form)
     };
     assert_eq!(post("first").0, 303);
+    let held = cases(&ws)[2].0.clone();
+    assert_eq!(post_case(port, &held, "claim", "reviewer=ana").0, 303);
 
     disk.fill_to(0);
+    // A handoff's note comes back in a form that sends it again.
+    let handoff = "reviewer=ana&to=bo&team=&note=the+device+matches+a+ban+from+March";
+    let (status, page) = post_case(port, &held, "handoff", handoff);
+    assert_eq!(status, 507, "{page}");
+    assert!(
+        page.contains("is full")
+            && page.contains("value=\"the device matches a ban from March\"")
+            && page.contains(&format!("action=\"/cases/{held}/handoff\"")),
+        "the handoff's note is gone from the page: {page}"
+    );
+    assert_eq!(review_count(port, &held), 1);
     let note = "seen the same prompt from five new accounts within the hour";
     let (status, page) = post(&note.replace(' ', "+"));
     assert_eq!(status, 507, "{page}");
@@ -789,6 +807,8 @@ fn full_disk_keeps_the_analysts_review_in_the_form() {
     assert_eq!(review_count(port, &other), 0);
 
     disk.empty();
+    assert_eq!(post_case(port, &held, "handoff", handoff).0, 303);
+    assert_eq!(review_count(port, &held), 2);
     assert_eq!(post(&note.replace(' ', "+")).0, 303);
     assert_eq!(review_count(port, &case_id), 2);
     assert_eq!(post_bulk().0, 303);
@@ -805,7 +825,8 @@ fn full_disk_keeps_the_analysts_review_in_the_form() {
     };
     assert!(run_export().status.success());
     let exported = std::fs::read_to_string(&export).unwrap();
-    assert_eq!(exported.lines().count(), 5, "{exported}");
+    // The header, four decisions, the claim and the handoff.
+    assert_eq!(exported.lines().count(), 7, "{exported}");
     // The next export is longer than the room this one frees.
     for _ in 0..3 {
         assert_eq!(post(&"x".repeat(1500)).0, 303);
