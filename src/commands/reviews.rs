@@ -29,12 +29,8 @@ pub fn reviews(file: &Path, command: ReviewsCommand) -> Result<(), Error> {
             db.display()
         )));
     }
-    let mut store = ReviewStore::open(&db).map_err(|source| {
-        Error::Serve(ServeError::ReviewDb {
-            path: db.clone(),
-            source,
-        })
-    })?;
+    let mut store = ReviewStore::open(&db)
+        .map_err(|source| Error::Serve(ServeError::review_db(&db, source)))?;
     let result = match &args.out {
         // Written beside and renamed into place: a full disk or a kill
         // mid-export leaves the previous export whole, never a cut one.

@@ -24,7 +24,7 @@ pub mod timeline;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use data::{Sources, Workbench};
@@ -48,10 +48,12 @@ pub struct ServeConfig {
 pub enum ServeError {
     #[error(transparent)]
     Data(#[from] data::DataError),
-    #[error("cannot open the review database `{path}`: {source}")]
+    #[error("cannot open the review database `{path}`: {source}{full}")]
     ReviewDb {
         path: PathBuf,
         source: rusqlite::Error,
+        /// Said when the disk holding it has no room left.
+        full: &'static str,
     },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -81,12 +83,33 @@ pub struct View<'a> {
     pub reviews: &'a Mutex<ReviewStore>,
 }
 
+impl ServeError {
+    /// The review store at `path` could not be opened; when the disk holding
+    /// it has no room left, says so: opening a store no server holds creates
+    /// its shared-memory file, and SQLite reports that only as a "disk I/O
+    /// error".
+    pub fn review_db(path: &Path, source: rusqlite::Error) -> ServeError {
+        use rusqlite::ErrorCode::{DiskFull, SystemIoFailure};
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let full = matches!(source.sqlite_error_code(), Some(DiskFull | SystemIoFailure))
+            && rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail == 0);
+        ServeError::ReviewDb {
+            path: path.to_path_buf(),
+            source,
+            full: match full {
+                true => "; the disk holding it is full: free some space and run it again",
+                false => "",
+            },
+        }
+    }
+}
+
 /// Loads the build, opens the review store and serves until Ctrl-C.
 pub fn run(config: ServeConfig) -> Result<(), ServeError> {
-    let review_err = |source| ServeError::ReviewDb {
-        path: config.review_db.clone(),
-        source,
-    };
+    let review_err = |source| ServeError::review_db(&config.review_db, source);
     if let Some(parent) = config.review_db.parent() {
         std::fs::create_dir_all(parent)?;
     }

@@ -840,5 +840,24 @@ fn full_disk_keeps_the_analysts_review_in_the_form() {
         "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(&export).unwrap(), exported);
+
+    // With no server holding the store, opening it needs room for its
+    // shared-memory file: the error says the disk is full, not just "disk
+    // I/O error".
+    drop(_server);
     disk.empty();
+    // The last connection to close (this export's) removes the -shm.
+    assert!(run_export().status.success());
+    assert!(!ws.join("review/reviews.db-shm").exists());
+    disk.fill_to(0);
+    let out = run_export();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("`{}`", store.display()))
+            && stderr.contains("the disk holding it is full"),
+        "{stderr}"
+    );
+    disk.empty();
+    assert!(run_export().status.success());
 }
