@@ -25,6 +25,17 @@ use crate::schedule::{self, Event, Options, Outcome, Progress, WorkspaceLock};
 use crate::Error;
 
 pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
+    build_holding_lock(file, quiet, args).map(drop)
+}
+
+/// `build`, returning the workspace lock it took (none for a dry run), for
+/// a command that goes on reading the outs (`publish`): no other build may
+/// change them meanwhile.
+pub fn build_holding_lock(
+    file: &Path,
+    quiet: bool,
+    args: BuildArgs,
+) -> Result<Option<WorkspaceLock>, Error> {
     crate::trace::phase("started");
     let request = (!args.dry_run && args.force.is_empty())
         .then(|| request_key(file, &args.run.set, &args.stages))
@@ -57,7 +68,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
         emit(&format!(
             "0 ran, {stages} up to date, 0 restored from cache, 0 failed\n"
         ));
-        return Ok(());
+        return Ok(lock);
     }
 
     let mut planned = plan_for(file, &args.run.set, &verdict, &stats)?;
@@ -90,7 +101,7 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
             text.push('\n');
         }
         emit(&text);
-        return Ok(());
+        return Ok(None);
     }
 
     let lock = match lock {
@@ -208,12 +219,11 @@ pub fn build(file: &Path, quiet: bool, args: BuildArgs) -> Result<(), Error> {
         failed
     ));
     areas.close();
-    drop(lock);
     saved?;
     if failed > 0 {
         return Err(Error::StagesFailed { failed });
     }
-    Ok(())
+    Ok(Some(lock))
 }
 
 /// Records what this fully successful build covered: after a build that

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, TryLockError};
 use std::path::Path;
 
-use super::{build::build, emit, load_plan, note};
+use super::{build::build_holding_lock, emit, load_plan, note};
 use crate::cli::{BuildArgs, PublishArgs};
 use crate::record::{
     write_atomic, BuildState, Manifest, ManifestFile, RecordError, MANIFEST_FILE, PUBLISHING_FILE,
@@ -35,7 +35,9 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
             dir.display()
         )));
     }
-    build(
+    // Held until the manifest is written: no other build in this workspace
+    // changes an out between the build and its copy.
+    let _workspace = build_holding_lock(
         file,
         quiet,
         BuildArgs {

@@ -239,7 +239,9 @@ fn kill_9_at_every_write_of_a_publication_leaves_it_complete_or_unfinished() {
 
 /// A publish into a folder another publish holds waits its turn, says so,
 /// and writes nothing meanwhile; then it publishes whole. Before, it copied
-/// its files in at once, between the other one's.
+/// its files in at once, between the other one's. Meanwhile it holds the
+/// workspace: a build there is refused (before, it ran between publish's
+/// build and its copies).
 #[test]
 fn a_publish_waits_for_the_one_writing_into_its_folder() {
     let ws = workspace();
@@ -264,6 +266,17 @@ fn a_publish_waits_for_the_one_writing_into_its_folder() {
     );
     assert!(said().contains("another publish is writing into `pub`"));
     assert_eq!(std::fs::read_dir(ws.join("pub")).unwrap().count(), 0);
+    // Between its build and its copies, no other build may change the
+    // outs: publish keeps the workspace lock its build took.
+    ws.write("in.txt", "changed\n");
+    let other = ws.tnsflow(["build"]).output().unwrap();
+    let refused = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        !other.status.success() && refused.contains("another tnsflow command is running"),
+        "a build ran while publish was copying: {refused}"
+    );
+    assert!(refused.contains("publish"), "{refused}");
+    ws.write("in.txt", "hello\n");
     drop(held);
     assert!(child.wait().unwrap().success(), "{}", said());
     assert!(ws
