@@ -135,8 +135,8 @@ pub fn publish(file: &Path, quiet: bool, args: PublishArgs) -> Result<(), Error>
 /// which the kernel drops when the process ends, even by SIGKILL. Another
 /// publish into it waits its turn, then publishes over the finished one.
 fn lock_folder(dir: &Path, quiet: bool) -> Result<File, Error> {
-    let locked = RecordError::writing(dir);
     let folder = File::open(dir).map_err(RecordError::writing(dir))?;
+    let locked = RecordError::writing(dir);
     match folder.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {

@@ -335,11 +335,17 @@ pub fn bad_query(err: &QueryError) -> Markup {
 
 /// A POST that was refused (422/409): what was wrong, and where to go back.
 pub fn refused(title: &str, problems: &[String], back: &str) -> Markup {
+    problem_page(title, problems, html! {}, back)
+}
+
+/// A page of `problems`, then `body`, then a link `back`.
+fn problem_page(title: &str, problems: &[String], body: Markup, back: &str) -> Markup {
     layout(
         title,
         html! {
             h1 { (title) }
             ul.problems id="problems" role="alert" { @for p in problems { li { (p) } } }
+            (body)
             p { a href=(back) id="back" { "Back" } }
         },
     )
@@ -355,24 +361,19 @@ pub fn resend(
     fields: &[(String, String)],
     back: &str,
 ) -> Markup {
-    layout(
-        title,
-        html! {
-            h1 { (title) }
-            ul.problems id="problems" role="alert" { @for p in problems { li { (p) } } }
-            form method="post" action=(action) id="resend-form" {
-                @for (name, value) in fields {
-                    @if name == "note" {
-                        label.wide { "Note " input type="text" name="note" id="resend-note" maxlength=(MAX_NOTES) value=(value); }
-                    } @else {
-                        input type="hidden" name=(name) value=(value);
-                    }
+    let form = html! {
+        form method="post" action=(action) id="resend-form" {
+            @for (name, value) in fields {
+                @if name == "note" {
+                    label.wide { "Note " input type="text" name="note" id="resend-note" maxlength=(MAX_NOTES) value=(value); }
+                } @else {
+                    input type="hidden" name=(name) value=(value);
                 }
-                button type="submit" id="resend" { "Send again" }
             }
-            p { a href=(back) id="back" { "Back" } }
-        },
-    )
+            button type="submit" id="resend" { "Send again" }
+        }
+    };
+    problem_page(title, problems, form, back)
 }
 
 /// "Next" found nothing: every case of the query is reviewed or held.

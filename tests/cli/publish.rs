@@ -250,9 +250,8 @@ fn a_publish_waits_for_the_one_writing_into_its_folder() {
     let held = std::fs::File::open(ws.join("pub")).unwrap();
     held.lock().unwrap();
     let stderr = ws.join("publish.err");
-    let mut child = start_publish(
-        &ws,
-        &["pub".as_ref()],
+    let mut child = ws.spawn_with_stderr(
+        &["publish", "pub"],
         std::fs::File::create(&stderr).unwrap().into(),
     );
     let said = || std::fs::read_to_string(&stderr).unwrap_or_default();
@@ -294,7 +293,8 @@ fn a_publish_waits_for_the_one_writing_into_its_folder() {
 #[test]
 fn publishes_racing_into_one_folder_leave_one_whole_publication() {
     let shared = tempfile::tempdir().unwrap();
-    let dest = shared.path().join("pub");
+    // An odd folder name: the lock is on the folder, whatever its name.
+    let dest = shared.path().join("pub lish #%;'q\"");
     let (one, two) = (
         Workspace::new().pipeline(SIZED),
         Workspace::new().pipeline(SIZED),
@@ -308,11 +308,12 @@ fn publishes_racing_into_one_folder_leave_one_whole_publication() {
             .into_iter()
             .zip(sizes)
             .map(|(ws, size)| {
-                start_publish(
-                    ws,
-                    &[dest.as_os_str(), "--set".as_ref(), size.as_ref()],
-                    std::process::Stdio::null(),
-                )
+                ws.spawn(&[
+                    "publish".as_ref(),
+                    dest.as_os_str(),
+                    "--set".as_ref(),
+                    size.as_ref(),
+                ])
             })
             .collect();
         for mut child in children {
@@ -328,21 +329,4 @@ fn publishes_racing_into_one_folder_leave_one_whole_publication() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-}
-
-/// Starts `tnsflow publish ARGS` in `ws` without waiting for it.
-fn start_publish(
-    ws: &Workspace,
-    args: &[&std::ffi::OsStr],
-    stderr: std::process::Stdio,
-) -> std::process::Child {
-    std::process::Command::new(bin())
-        .arg("publish")
-        .args(args)
-        .current_dir(ws.path())
-        .env_remove("TNSFLOW_CACHE_DIR")
-        .stdout(std::process::Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("start tnsflow publish")
 }

@@ -100,13 +100,22 @@ impl Workspace {
 
     /// Starts `tnsflow ARGS` in the workspace without waiting for it, its
     /// output discarded: a build to kill or to race.
-    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+    pub fn spawn<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> std::process::Child {
+        self.spawn_with_stderr(args, std::process::Stdio::null())
+    }
+
+    /// `spawn`, its stderr sent to `stderr` (a file, to read what it said).
+    pub fn spawn_with_stderr<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: &[S],
+        stderr: std::process::Stdio,
+    ) -> std::process::Child {
         std::process::Command::new(bin())
             .args(args)
             .current_dir(self.path())
             .env_remove("TNSFLOW_CACHE_DIR")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start tnsflow")
     }
