@@ -4,22 +4,37 @@
 -- 5 or more accounts post it on the same UTC day but it is not ubiquitous
 -- (fewer than 5% of that day's active users: generic requests everyone makes
 -- are not a campaign). 10 or more accounts is high severity.
-WITH chats AS MATERIALIZED (
-    SELECT user_id, ts, substr(ts, 1, 10) AS day, lower(trim(prompt)) AS content
-    FROM raw_events
-    WHERE event_type = 'chat' AND prompt <> ''
+--
+-- Each distinct (day, content) gets a number first, so the counting below
+-- sorts numbers, not prompts: at 5 M events that sort of 3 M chats was most
+-- of the query's time.
+WITH contents AS MATERIALIZED (
+    SELECT day, content, row_number() OVER () AS id
+    FROM (
+        SELECT DISTINCT substr(ts, 1, 10) AS day, lower(trim(prompt)) AS content
+        FROM raw_events
+        WHERE event_type = 'chat' AND prompt <> ''
+    )
+),
+-- CROSS JOIN fixes the join order: scan the events once and look each chat's
+-- content up in the small contents table.
+chats AS MATERIALIZED (
+    SELECT e.user_id, e.ts, k.id
+    FROM raw_events e
+    CROSS JOIN contents k ON k.day = substr(e.ts, 1, 10) AND k.content = lower(trim(e.prompt))
+    WHERE e.event_type = 'chat' AND e.prompt <> ''
 ),
 daily AS (
-    SELECT day, content, COUNT(DISTINCT user_id) AS n_accounts
+    SELECT id, COUNT(DISTINCT user_id) AS n_accounts
     FROM chats
-    GROUP BY day, content
+    GROUP BY id
 ),
--- The few (day, content) pairs that are campaigns, materialized so the join
--- below can look them up with a small automatic index.
+-- The few (day, content) pairs that are campaigns.
 campaigns AS MATERIALIZED (
-    SELECT d.day, d.content, d.n_accounts
+    SELECT k.id, k.day, k.content, d.n_accounts
     FROM daily d
-    JOIN core_day_metrics m ON m.day = d.day
+    JOIN contents k ON k.id = d.id
+    JOIN core_day_metrics m ON m.day = k.day
     WHERE d.n_accounts >= 5 AND d.n_accounts < 0.05 * m.n_active_users
 )
 SELECT
@@ -30,9 +45,7 @@ SELECT
     MIN(c.ts) AS first_ts,
     MAX(c.ts) AS last_ts,
     '' AS related
--- CROSS JOIN fixes the join order: scan the chats once and look each up in
--- the small campaigns table, rather than index all chats by content.
 FROM chats c
-CROSS JOIN campaigns k ON k.day = c.day AND k.content = c.content
+CROSS JOIN campaigns k ON k.id = c.id
 GROUP BY c.user_id
 ORDER BY c.user_id;
