@@ -87,13 +87,60 @@ fn each_row(
     Ok(())
 }
 
-/// The users the ground truth marks as abusers. Only the report reads it, to
-/// evaluate the pipeline; no detection or score does.
-fn abusers(db: &Path) -> StageResult<HashSet<String>> {
-    let conn = open_read_only(db)?;
-    let mut stmt = conn.prepare("SELECT user_id FROM users WHERE is_abuse_gt = 1")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+/// Distinct users per detection file, with a case, and with a P1 case.
+#[derive(Default)]
+struct UserSets {
+    detections: Vec<(String, HashSet<String>)>,
+    cases: HashSet<String>,
+    p1: HashSet<String>,
+}
+
+/// What the report reads from the database.
+struct Database {
+    n_events: i64,
+    n_users: i64,
+    n_abusers: i64,
+    n_reports: i64,
+    n_prior_enforcements: i64,
+    events_by_type: Vec<(String, f64)>,
+    /// The users the ground truth marks as abusers. Only the report reads
+    /// it, to evaluate the pipeline; no detection or score does.
+    abusers: HashSet<String>,
+}
+
+impl Database {
+    fn read(db: &Path) -> StageResult<Database> {
+        let conn = open_read_only(db)?;
+        let scalar = |sql: &str| -> StageResult<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
+        // No core table counts event types, and a GROUP BY on an unindexed
+        // column sorts every event; one streaming scan counted in a map is
+        // linear and keeps SQLite's sorter out of it.
+        let mut by_type: BTreeMap<String, f64> = BTreeMap::new();
+        let mut stmt = conn.prepare("SELECT event_type FROM raw_events")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let kind = r.get_ref(0)?.as_str().unwrap_or_default();
+            match by_type.get_mut(kind) {
+                Some(n) => *n += 1.0,
+                None => {
+                    by_type.insert(kind.to_string(), 1.0);
+                }
+            }
+        }
+        let mut stmt = conn.prepare("SELECT user_id FROM users WHERE is_abuse_gt = 1")?;
+        let abusers = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(Database {
+            n_events: scalar("SELECT COALESCE(SUM(n_events), 0) FROM core_day_metrics")?,
+            n_users: scalar("SELECT COUNT(*) FROM users")?,
+            n_abusers: scalar("SELECT COUNT(*) FROM users WHERE is_abuse_gt = 1")?,
+            n_reports: scalar("SELECT COUNT(*) FROM reports")?,
+            n_prior_enforcements: scalar("SELECT COUNT(*) FROM enforcements")?,
+            events_by_type: by_type.into_iter().collect(),
+            abusers,
+        })
+    }
 }
 
 fn number(text: &str, what: &str) -> StageResult<f64> {
@@ -102,32 +149,61 @@ fn number(text: &str, what: &str) -> StageResult<f64> {
 }
 
 impl Figures {
+    /// The three big reads (the database's scan of raw_events and two of
+    /// user_day_scored.csv's) run on their own threads while this one reads
+    /// the small exports: the report is the build's last stage, alone on the
+    /// machine, and at 5 M events its reads were 2.6 s on one core.
     pub fn read(ctx: &StageContext) -> StageResult<Figures> {
-        let mut f = Figures::default();
-        f.read_database(&ctx.dep("sqlite.db")?)?;
-        let abusers = abusers(&ctx.dep("sqlite.db")?)?;
-        // (users, of them abusers) of a set of user ids.
-        let score = |users: &HashSet<String>| {
-            (
-                users.len(),
-                users.iter().filter(|u| abusers.contains(*u)).count(),
-            )
-        };
+        let db = ctx.dep("sqlite.db")?;
+        let scored = ctx.dep("user_day_scored.csv")?;
+        let model_eval = ctx.dep("model_eval.csv")?;
+        std::thread::scope(|scope| {
+            let database = scope.spawn(|| Database::read(&db));
+            let risks = scope.spawn(|| {
+                let mut risks = Vec::new();
+                each_row(&scored, &["risk_score", "is_abuse_gt"], |r| {
+                    risks.push((
+                        number(r[0], "risk_score")?,
+                        number(r[1], "is_abuse_gt")? == 1.0,
+                    ));
+                    Ok(())
+                })?;
+                StageResult::Ok(risks)
+            });
+            // The queue's own rule, not a second copy of it: the report cannot
+            // disagree with review_queue about what was flagged.
+            let flags = scope.spawn(|| flag_counts(&scored, read_threshold(&model_eval)?));
+            let mut f = Figures::default();
+            let exports = f.read_exports(ctx);
+            let database = database
+                .join()
+                .expect("reading the database does not panic")?;
+            f.scored = risks.join().expect("reading the scores does not panic")?;
+            f.flags = flags.join().expect("counting the flags does not panic")?;
+            let users = exports?;
+            f.apply(database, &users);
+            Ok(f)
+        })
+    }
 
+    /// Everything but the three big reads; returns the user sets that are
+    /// scored against the ground truth once the database is read.
+    fn read_exports(&mut self, ctx: &StageContext) -> StageResult<UserSets> {
+        let mut sets = UserSets::default();
         let metrics = Table::read(&ctx.dep("monitoring_metrics.csv")?)?;
-        f.days = {
+        self.days = {
             let c = metrics.col("day")?;
             metrics.rows.iter().map(|r| r[c].clone()).collect()
         };
-        f.events_per_day = metrics.floats("n_events")?;
-        f.chats_per_day = metrics.floats("n_chat")?;
-        f.active_users_per_day = metrics.floats("n_active_users")?;
-        f.block_rate = metrics.floats("block_rate")?;
-        f.warn_rate = metrics.floats("warn_rate")?;
+        self.events_per_day = metrics.floats("n_events")?;
+        self.chats_per_day = metrics.floats("n_chat")?;
+        self.active_users_per_day = metrics.floats("n_active_users")?;
+        self.block_rate = metrics.floats("block_rate")?;
+        self.warn_rate = metrics.floats("warn_rate")?;
 
         let alerts = Table::read(&ctx.dep("alerts.csv")?)?;
         for r in &alerts.rows {
-            f.alerts.push([
+            self.alerts.push([
                 field(&alerts, r, "day")?,
                 field(&alerts, r, "alert_type")?,
                 field(&alerts, r, "severity")?,
@@ -157,14 +233,13 @@ impl Figures {
                 users.insert(r[0].to_string());
                 Ok(())
             })?;
-            let (n, true_hits) = score(&users);
-            f.detection_users.push((name.clone(), n, true_hits));
-            f.detections.push((name, rows));
+            sets.detections.push((name.clone(), users));
+            self.detections.push((name, rows));
         }
 
         let eval = Table::read(&ctx.dep("model_eval.csv")?)?;
         if let Some(row) = eval.rows.first() {
-            f.model = eval
+            self.model = eval
                 .header
                 .iter()
                 .cloned()
@@ -172,26 +247,9 @@ impl Figures {
                 .collect();
         }
 
-        each_row(
-            &ctx.dep("user_day_scored.csv")?,
-            &["risk_score", "is_abuse_gt"],
-            |r| {
-                f.scored.push((
-                    number(r[0], "risk_score")?,
-                    number(r[1], "is_abuse_gt")? == 1.0,
-                ));
-                Ok(())
-            },
-        )?;
-
-        // The queue's own rule, not a second copy of it: the report cannot
-        // disagree with review_queue about what was flagged.
-        let threshold = read_threshold(&ctx.dep("model_eval.csv")?)?;
-        f.flags = flag_counts(&ctx.dep("user_day_scored.csv")?, threshold)?;
-
         each_row(&ctx.dep("review_queue_dedup.csv")?, &["is_dup"], |r| {
-            f.queue_rows += 1;
-            f.queue_dups += usize::from(r[0] == "1");
+            self.queue_rows += 1;
+            self.queue_dups += usize::from(r[0] == "1");
             Ok(())
         })?;
 
@@ -200,9 +258,9 @@ impl Figures {
             *clusters.entry(r[0].to_string()).or_default() += 1;
             Ok(())
         })?;
-        f.cluster_sizes = clusters.into_iter().collect();
+        self.cluster_sizes = clusters.into_iter().collect();
         // Largest first; ties by cluster id as text, so the order is fixed.
-        f.cluster_sizes
+        self.cluster_sizes
             .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
 
         let mut components: HashMap<String, usize> = HashMap::new();
@@ -214,15 +272,15 @@ impl Figures {
                 Ok(())
             },
         )?;
-        f.component_sizes = components.into_values().collect();
-        f.component_sizes.sort_by(|a, b| b.cmp(a));
+        self.component_sizes = components.into_values().collect();
+        self.component_sizes.sort_by(|a, b| b.cmp(a));
 
         each_row(
             &ctx.dep("drift_psi.csv")?,
             &["feature", "psi", "drift_flag"],
             |r| {
                 let flagged = matches!(r[2], "1" | "true" | "True");
-                f.psi
+                self.psi
                     .push((r[0].to_string(), number(r[1], "psi")?, flagged));
                 Ok(())
             },
@@ -232,12 +290,12 @@ impl Figures {
             &ctx.dep("enforcement_actions.csv")?,
             &["suggested_action"],
             |r| {
-                *f.actions.entry(r[0].to_string()).or_default() += 1;
+                *self.actions.entry(r[0].to_string()).or_default() += 1;
                 Ok(())
             },
         )?;
 
-        let (mut case_users, mut p1_users) = (HashSet::new(), HashSet::new());
+        let (case_users, p1_users) = (&mut sets.cases, &mut sets.p1);
         each_row(
             &ctx.dep("cases.csv")?,
             &[
@@ -253,56 +311,51 @@ impl Figures {
                 if r[1] == "P1" {
                     p1_users.insert(r[5].to_string());
                 }
-                f.n_cases += 1;
-                *f.priorities.entry(r[1].to_string()).or_default() += 1;
-                if f.top_cases.len() < 10 {
-                    f.top_cases
+                self.n_cases += 1;
+                *self.priorities.entry(r[1].to_string()).or_default() += 1;
+                if self.top_cases.len() < 10 {
+                    self.top_cases
                         .push([r[0], r[1], r[2], r[3], r[4]].map(str::to_string));
                 }
                 Ok(())
             },
         )?;
 
-        f.case_users = score(&case_users);
-        f.p1_users = score(&p1_users);
-
         let incidents = Table::read(&ctx.dep("incident_log.csv")?)?;
         for r in &incidents.rows {
-            f.incidents.push([
+            self.incidents.push([
                 field(&incidents, r, "incident_id")?,
                 field(&incidents, r, "created_ts")?,
                 field(&incidents, r, "severity")?,
                 field(&incidents, r, "summary")?,
             ]);
         }
-        Ok(f)
+        Ok(sets)
     }
 
-    fn read_database(&mut self, db: &Path) -> StageResult<()> {
-        let conn = open_read_only(db)?;
-        let scalar = |sql: &str| -> StageResult<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
-        self.n_events = scalar("SELECT COALESCE(SUM(n_events), 0) FROM core_day_metrics")?;
-        self.n_users = scalar("SELECT COUNT(*) FROM users")?;
-        self.n_abusers = scalar("SELECT COUNT(*) FROM users WHERE is_abuse_gt = 1")?;
-        self.n_reports = scalar("SELECT COUNT(*) FROM reports")?;
-        self.n_prior_enforcements = scalar("SELECT COUNT(*) FROM enforcements")?;
-        // No core table counts event types, and a GROUP BY on an unindexed
-        // column sorts every event; one streaming scan counted in a map is
-        // linear and keeps SQLite's sorter out of it.
-        let mut by_type: BTreeMap<String, f64> = BTreeMap::new();
-        let mut stmt = conn.prepare("SELECT event_type FROM raw_events")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let kind = r.get_ref(0)?.as_str().unwrap_or_default();
-            match by_type.get_mut(kind) {
-                Some(n) => *n += 1.0,
-                None => {
-                    by_type.insert(kind.to_string(), 1.0);
-                }
-            }
-        }
-        self.events_by_type = by_type.into_iter().collect();
-        Ok(())
+    /// Puts the database's figures in, and scores each user set against
+    /// the ground truth.
+    fn apply(&mut self, db: Database, users: &UserSets) {
+        let score = |set: &HashSet<String>| {
+            let abusers = set.iter().filter(|u| db.abusers.contains(*u)).count();
+            (set.len(), abusers)
+        };
+        self.detection_users = users
+            .detections
+            .iter()
+            .map(|(name, set)| {
+                let (n, true_hits) = score(set);
+                (name.clone(), n, true_hits)
+            })
+            .collect();
+        self.case_users = score(&users.cases);
+        self.p1_users = score(&users.p1);
+        self.n_events = db.n_events;
+        self.n_users = db.n_users;
+        self.n_abusers = db.n_abusers;
+        self.n_reports = db.n_reports;
+        self.n_prior_enforcements = db.n_prior_enforcements;
+        self.events_by_type = db.events_by_type;
     }
 
     /// Every action's count, zeros included, in severity order; then any
