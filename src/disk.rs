@@ -15,6 +15,14 @@ pub trait Disk: Send + Sync {
     /// Copies `from` into a new file `to` that the page cache does not keep:
     /// a blob, written once and read back only by a restore.
     fn copy_uncached(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Begins a copy of `from` at `to` (a new file) that `fill` finishes:
+    /// shares the extents where the filesystem can (true: the copy is
+    /// whole), else creates `to` with `from`'s length reserved (false), so
+    /// that a full disk shows now rather than during `fill`.
+    fn reserve_copy(&self, from: &Path, to: &Path) -> io::Result<bool>;
+    /// Writes `from`'s bytes into `to`, made by `reserve_copy`, without
+    /// keeping them in the page cache; returns the hash of the bytes written.
+    fn fill(&self, from: &Path, to: &Path) -> io::Result<String>;
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Writes a small file atomically (a run record).
@@ -41,6 +49,14 @@ impl Disk for RealDisk {
 
     fn copy_uncached(&self, from: &Path, to: &Path) -> io::Result<()> {
         copy_uncached(from, to)
+    }
+
+    fn reserve_copy(&self, from: &Path, to: &Path) -> io::Result<bool> {
+        reserve_copy(from, to)
+    }
+
+    fn fill(&self, from: &Path, to: &Path) -> io::Result<String> {
+        fill(from, to)
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -83,7 +99,7 @@ fn copy_uncached(from: &Path, to: &Path) -> io::Result<()> {
                 if rustix::fs::ioctl_ficlone(&dst, &src).is_ok() {
                     return Ok(());
                 }
-                return write_direct(&mut src, dst).inspect_err(|_| {
+                return write_chunks(&mut src, dst, true, |_| {}).inspect_err(|_| {
                     let _ = std::fs::remove_file(to);
                 });
             }
@@ -112,8 +128,15 @@ fn create_new(path: &Path, flags: i32) -> io::Result<std::fs::File> {
         .open(path)
 }
 
-/// Writes all of `src` to `dst`, a new file opened with `O_DIRECT`.
-fn write_direct(src: &mut std::fs::File, mut dst: std::fs::File) -> io::Result<()> {
+/// Writes all of `src` to `dst` from its start, a chunk at a time, showing
+/// each chunk to `each`; `direct`: `dst` was opened with `O_DIRECT`, which
+/// wants whole blocks. `dst` ends at the last byte written.
+fn write_chunks(
+    src: &mut std::fs::File,
+    mut dst: std::fs::File,
+    direct: bool,
+    mut each: impl FnMut(&[u8]),
+) -> io::Result<()> {
     use std::io::{Read, Write};
     const CHUNK: usize = 4 << 20;
     let mut storage = vec![0u8; CHUNK + BLOCK];
@@ -133,16 +156,59 @@ fn write_direct(src: &mut std::fs::File, mut dst: std::fs::File) -> io::Result<(
         if n == 0 {
             break;
         }
-        // The last chunk goes out padded to a whole block and is cut back below.
-        let padded = n.next_multiple_of(BLOCK);
-        buf[n..padded].fill(0);
-        dst.write_all(&buf[..padded])?;
+        each(&buf[..n]);
+        // With O_DIRECT the last chunk goes out padded to a whole block and
+        // is cut back below.
+        let written = if direct { n.next_multiple_of(BLOCK) } else { n };
+        buf[n..written].fill(0);
+        dst.write_all(&buf[..written])?;
         len += n as u64;
         if n < CHUNK {
             break;
         }
     }
     dst.set_len(len)
+}
+
+/// See `Disk::reserve_copy`. A filesystem that cannot reserve space
+/// (`EOPNOTSUPP`) gets an empty file, and a full disk shows in `fill`.
+fn reserve_copy(from: &Path, to: &Path) -> io::Result<bool> {
+    let src = std::fs::File::open(from)?;
+    let len = src.metadata()?.len();
+    let dst = create_new(to, 0)?;
+    if rustix::fs::ioctl_ficlone(&dst, &src).is_ok() {
+        return Ok(true);
+    }
+    match rustix::fs::fallocate(&dst, rustix::fs::FallocateFlags::empty(), 0, len) {
+        Ok(()) => Ok(false),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP => Ok(false),
+        Err(e) => {
+            let _ = std::fs::remove_file(to);
+            Err(e.into())
+        }
+    }
+}
+
+/// See `Disk::fill`: `O_DIRECT` where the filesystem has it, for the reason
+/// `copy_uncached` gives.
+fn fill(from: &Path, to: &Path) -> io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = |flags| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(flags)
+            .open(to)
+    };
+    let (dst, direct) = match open(nix::libc::O_DIRECT) {
+        Ok(dst) => (dst, true),
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => (open(0)?, false),
+        Err(e) => return Err(e),
+    };
+    let mut hasher = blake3::Hasher::new();
+    write_chunks(&mut std::fs::File::open(from)?, dst, direct, |chunk| {
+        hasher.update(chunk);
+    })?;
+    Ok(hasher.finalize().to_hex().to_string())
 }
 
 /// A regular file at `path`, or a clear error: a FIFO, socket or device would
@@ -234,6 +300,14 @@ pub mod faulty {
         fn copy_uncached(&self, from: &Path, to: &Path) -> io::Result<()> {
             self.step()?;
             RealDisk.copy_uncached(from, to)
+        }
+        fn reserve_copy(&self, from: &Path, to: &Path) -> io::Result<bool> {
+            self.step()?;
+            RealDisk.reserve_copy(from, to)
+        }
+        fn fill(&self, from: &Path, to: &Path) -> io::Result<String> {
+            self.step()?;
+            RealDisk.fill(from, to)
         }
         fn remove_file(&self, path: &Path) -> io::Result<()> {
             self.step()?;

@@ -7,7 +7,10 @@
 //! is never deleted. The order of a run is: outs staged and checked, blobs
 //! stored, run record saved, then the outs swapped in; a failure anywhere
 //! before the swap leaves the workspace untouched, a failure during it rolls
-//! back, and a kill is rolled back by the next build (`recovery`).
+//! back, and a kill is rolled back by the next build (`recovery`). An out of
+//! `DEFERRED_MIN` bytes or more only has room for its blob taken before the
+//! swap; its bytes are copied, and then the run recorded, after the
+//! scheduler has told its consumers it finished (`archive`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,7 +24,7 @@ use crate::disk::{regular_file, Disk, RealDisk};
 use crate::execute::{has_journal, interrupt, recover, Publication, StageError};
 use crate::layout::Layout;
 use crate::plan::{check, Check, Plan, PlannedStage, StatCache};
-use crate::record::{BuildState, PutError, RunRecord, Store, TempArea};
+use crate::record::{BuildState, PutError, RunRecord, Store, Stored, TempArea};
 use crate::schedule::{Event, Executor, Outcome};
 use crate::StageResult;
 
@@ -80,6 +83,9 @@ pub struct Builder<'a> {
     /// `state.db` (see `keep`).
     records: Mutex<BTreeMap<usize, RunRecord>>,
     errors: Mutex<BTreeMap<usize, StageError>>,
+    /// Runs whose outs are still to be copied into the store, by stage index.
+    archives: Mutex<BTreeMap<usize, Archive>>,
+    warnings: Mutex<Vec<String>>,
 }
 
 /// How many new last good runs a build holds before writing them to
@@ -93,6 +99,8 @@ pub struct BuildReport {
     pub records: BTreeMap<usize, RunRecord>,
     /// Why each failed stage failed.
     pub errors: BTreeMap<usize, StageError>,
+    /// What went wrong that failed no stage (a copy the store could not keep).
+    pub warnings: Vec<String>,
 }
 
 impl<'a> Builder<'a> {
@@ -122,13 +130,25 @@ impl<'a> Builder<'a> {
             areas,
             records: Mutex::new(BTreeMap::new()),
             errors: Mutex::new(BTreeMap::new()),
+            archives: Mutex::new(BTreeMap::new()),
+            warnings: Mutex::new(Vec::new()),
         }
     }
 
+    /// What the build did. Copies into the store that never got a worker
+    /// (the build stopped first) are given up: their room is freed.
     pub fn into_report(self) -> BuildReport {
+        for (_, archive) in self.archives.into_inner().expect("archives lock") {
+            Ran {
+                record: archive.record,
+                copies: archive.copies,
+            }
+            .abandon();
+        }
         BuildReport {
             records: self.records.into_inner().expect("records lock"),
             errors: self.errors.into_inner().expect("errors lock"),
+            warnings: self.warnings.into_inner().expect("warnings lock"),
         }
     }
 }
@@ -151,6 +171,20 @@ impl Executor for Builder<'_> {
                 Some(Outcome::UpToDate)
             }
             _ => None,
+        }
+    }
+
+    fn has_work_after(&self, i: usize) -> bool {
+        self.archives
+            .lock()
+            .expect("archives lock")
+            .contains_key(&i)
+    }
+
+    fn after_finished(&self, i: usize) {
+        let archive = self.archives.lock().expect("archives lock").remove(&i);
+        if let Some(archive) = archive {
+            self.archive(archive);
         }
     }
 
@@ -191,13 +225,13 @@ impl Builder<'_> {
             }
             Check::Restore(..) | Check::Run(_) => {}
         }
-        let _key_lock =
-            self.store
-                .lock_key(&current.key)
-                .map_err(|source| StageError::LockKey {
-                    key: current.key.clone(),
-                    source,
-                })?;
+        let key_lock = self
+            .store
+            .lock_key(&current.key)
+            .map_err(|source| StageError::LockKey {
+                key: current.key.clone(),
+                source,
+            })?;
         // Another build sharing the cache may have run this key while we waited.
         if !self.forced.contains(&i) {
             if let Some(run) = self.store.load_run(&current.key) {
@@ -212,9 +246,66 @@ impl Builder<'_> {
         let started = Instant::now();
         let result = self.run(stage, current, started);
         interrupt::running(stage.name(), false);
-        let record = result?;
+        let Ran { record, copies } = result?;
+        if !copies.is_empty() {
+            // The key stays locked until the run is recorded: a build sharing
+            // the cache then finds the record rather than running it again.
+            let archive = Archive {
+                record: record.clone(),
+                copies,
+                _key_lock: key_lock,
+            };
+            self.archives
+                .lock()
+                .expect("archives lock")
+                .insert(i, archive);
+        }
         self.keep(i, record, None);
         Ok(Outcome::Ran)
+    }
+
+    /// Copies a stage's big outs into the store once its consumers have
+    /// been told it finished (they read the outs, not the copies), then
+    /// saves its run record, which only ever names blobs that exist. An out
+    /// that changed since it was hashed is not stored and the run is not
+    /// recorded: a build that needs it back runs the stage again. So is a
+    /// copy the disk refused, with a warning: the outs themselves are good.
+    fn archive(&self, archive: Archive) {
+        let mut whole = true;
+        for copy in &archive.copies {
+            if !whole || interrupt::requested() {
+                let _ = std::fs::remove_file(&copy.partial);
+                whole = false;
+                continue;
+            }
+            match self
+                .store
+                .fill(self.disk, &copy.out, &copy.partial, &copy.hash)
+            {
+                Ok(filed) => whole = filed,
+                Err(source) => {
+                    whole = false;
+                    self.warn(format!(
+                        "cannot store `{}` in the cache `{}`: {source}; it is built, but a build that needs it back will run `{}` again",
+                        copy.out.display(),
+                        self.layout.blobs_dir().display(),
+                        archive.record.stage
+                    ));
+                }
+            }
+        }
+        if whole {
+            if let Err(e) = self.store.save_run(&archive.record) {
+                self.warn(format!(
+                    "cannot record the run of `{}` in the cache: {e}; a build that needs its outs back will run it again",
+                    archive.record.stage
+                ));
+            }
+        }
+    }
+
+    fn warn(&self, warning: String) {
+        self.warnings.lock().expect("warnings lock").push(warning);
     }
 
     /// Makes `run` the stage's last good run (renamed stages keep their own name).
@@ -259,13 +350,9 @@ impl Builder<'_> {
         Ok(true)
     }
 
-    /// Runs a stage, stores its outs and publishes them; returns its record.
-    fn run(
-        &self,
-        stage: &PlannedStage,
-        current: RunRecord,
-        started: Instant,
-    ) -> StageResult<RunRecord> {
+    /// Runs a stage, stores its outs and publishes them; returns its record
+    /// and the copies into the store still to make.
+    fn run(&self, stage: &PlannedStage, current: RunRecord, started: Instant) -> StageResult<Ran> {
         let in_place = self.runner.in_place(stage);
         let staging = Staging::create(self.areas.local.dir(), stage.name(), !in_place)?;
         let log = staging.dir().join("log");
@@ -288,10 +375,14 @@ impl Builder<'_> {
             .iter()
             .map(|out| staging.new_dir().join(file_name(out)))
             .collect();
-        let hashes = self.hash_and_store(stage, &staged)?;
-        let record = self.record(stage, current, &hashes, started)?;
-        self.swap_in(stage, &staging, &staged, &hashes)?;
-        Ok(record)
+        let stored = self.hash_and_store(stage, &staged)?;
+        let hashes: Vec<String> = stored.iter().map(|s| s.hash().to_string()).collect();
+        let ran = self.record(stage, current, stored, started)?;
+        if let Err(e) = self.swap_in(stage, &staging, &staged, &hashes) {
+            ran.abandon();
+            return Err(e);
+        }
+        Ok(ran)
     }
 
     /// A command writes its outs at their paths: the old ones are moved aside
@@ -303,7 +394,7 @@ impl Builder<'_> {
         started: Instant,
         staging: &Staging,
         ctx: &RunContext,
-    ) -> StageResult<RunRecord> {
+    ) -> StageResult<Ran> {
         let dests = self.dests(stage);
         let _publishing = interrupt::publishing();
         let mut publication = Publication::begin(self.disk, staging.dir(), dests.clone())?;
@@ -316,19 +407,24 @@ impl Builder<'_> {
                 ran
             })
             .and_then(|()| self.hash_and_store(stage, &dests))
-            .and_then(|hashes| {
+            .and_then(|stored| {
                 if interrupt::requested() {
+                    remove_reserved(&stored);
                     return Err(StageError::Interrupted);
                 }
-                Ok((self.record(stage, current, &hashes, started)?, hashes))
+                let hashes: Vec<String> = stored.iter().map(|s| s.hash().to_string()).collect();
+                Ok((self.record(stage, current, stored, started)?, hashes))
             });
         match result {
-            Ok((record, hashes)) => {
-                publication.commit()?;
+            Ok((ran, hashes)) => {
+                if let Err(e) = publication.commit() {
+                    ran.abandon();
+                    return Err(e.into());
+                }
                 for (dest, hash) in dests.iter().zip(&hashes) {
                     self.stats.record(dest, hash);
                 }
-                Ok(record)
+                Ok(ran)
             }
             Err(e) => {
                 publication.roll_back();
@@ -351,9 +447,23 @@ impl Builder<'_> {
         }
     }
 
-    /// Checks each staged out is a regular file, hashes it and stores a copy.
-    fn hash_and_store(&self, stage: &PlannedStage, files: &[PathBuf]) -> StageResult<Vec<String>> {
-        let mut hashes = Vec::with_capacity(files.len());
+    /// Checks each staged out is a regular file, hashes it and stores a copy
+    /// (or takes the room for one, see `Store::put`).
+    fn hash_and_store(&self, stage: &PlannedStage, files: &[PathBuf]) -> StageResult<Vec<Stored>> {
+        let mut stored = Vec::with_capacity(files.len());
+        let result = self.hash_and_store_each(stage, files, &mut stored);
+        if result.is_err() {
+            remove_reserved(&stored);
+        }
+        result.map(|()| stored)
+    }
+
+    fn hash_and_store_each(
+        &self,
+        stage: &PlannedStage,
+        files: &[PathBuf],
+        stored: &mut Vec<Stored>,
+    ) -> StageResult<()> {
         for (file, out) in files.iter().zip(&stage.decl.outs) {
             match regular_file(file) {
                 Ok(_) => {}
@@ -367,7 +477,7 @@ impl Builder<'_> {
                     })
                 }
             }
-            let hash = self
+            let put = self
                 .store
                 .put(self.disk, file, self.areas.cache.dir())
                 .map_err(|e| match e {
@@ -381,33 +491,45 @@ impl Builder<'_> {
                         source,
                     },
                 })?;
-            hashes.push(hash);
+            stored.push(put);
         }
-        Ok(hashes)
+        Ok(())
     }
 
-    /// Saves the run record in the store (before any out is swapped in: a
-    /// record only ever names blobs that exist).
+    /// The stage's run record, saved in the store now if every out is
+    /// stored (before any out is swapped in: a record only ever names blobs
+    /// that exist), else by `archive` once the copies are made.
     fn record(
         &self,
         stage: &PlannedStage,
         current: RunRecord,
-        hashes: &[String],
+        stored: Vec<Stored>,
         started: Instant,
-    ) -> StageResult<RunRecord> {
+    ) -> StageResult<Ran> {
         let record = RunRecord {
             outs: stage
                 .decl
                 .outs
                 .iter()
                 .cloned()
-                .zip(hashes.iter().cloned())
+                .zip(stored.iter().map(|s| s.hash().to_string()))
                 .collect(),
             millis: started.elapsed().as_millis() as u64,
             ..current
         };
-        self.store.save_run(&record)?;
-        Ok(record)
+        let copies: Vec<Copy> = self
+            .dests(stage)
+            .into_iter()
+            .zip(stored)
+            .filter_map(|(out, stored)| match stored {
+                Stored::Reserved { hash, partial } => Some(Copy { out, partial, hash }),
+                Stored::Whole(_) => None,
+            })
+            .collect();
+        if copies.is_empty() {
+            self.store.save_run(&record)?;
+        }
+        Ok(Ran { record, copies })
     }
 
     /// Swaps staged files in as the stage's outs, all or none.
@@ -436,6 +558,45 @@ impl Builder<'_> {
             self.stats.record(dest, hash);
         }
         Ok(())
+    }
+}
+
+/// A stage that ran: its record, and the copies of its outs into the store
+/// still to make (see `Builder::archive`).
+struct Ran {
+    record: RunRecord,
+    copies: Vec<Copy>,
+}
+
+impl Ran {
+    /// Gives back the room taken for copies that will not be made.
+    fn abandon(self) {
+        for copy in self.copies {
+            let _ = std::fs::remove_file(copy.partial);
+        }
+    }
+}
+
+/// An out to copy into the room reserved for its blob.
+struct Copy {
+    /// The out, in the workspace.
+    out: PathBuf,
+    partial: PathBuf,
+    hash: String,
+}
+
+/// A run waiting for its copies, and then for its record.
+struct Archive {
+    record: RunRecord,
+    copies: Vec<Copy>,
+    _key_lock: std::fs::File,
+}
+
+fn remove_reserved(stored: &[Stored]) {
+    for s in stored {
+        if let Stored::Reserved { partial, .. } = s {
+            let _ = std::fs::remove_file(partial);
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::execute::recover;
 use crate::layout::Layout;
 use crate::parse::{Override, Pipeline};
 use crate::plan::{Plan, PlannedStage, StatCache};
-use crate::record::{BuildState, StateDb, Store};
+use crate::record::{BuildState, StateDb, Store, DEFERRED_MIN};
 use crate::schedule::{self, Options, Outcome};
 use crate::StageResult;
 
@@ -56,7 +56,7 @@ impl StageRunner for FakeRunner {
             } else {
                 ctx.out_dir.join(name)
             };
-            let text = format!("{name} v={}\n", v.clone().unwrap_or_default());
+            let text = content(name, &v.clone().unwrap_or_default());
             std::fs::write(&path, text).expect("fake runner writes");
         }
         Ok(())
@@ -87,6 +87,18 @@ fn build_on(
     runner: &FakeRunner,
     dies: bool,
 ) -> Vec<Option<Outcome>> {
+    build_with(root, v, disk, runner, dies, 1).0
+}
+
+/// `build_on` with `jobs` workers and any runner; also returns the warnings.
+fn build_with(
+    root: &Path,
+    v: u32,
+    disk: &dyn Disk,
+    runner: &dyn StageRunner,
+    dies: bool,
+    jobs: usize,
+) -> (Vec<Option<Outcome>>, Vec<String>) {
     let plan = plan(root, v);
     let layout = Layout::new(root);
     let store = Store::open(&layout).unwrap();
@@ -103,7 +115,7 @@ fn build_on(
         &plan.graph,
         &[true, true],
         Options {
-            jobs: 1,
+            jobs,
             keep_going: false,
         },
         &builder,
@@ -131,7 +143,7 @@ fn build_on(
         recover(&RealDisk, staging).unwrap();
     }
     areas.close();
-    outcomes
+    (outcomes, report.warnings)
 }
 
 /// Every file under `root` outside `.tnsflow/`, with its contents.
@@ -148,6 +160,17 @@ fn workspace(root: &Path) -> BTreeMap<PathBuf, String> {
         .collect()
 }
 
+/// What the fake runner writes: `<file name> v=<v>`, after a long first
+/// line in `a.txt`, which makes it an out the store copies after its
+/// consumers have started (`DEFERRED_MIN`); the others are rows of runs.db.
+fn content(name: &str, v: &str) -> String {
+    let padding = match name {
+        "a.txt" => ".".repeat(DEFERRED_MIN as usize) + "\n",
+        _ => String::new(),
+    };
+    format!("{padding}{name} v={v}\n")
+}
+
 fn expected(v: u32) -> BTreeMap<PathBuf, String> {
     [
         ("out/a.txt", "a.txt"),
@@ -155,7 +178,7 @@ fn expected(v: u32) -> BTreeMap<PathBuf, String> {
         ("out/c.txt", "c.txt"),
     ]
     .into_iter()
-    .map(|(path, name)| (PathBuf::from(path), format!("{name} v={v}\n")))
+    .map(|(path, name)| (PathBuf::from(path), content(name, &v.to_string())))
     .collect()
 }
 
@@ -276,4 +299,175 @@ fn a_failed_restore_keeps_the_outs() {
         }
         assert!(temp_leftovers(root).is_empty());
     }
+}
+
+/// Logs each stage's start; otherwise the fake runner.
+struct LoggingRunner<'a> {
+    inner: FakeRunner,
+    log: &'a Log,
+}
+
+impl StageRunner for LoggingRunner<'_> {
+    fn in_place(&self, stage: &PlannedStage) -> bool {
+        self.inner.in_place(stage)
+    }
+
+    fn run(&self, stage: &PlannedStage, ctx: &RunContext) -> StageResult<()> {
+        self.log.push(format!("run {}", stage.name()));
+        self.inner.run(stage, ctx)
+    }
+}
+
+/// What happened, in order, across threads.
+#[derive(Default)]
+struct Log {
+    lines: std::sync::Mutex<Vec<String>>,
+    changed: std::sync::Condvar,
+}
+
+impl Log {
+    fn push(&self, line: String) {
+        self.lines.lock().unwrap().push(line);
+        self.changed.notify_all();
+    }
+
+    /// Waits (at most 10 s) until `line` is logged.
+    fn wait_for(&self, line: &str) {
+        let lines = self.lines.lock().unwrap();
+        let _ = self
+            .changed
+            .wait_timeout_while(lines, std::time::Duration::from_secs(10), |l| {
+                !l.iter().any(|x| x == line)
+            })
+            .unwrap();
+    }
+
+    fn position(&self, line: &str) -> Option<usize> {
+        self.lines.lock().unwrap().iter().position(|x| x == line)
+    }
+}
+
+/// The real disk, logging the store's copies; a `fill` waits for stage `t`
+/// to start, as a long copy would still be going when it does.
+struct WatchedDisk<'a> {
+    log: &'a Log,
+    fail_fill: bool,
+}
+
+impl Disk for WatchedDisk<'_> {
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        RealDisk.rename(from, to)
+    }
+    fn copy(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        RealDisk.copy(from, to)
+    }
+    fn copy_uncached(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.log.push(format!("copy {}", from.display()));
+        RealDisk.copy_uncached(from, to)
+    }
+    fn reserve_copy(&self, from: &Path, to: &Path) -> std::io::Result<bool> {
+        RealDisk.reserve_copy(from, to)
+    }
+    fn fill(&self, from: &Path, to: &Path) -> std::io::Result<String> {
+        self.log.wait_for("run t");
+        self.log.push(format!("copy {}", from.display()));
+        if self.fail_fill {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "No space left on device",
+            ));
+        }
+        RealDisk.fill(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        RealDisk.remove_file(path)
+    }
+    fn create_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        RealDisk.create_dir_all(path)
+    }
+    fn write(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        RealDisk.write(path, bytes)
+    }
+    fn create(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        RealDisk.create(path, bytes)
+    }
+}
+
+/// A big out's consumer starts before the out's copy into the store is
+/// made, even with one worker (at 5 M events, the database's copy took
+/// 1.2-1.6 s that every stage after load waited for); the copy is still
+/// made, and the run recorded once it is: the out comes back from the cache.
+#[test]
+fn a_big_outs_consumer_starts_before_its_copy_into_the_store() {
+    for in_place in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let log = Log::default();
+        let runner = LoggingRunner {
+            inner: FakeRunner { in_place },
+            log: &log,
+        };
+        let disk = WatchedDisk {
+            log: &log,
+            fail_fill: false,
+        };
+        // One worker: the copy must not hold it either.
+        let (outcomes, warnings) = build_with(root, 1, &disk, &runner, false, 1);
+        assert_eq!(outcomes, [Some(Outcome::Ran), Some(Outcome::Ran)]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let copied = log
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .position(|l| l.starts_with("copy ") && l.ends_with("a.txt"));
+        let t_ran = log.position("run t");
+        assert!(
+            copied.is_some() && t_ran < copied,
+            "in place: {in_place}: {:?}",
+            log.lines.lock().unwrap()
+        );
+        assert!(temp_leftovers(root).is_empty());
+
+        std::fs::remove_file(root.join("out/a.txt")).unwrap();
+        let outcomes = build(root, 1, &RealDisk, &FakeRunner { in_place });
+        assert_eq!(outcomes[0], Some(Outcome::Restored), "in place: {in_place}");
+        assert_eq!(workspace(root), expected(1));
+    }
+}
+
+/// A copy the store cannot finish (a full disk) fails no stage: the outs
+/// are good. The build warns, gives the room back and records no run, so
+/// a build that needs the out back runs its stage again.
+#[test]
+fn a_copy_the_store_cannot_finish_costs_only_the_cache_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let log = Log::default();
+    let runner = LoggingRunner {
+        inner: FakeRunner { in_place: false },
+        log: &log,
+    };
+    let disk = WatchedDisk {
+        log: &log,
+        fail_fill: true,
+    };
+    let (outcomes, warnings) = build_with(root, 1, &disk, &runner, false, 2);
+    assert_eq!(outcomes, [Some(Outcome::Ran), Some(Outcome::Ran)]);
+    assert_eq!(workspace(root), expected(1));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("out/a.txt")
+            && warnings[0].contains("No space left")
+            && warnings[0].contains("will run `s` again"),
+        "{warnings:?}"
+    );
+    assert!(temp_leftovers(root).is_empty());
+
+    let outcomes = build(root, 1, &RealDisk, &FakeRunner { in_place: false });
+    assert_eq!(outcomes, [Some(Outcome::UpToDate), Some(Outcome::UpToDate)]);
+    std::fs::remove_file(root.join("out/a.txt")).unwrap();
+    let outcomes = build(root, 1, &RealDisk, &FakeRunner { in_place: false });
+    assert_eq!(outcomes[0], Some(Outcome::Ran));
+    assert_eq!(workspace(root), expected(1));
 }

@@ -195,6 +195,9 @@ pub fn build_holding_lock(
     for (i, error) in &report.errors {
         note(&format!("error: stage `{}` failed: {error}", names[*i]));
     }
+    for warning in &report.warnings {
+        note(&format!("warning: {warning}"));
+    }
     let skipped: Vec<&str> = (0..plan.stages.len())
         .filter(|&i| mask[i] && outcomes[i].is_none())
         .map(|i| names[i])

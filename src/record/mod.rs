@@ -36,5 +36,6 @@ pub use run_record::RunRecord;
 pub use state_db::{delete_meta, set_meta, StateDb};
 pub use store::{
     remove_dead_temp_files, temp_file_owner, write_atomic, write_atomic_with, PutError, Store,
+    Stored, DEFERRED_MIN,
 };
 pub use temp_area::TempArea;

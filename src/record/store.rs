@@ -42,6 +42,11 @@ use crate::{content_hash, RecordResult};
 /// (one ext4 block: a smaller file still costs an inode and a block).
 const INLINE_MAX: u64 = 4096;
 
+/// Outputs from this many bytes are copied into the store after their
+/// stage's consumers have started (see `Store::put`). 64 KiB in unit tests,
+/// so that the builder's fault-injection tests take that path with small files.
+pub const DEFERRED_MIN: u64 = if cfg!(test) { 64 << 10 } else { 8 << 20 };
+
 #[derive(Debug, Clone)]
 pub struct Store {
     blobs: PathBuf,
@@ -51,6 +56,24 @@ pub struct Store {
     /// The run database, opened on first use (None: absent and not creatable).
     db: Arc<OnceLock<Result<Mutex<Connection>, String>>>,
     create: bool,
+}
+
+/// What `Store::put` did with a file.
+#[derive(Debug)]
+pub enum Stored {
+    /// The blob is in the store, named by this hash.
+    Whole(String),
+    /// The file hashes to `hash`; room for its blob is taken at `partial`,
+    /// and `Store::fill` copies the bytes in.
+    Reserved { hash: String, partial: PathBuf },
+}
+
+impl Stored {
+    pub fn hash(&self) -> &str {
+        match self {
+            Stored::Whole(hash) | Stored::Reserved { hash, .. } => hash,
+        }
+    }
 }
 
 /// Why `Store::put` failed: reading the file, or storing its copy.
@@ -148,34 +171,69 @@ impl Store {
     }
 
     /// Hashes a finished file and stores a copy under that hash (nothing if
-    /// the blob is already there); returns the hash. A small file is read
-    /// once, and the bytes hashed are the bytes stored, as a row of runs.db.
-    /// A bigger one is hashed in place and copied through `tmp` (a temp area
-    /// on the store's filesystem) and a rename, so a blob is complete or
-    /// absent. Workspace files never share bytes with a blob: editing an out
-    /// in place cannot corrupt the cache.
-    pub fn put(&self, disk: &dyn Disk, file: &Path, tmp: &Path) -> Result<String, PutError> {
+    /// the blob is already there). A small file is read once, and the bytes
+    /// hashed are the bytes stored, as a row of runs.db. A bigger one is
+    /// hashed in place and copied through `tmp` (a temp area on the store's
+    /// filesystem) and a rename, so a blob is complete or absent. From
+    /// `DEFERRED_MIN` bytes, unless the filesystem shares extents, only the
+    /// room for the copy is taken here (`Stored::Reserved`): copying 1.4 GB
+    /// takes a second, and the stages reading the file need not wait for it
+    /// (`fill` makes the copy). Workspace files never share bytes with a
+    /// blob: editing an out in place cannot corrupt the cache.
+    pub fn put(&self, disk: &dyn Disk, file: &Path, tmp: &Path) -> Result<Stored, PutError> {
         let size = std::fs::metadata(file).map_err(PutError::Read)?.len();
         if size <= INLINE_MAX {
             let bytes = std::fs::read(file).map_err(PutError::Read)?;
             let hash = content_hash::of_bytes(&bytes);
             self.put_inline(&hash, &bytes).map_err(PutError::Store)?;
-            return Ok(hash);
+            return Ok(Stored::Whole(hash));
         }
         let hash = content_hash::of_file(file).map_err(PutError::Read)?;
         let blob = self.blob_path(&hash);
         if blob.is_file() {
-            return Ok(hash);
+            return Ok(Stored::Whole(hash));
         }
         let stored = (|| {
             disk.create_dir_all(blob.parent().expect("blob paths have a parent"))?;
             let partial = tmp.join(unique_name("blob"));
-            disk.copy_uncached(file, &partial)?;
+            if size >= DEFERRED_MIN && !disk.reserve_copy(file, &partial)? {
+                return Ok(Some(partial));
+            }
+            if size < DEFERRED_MIN {
+                disk.copy_uncached(file, &partial)?;
+            }
             disk.rename(&partial, &blob).inspect_err(|_| {
                 let _ = std::fs::remove_file(&partial);
-            })
+            })?;
+            Ok(None)
         })();
-        stored.map(|()| hash).map_err(PutError::Store)
+        match stored.map_err(PutError::Store)? {
+            Some(partial) => Ok(Stored::Reserved { hash, partial }),
+            None => Ok(Stored::Whole(hash)),
+        }
+    }
+
+    /// Copies `file` into the room `put` reserved at `partial` and files it
+    /// as the blob `hash`. Stores nothing and returns false when `file` no
+    /// longer holds those bytes (it changed after it was hashed).
+    pub fn fill(
+        &self,
+        disk: &dyn Disk,
+        file: &Path,
+        partial: &Path,
+        hash: &str,
+    ) -> io::Result<bool> {
+        let filed = match disk.fill(file, partial) {
+            Ok(copied) if copied == hash => {
+                disk.rename(partial, &self.blob_path(hash)).map(|()| true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) => Err(e),
+        };
+        if !matches!(filed, Ok(true)) {
+            let _ = std::fs::remove_file(partial);
+        }
+        filed
     }
 
     /// Copies the blob `hash` to `to` (a new file) after checking it. Returns
@@ -486,7 +544,12 @@ mod tests {
     fn stores_copies_out_and_detects_corruption() {
         use crate::disk::RealDisk;
         use std::os::unix::fs::MetadataExt;
-        for size in [5, INLINE_MAX as usize, INLINE_MAX as usize + 1, 100_000] {
+        for size in [
+            5,
+            INLINE_MAX as usize,
+            INLINE_MAX as usize + 1,
+            DEFERRED_MIN as usize - 1,
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let store = store(dir.path());
             let tmp = dir.path().join("tmp");
@@ -494,7 +557,11 @@ mod tests {
             let file = dir.path().join("a.txt");
             let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
             std::fs::write(&file, &bytes).unwrap();
-            let hash = store.put(&RealDisk, &file, &tmp).unwrap();
+            let hash = store
+                .put(&RealDisk, &file, &tmp)
+                .unwrap()
+                .hash()
+                .to_string();
             assert_eq!(hash, content_hash::of_bytes(&bytes));
             assert!(store.has_valid_blob(&hash));
             let blob = store.blob_path(&hash);
@@ -538,7 +605,11 @@ mod tests {
         let store = store(dir.path());
         let file = dir.path().join("a.txt");
         std::fs::write(&file, b"before").unwrap();
-        let hash = store.put(&RealDisk, &file, dir.path()).unwrap();
+        let hash = store
+            .put(&RealDisk, &file, dir.path())
+            .unwrap()
+            .hash()
+            .to_string();
         assert_eq!(hash, content_hash::of_bytes(b"before"));
         std::fs::write(&file, b"after").unwrap();
         assert!(store.has_valid_blob(&hash));
@@ -548,6 +619,53 @@ mod tests {
             store.put(&RealDisk, &missing, dir.path()),
             Err(PutError::Read(_))
         ));
+    }
+
+    /// A big file's copy is made after `put`, by `fill`: until then its blob
+    /// is absent, not partial; after, it holds the bytes `put` hashed. A file
+    /// changed in between is not stored under the old hash, and its room is
+    /// given back.
+    #[test]
+    fn a_big_file_is_copied_by_fill_and_only_if_unchanged() {
+        use crate::disk::RealDisk;
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let file = dir.path().join("big file #1.csv");
+        let bytes: Vec<u8> = (0..DEFERRED_MIN as usize + 12_345)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        for changed in [false, true] {
+            std::fs::write(&file, &bytes).unwrap();
+            let (hash, partial) = match store.put(&RealDisk, &file, &tmp).unwrap() {
+                Stored::Reserved { hash, partial } => (hash, partial),
+                // A filesystem that shares extents: the copy is whole at once.
+                Stored::Whole(hash) => {
+                    assert!(store.has_valid_blob(&hash));
+                    std::fs::remove_file(store.blob_path(&hash)).unwrap();
+                    continue;
+                }
+            };
+            assert_eq!(hash, content_hash::of_bytes(&bytes));
+            assert!(!store.has_valid_blob(&hash), "no blob before fill");
+            if changed {
+                std::fs::write(&file, b"rewritten after it was hashed").unwrap();
+            }
+            assert_eq!(
+                store.fill(&RealDisk, &file, &partial, &hash).unwrap(),
+                !changed
+            );
+            assert_eq!(store.has_valid_blob(&hash), !changed);
+            assert!(!partial.exists(), "the reserved room is a blob or gone");
+            if !changed {
+                let out = dir.path().join("restored");
+                assert!(store.copy_out(&RealDisk, &hash, &out).unwrap());
+                assert!(std::fs::read(&out).unwrap() == bytes);
+                std::fs::remove_file(store.blob_path(&hash)).unwrap();
+            }
+        }
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
     }
 
     /// Atomic writes honour the umask (0644 under 022), not tempfile's 0600.

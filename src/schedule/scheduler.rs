@@ -47,6 +47,16 @@ pub trait Executor: Sync {
 
     /// Brings one stage up to date. Called from worker threads.
     fn execute(&self, stage: usize, events: &Sender<Event>) -> Outcome;
+
+    /// Whether the stage left work its consumers need not wait for (a copy
+    /// into the store): `after_finished` does it once the stage's finish is
+    /// announced, on a thread of its own, so the workers go on to the next
+    /// stages meanwhile.
+    fn has_work_after(&self, _stage: usize) -> bool {
+        false
+    }
+
+    fn after_finished(&self, _stage: usize) {}
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -96,9 +106,18 @@ pub fn run<E: Executor>(
     let stop = AtomicBool::new(false);
 
     std::thread::scope(|scope| {
+        // One thread does the work stages leave for after their finish, in
+        // the order they finish; it ends once every worker has.
+        let (after_tx, after_rx) = channel::<usize>();
+        scope.spawn(move || {
+            for stage in after_rx {
+                executor.after_finished(stage);
+            }
+        });
         for _ in 0..workers {
             let job_rx: Arc<Mutex<Receiver<usize>>> = Arc::clone(&job_rx);
             let events = event_tx.clone();
+            let after = after_tx.clone();
             let stop = &stop;
             scope.spawn(move || loop {
                 let next = job_rx.lock().expect("job queue lock").recv();
@@ -117,12 +136,19 @@ pub fn run<E: Executor>(
                 if outcome == Outcome::Failed && !options.keep_going {
                     stop.store(true, Ordering::Release);
                 }
-                if events.send(Event::Finished(stage, outcome)).is_err() {
+                let announced = events.send(Event::Finished(stage, outcome)).is_ok();
+                if executor.has_work_after(stage) {
+                    after
+                        .send(stage)
+                        .expect("the after thread outlives the workers");
+                }
+                if !announced {
                     break;
                 }
             });
         }
         drop(event_tx);
+        drop(after_tx);
 
         // Checked stages that need a worker, waiting for a free one.
         let mut queued: Ready = BTreeSet::new();
