@@ -341,10 +341,6 @@ impl Log {
             })
             .unwrap();
     }
-
-    fn position(&self, line: &str) -> Option<usize> {
-        self.lines.lock().unwrap().iter().position(|x| x == line)
-    }
 }
 
 /// The real disk, logging the store's copies; a `fill` waits for stage `t`
@@ -393,6 +389,28 @@ impl Disk for WatchedDisk<'_> {
     }
 }
 
+/// A build of v=1 with one worker on a `WatchedDisk`: its outcomes,
+/// warnings and log.
+fn watched_build(
+    root: &Path,
+    in_place: bool,
+    fail_fill: bool,
+) -> (Vec<Option<Outcome>>, Vec<String>, Vec<String>) {
+    let log = Log::default();
+    let runner = LoggingRunner {
+        inner: FakeRunner { in_place },
+        log: &log,
+    };
+    let disk = WatchedDisk {
+        log: &log,
+        fail_fill,
+    };
+    // One worker: the copy must not hold it either.
+    let (outcomes, warnings) = build_with(root, 1, &disk, &runner, false, 1);
+    let lines = log.lines.into_inner().unwrap();
+    (outcomes, warnings, lines)
+}
+
 /// A big out's consumer starts before the out's copy into the store is
 /// made, even with one worker (at 5 M events, the database's copy took
 /// 1.2-1.6 s that every stage after load waited for); the copy is still
@@ -402,30 +420,16 @@ fn a_big_outs_consumer_starts_before_its_copy_into_the_store() {
     for in_place in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        let log = Log::default();
-        let runner = LoggingRunner {
-            inner: FakeRunner { in_place },
-            log: &log,
-        };
-        let disk = WatchedDisk {
-            log: &log,
-            fail_fill: false,
-        };
-        // One worker: the copy must not hold it either.
-        let (outcomes, warnings) = build_with(root, 1, &disk, &runner, false, 1);
+        let (outcomes, warnings, log) = watched_build(root, in_place, false);
         assert_eq!(outcomes, [Some(Outcome::Ran), Some(Outcome::Ran)]);
         assert!(warnings.is_empty(), "{warnings:?}");
         let copied = log
-            .lines
-            .lock()
-            .unwrap()
             .iter()
             .position(|l| l.starts_with("copy ") && l.ends_with("a.txt"));
-        let t_ran = log.position("run t");
+        let t_ran = log.iter().position(|l| l == "run t");
         assert!(
             copied.is_some() && t_ran < copied,
-            "in place: {in_place}: {:?}",
-            log.lines.lock().unwrap()
+            "in place: {in_place}: {log:?}"
         );
         assert!(temp_leftovers(root).is_empty());
 
@@ -443,16 +447,7 @@ fn a_big_outs_consumer_starts_before_its_copy_into_the_store() {
 fn a_copy_the_store_cannot_finish_costs_only_the_cache_entry() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let log = Log::default();
-    let runner = LoggingRunner {
-        inner: FakeRunner { in_place: false },
-        log: &log,
-    };
-    let disk = WatchedDisk {
-        log: &log,
-        fail_fill: true,
-    };
-    let (outcomes, warnings) = build_with(root, 1, &disk, &runner, false, 2);
+    let (outcomes, warnings, _) = watched_build(root, false, true);
     assert_eq!(outcomes, [Some(Outcome::Ran), Some(Outcome::Ran)]);
     assert_eq!(workspace(root), expected(1));
     assert_eq!(warnings.len(), 1, "{warnings:?}");
