@@ -12,16 +12,14 @@ pub trait Disk: Send + Sync {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Copies `from` into a new file `to` (reflinked where the filesystem can).
     fn copy(&self, from: &Path, to: &Path) -> io::Result<()>;
-    /// Copies `from` into a new file `to` that the page cache does not keep:
-    /// a blob, written once and read back only by a restore.
-    fn copy_uncached(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Begins a copy of `from` at `to` (a new file) that `fill` finishes:
     /// shares the extents where the filesystem can (true: the copy is
     /// whole), else creates `to` with `from`'s length reserved (false), so
     /// that a full disk shows now rather than during `fill`.
     fn reserve_copy(&self, from: &Path, to: &Path) -> io::Result<bool>;
     /// Writes `from`'s bytes into `to`, made by `reserve_copy`, without
-    /// keeping them in the page cache; returns the hash of the bytes written.
+    /// keeping big ones in the page cache (a blob, written once and read
+    /// back only by a restore); returns the hash of the bytes written.
     fn fill(&self, from: &Path, to: &Path) -> io::Result<String>;
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
@@ -45,10 +43,6 @@ impl Disk for RealDisk {
         // std::fs::copy uses copy_file_range, which clones extents on
         // filesystems that can (btrfs, xfs) and copies elsewhere.
         std::fs::copy(from, to).map(|_| ())
-    }
-
-    fn copy_uncached(&self, from: &Path, to: &Path) -> io::Result<()> {
-        copy_uncached(from, to)
     }
 
     fn reserve_copy(&self, from: &Path, to: &Path) -> io::Result<bool> {
@@ -84,40 +78,6 @@ const UNCACHED_MIN: u64 = 8 << 20;
 /// `O_DIRECT` wants its buffer, offsets and lengths in whole logical blocks;
 /// 4 KiB is a multiple of every block size Linux disks use.
 const BLOCK: usize = 4096;
-
-/// Shares the extents where the filesystem can (FICLONE: btrfs, xfs), else
-/// writes with `O_DIRECT`, else (a filesystem without it, a small file)
-/// copies through the page cache. The kernel's buffered copy of a 1.5 GB
-/// sqlite.db allocates, zeroes and dirties 1.5 GB of page cache: 2.7 s of
-/// system time on ext4 here, against 0.4 s (1.2 s wall) written directly,
-/// and the cache it would have taken keeps the pages the next stages read.
-fn copy_uncached(from: &Path, to: &Path) -> io::Result<()> {
-    let mut src = std::fs::File::open(from)?;
-    if src.metadata()?.len() >= UNCACHED_MIN {
-        match create_new(to, nix::libc::O_DIRECT) {
-            Ok(dst) => {
-                if rustix::fs::ioctl_ficlone(&dst, &src).is_ok() {
-                    return Ok(());
-                }
-                return write_chunks(&mut src, dst, true, |_| {}).inspect_err(|_| {
-                    let _ = std::fs::remove_file(to);
-                });
-            }
-            // A filesystem without O_DIRECT, which may have created the file
-            // before refusing the flag (O_EXCL: it was not there before).
-            Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
-                let _ = std::fs::remove_file(to);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    let mut dst = create_new(to, 0)?;
-    std::io::copy(&mut src, &mut dst)
-        .map(drop)
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(to);
-        })
-}
 
 fn create_new(path: &Path, flags: i32) -> io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -170,14 +130,19 @@ fn write_chunks(
     dst.set_len(len)
 }
 
-/// See `Disk::reserve_copy`. A filesystem that cannot reserve space
-/// (`EOPNOTSUPP`) gets an empty file, and a full disk shows in `fill`.
+/// See `Disk::reserve_copy`: FICLONE shares extents on btrfs and xfs. A
+/// filesystem that cannot reserve space (`EOPNOTSUPP`) gets an empty file,
+/// and a full disk shows in `fill`.
 fn reserve_copy(from: &Path, to: &Path) -> io::Result<bool> {
     let src = std::fs::File::open(from)?;
     let len = src.metadata()?.len();
     let dst = create_new(to, 0)?;
     if rustix::fs::ioctl_ficlone(&dst, &src).is_ok() {
         return Ok(true);
+    }
+    if len == 0 {
+        // Nothing to reserve (fallocate refuses a length of 0).
+        return Ok(false);
     }
     match rustix::fs::fallocate(&dst, rustix::fs::FallocateFlags::empty(), 0, len) {
         Ok(()) => Ok(false),
@@ -189,23 +154,31 @@ fn reserve_copy(from: &Path, to: &Path) -> io::Result<bool> {
     }
 }
 
-/// See `Disk::fill`: `O_DIRECT` where the filesystem has it, for the reason
-/// `copy_uncached` gives.
+/// See `Disk::fill`. From `UNCACHED_MIN` bytes it writes with `O_DIRECT`
+/// where the filesystem has it: the kernel's buffered copy of a 1.5 GB
+/// sqlite.db allocates, zeroes and dirties 1.5 GB of page cache, 2.7 s of
+/// system time on ext4 here against 0.4 s (1.2 s wall) written directly,
+/// and the cache it would have taken keeps the pages the next stages read.
 fn fill(from: &Path, to: &Path) -> io::Result<String> {
     use std::os::unix::fs::OpenOptionsExt;
+    let mut src = std::fs::File::open(from)?;
     let open = |flags| {
         std::fs::OpenOptions::new()
             .write(true)
             .custom_flags(flags)
             .open(to)
     };
-    let (dst, direct) = match open(nix::libc::O_DIRECT) {
-        Ok(dst) => (dst, true),
-        Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => (open(0)?, false),
-        Err(e) => return Err(e),
+    let (dst, direct) = if src.metadata()?.len() < UNCACHED_MIN {
+        (open(0)?, false)
+    } else {
+        match open(nix::libc::O_DIRECT) {
+            Ok(dst) => (dst, true),
+            Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => (open(0)?, false),
+            Err(e) => return Err(e),
+        }
     };
     let mut hasher = blake3::Hasher::new();
-    write_chunks(&mut std::fs::File::open(from)?, dst, direct, |chunk| {
+    write_chunks(&mut src, dst, direct, |chunk| {
         hasher.update(chunk);
     })?;
     Ok(hasher.finalize().to_hex().to_string())
@@ -297,10 +270,6 @@ pub mod faulty {
             self.step()?;
             RealDisk.copy(from, to)
         }
-        fn copy_uncached(&self, from: &Path, to: &Path) -> io::Result<()> {
-            self.step()?;
-            RealDisk.copy_uncached(from, to)
-        }
         fn reserve_copy(&self, from: &Path, to: &Path) -> io::Result<bool> {
             self.step()?;
             RealDisk.reserve_copy(from, to)
@@ -332,11 +301,12 @@ pub mod faulty {
 mod tests {
     use super::*;
 
-    /// The uncached copy holds the source's bytes at every size: under the
-    /// threshold, a whole number of blocks, a short last block, several
-    /// chunks; in a folder whose filesystem may lack `O_DIRECT` too (tmpfs).
+    /// A reserved copy, filled, holds the source's bytes at every size and
+    /// returns their hash: under the threshold, a whole number of blocks, a
+    /// short last block, several chunks; in a folder whose filesystem may
+    /// lack `O_DIRECT` too (tmpfs).
     #[test]
-    fn uncached_copy_keeps_every_byte() {
+    fn a_filled_copy_keeps_every_byte() {
         let mut dirs = vec![tempfile::tempdir().unwrap()];
         if Path::new("/dev/shm").is_dir() {
             dirs.push(tempfile::tempdir_in("/dev/shm").unwrap());
@@ -348,7 +318,10 @@ mod tests {
                 let from = dir.path().join(format!("from {len}"));
                 let to = dir.path().join(format!("to {len}"));
                 std::fs::write(&from, &bytes).unwrap();
-                RealDisk.copy_uncached(&from, &to).unwrap();
+                if !RealDisk.reserve_copy(&from, &to).unwrap() {
+                    let hash = RealDisk.fill(&from, &to).unwrap();
+                    assert_eq!(hash, crate::content_hash::of_bytes(&bytes), "{len} bytes");
+                }
                 assert!(std::fs::read(&to).unwrap() == bytes, "{len} bytes");
             }
         }
@@ -357,14 +330,14 @@ mod tests {
     /// Like every copy the store makes, it creates the file: an existing one
     /// is an error, and stays as it was.
     #[test]
-    fn uncached_copy_never_overwrites() {
+    fn a_reserved_copy_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         let from = dir.path().join("from");
         let to = dir.path().join("to");
         std::fs::write(&to, b"kept").unwrap();
         for len in [10, UNCACHED_MIN as usize + 1] {
             std::fs::write(&from, vec![7u8; len]).unwrap();
-            let err = RealDisk.copy_uncached(&from, &to).unwrap_err();
+            let err = RealDisk.reserve_copy(&from, &to).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{len} bytes");
             assert_eq!(std::fs::read(&to).unwrap(), b"kept");
         }

@@ -139,11 +139,7 @@ impl<'a> Builder<'a> {
     /// (the build stopped first) are given up: their room is freed.
     pub fn into_report(self) -> BuildReport {
         for (_, archive) in self.archives.into_inner().expect("archives lock") {
-            Ran {
-                record: archive.record,
-                copies: archive.copies,
-            }
-            .abandon();
+            archive.ran.abandon();
         }
         BuildReport {
             records: self.records.into_inner().expect("records lock"),
@@ -246,13 +242,13 @@ impl Builder<'_> {
         let started = Instant::now();
         let result = self.run(stage, current, started);
         interrupt::running(stage.name(), false);
-        let Ran { record, copies } = result?;
-        if !copies.is_empty() {
+        let ran = result?;
+        let record = ran.record.clone();
+        if !ran.copies.is_empty() {
             // The key stays locked until the run is recorded: a build sharing
             // the cache then finds the record rather than running it again.
             let archive = Archive {
-                record: record.clone(),
-                copies,
+                ran,
                 _key_lock: key_lock,
             };
             self.archives
@@ -271,8 +267,9 @@ impl Builder<'_> {
     /// recorded: a build that needs it back runs the stage again. So is a
     /// copy the disk refused, with a warning: the outs themselves are good.
     fn archive(&self, archive: Archive) {
+        let Ran { record, copies } = &archive.ran;
         let mut whole = true;
-        for copy in &archive.copies {
+        for copy in copies {
             if !whole || interrupt::requested() {
                 let _ = std::fs::remove_file(&copy.partial);
                 whole = false;
@@ -289,16 +286,16 @@ impl Builder<'_> {
                         "cannot store `{}` in the cache `{}`: {source}; it is built, but a build that needs it back will run `{}` again",
                         copy.out.display(),
                         self.layout.blobs_dir().display(),
-                        archive.record.stage
+                        record.stage
                     ));
                 }
             }
         }
         if whole {
-            if let Err(e) = self.store.save_run(&archive.record) {
+            if let Err(e) = self.store.save_run(record) {
                 self.warn(format!(
                     "cannot record the run of `{}` in the cache: {e}; a build that needs its outs back will run it again",
-                    archive.record.stage
+                    record.stage
                 ));
             }
         }
@@ -585,10 +582,9 @@ struct Copy {
     hash: String,
 }
 
-/// A run waiting for its copies, and then for its record.
+/// A run waiting for its copies, and then for its record, its key locked.
 struct Archive {
-    record: RunRecord,
-    copies: Vec<Copy>,
+    ran: Ran,
     _key_lock: std::fs::File,
 }
 

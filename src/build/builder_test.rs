@@ -357,10 +357,6 @@ impl Disk for WatchedDisk<'_> {
     fn copy(&self, from: &Path, to: &Path) -> std::io::Result<()> {
         RealDisk.copy(from, to)
     }
-    fn copy_uncached(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        self.log.push(format!("copy {}", from.display()));
-        RealDisk.copy_uncached(from, to)
-    }
     fn reserve_copy(&self, from: &Path, to: &Path) -> std::io::Result<bool> {
         RealDisk.reserve_copy(from, to)
     }

@@ -196,16 +196,19 @@ impl Store {
         let stored = (|| {
             disk.create_dir_all(blob.parent().expect("blob paths have a parent"))?;
             let partial = tmp.join(unique_name("blob"));
-            if size >= DEFERRED_MIN && !disk.reserve_copy(file, &partial)? {
+            if disk.reserve_copy(file, &partial)? {
+                disk.rename(&partial, &blob).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&partial);
+                })?;
+                return Ok(None);
+            }
+            if size >= DEFERRED_MIN {
                 return Ok(Some(partial));
             }
-            if size < DEFERRED_MIN {
-                disk.copy_uncached(file, &partial)?;
+            match self.fill(disk, file, &partial, &hash)? {
+                true => Ok(None),
+                false => Err(io::Error::other("it changed while it was being copied")),
             }
-            disk.rename(&partial, &blob).inspect_err(|_| {
-                let _ = std::fs::remove_file(&partial);
-            })?;
-            Ok(None)
         })();
         match stored.map_err(PutError::Store)? {
             Some(partial) => Ok(Stored::Reserved { hash, partial }),
