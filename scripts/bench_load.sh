@@ -14,6 +14,11 @@
 #    (interleaved, REPEATS times), under GNU time for wall and peak RSS.
 # 2. The whole default pipeline, cold (a fresh folder per run), at 50 thousand,
 #    500 thousand and 5 million events, interleaved the same way.
+# Before each timed run the disk is settled (`sync`, untimed; SETTLE=0 turns
+# it off), so no run waits on the writeback of the one before: a 5 M build
+# writes about 4.5 GB. Each row also gives the median CPU time the
+# hypervisor stole from this VM during the runs (/proc/stat): a "quiet
+# machine" is one where that is near zero.
 # 3. Checks: sqlite.db row-identical between the binaries (every table and
 #    view, rowid by rowid, with sqlite_master's entries), every other export
 #    byte-identical, and each binary's sqlite.db byte-identical across its
@@ -63,11 +68,17 @@ PY
 # median and range of the numbers on stdin
 stats() { sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; printf "%s %s %s\n", m, v[1], v[NR]}'; }
 
-# time_run FILE CMD...: appends "wall_s peak_kb" to FILE
+settle=${SETTLE:-1}
+# The machine's stolen CPU time so far, in clock ticks.
+steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
+
+# time_run FILE CMD...: appends "wall_s peak_kb steal_s" to FILE
 time_run() {
   local out=$1; shift
+  [ "$settle" = 1 ] && sync
+  local before; before=$(steal_ticks)
   /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null
-  cat "$work/t" >> "$out"
+  echo "$(cat "$work/t") $(echo "($(steal_ticks) - $before) / $(getconf CLK_TCK)" | bc -l)" >> "$out"
 }
 
 row() { # row LABEL OLDFILE NEWFILE
@@ -75,15 +86,16 @@ row() { # row LABEL OLDFILE NEWFILE
   read -r nm nmin nmax < <(cut -d' ' -f1 "$3" | stats)
   read -r ok _ _ < <(cut -d' ' -f2 "$2" | stats)
   read -r nk _ _ < <(cut -d' ' -f2 "$3" | stats)
-  printf "| %s | %s (%s-%s) | %s (%s-%s) | **%.2fx** | %d | %d |\n" "$1" "$om" "$omin" "$omax" "$nm" "$nmin" "$nmax" \
-    "$(echo "$om / $nm" | bc -l)" $((ok / 1024)) $((nk / 1024))
+  read -r steal _ _ < <(cut -d' ' -f3 "$2" "$3" | stats)
+  printf "| %s | %s (%s-%s) | %s (%s-%s) | **%.2fx** | %d | %d | %.2f |\n" "$1" "$om" "$omin" "$omax" "$nm" "$nmin" "$nmax" \
+    "$(echo "$om / $nm" | bc -l)" $((ok / 1024)) $((nk / 1024)) "$steal"
 }
 
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "Start: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg); $repeats runs each, interleaved"
 echo
-echo "| case | old wall s, median (range) | new wall s, median (range) | speed-up | old peak MiB | new peak MiB |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| case | old wall s, median (range) | new wall s, median (range) | speed-up | old peak MiB | new peak MiB | stolen CPU s per run, median |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 checks=()
 
 for size in $load_sizes; do
