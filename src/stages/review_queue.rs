@@ -22,8 +22,7 @@
 //! recent_prompts = the last three non-empty normalized (`text.rs`) chat
 //! prompts of the user-day, in time order (ts, then event_id), joined by " | ".
 //!
-//! The scored export is streamed twice (once for the largest raw heuristic,
-//! once to keep only the flagged rows); prompts are
+//! The scored export is streamed once (see `read_candidates`); prompts are
 //! looked up per queued row through the (user_id, ts) index, so the cost is
 //! linear in the user-days plus `max_rows` index probes.
 
@@ -181,17 +180,6 @@ impl ScoredColumns {
     }
 }
 
-/// The largest raw heuristic over every scored user-day: the first pass.
-fn largest_heuristic(path: &std::path::Path) -> StageResult<f64> {
-    let mut s = CsvStream::open(path)?;
-    let cols = ScoredColumns::of(&s)?;
-    let mut largest = 0.0f64;
-    while s.advance()? {
-        largest = largest.max(cols.heuristic_raw(&s)?);
-    }
-    Ok(largest)
-}
-
 /// How many scored user-days carry each flag. The queue keeps at most
 /// `queue.max_rows` of them; these count them all, for the summary.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -203,19 +191,21 @@ pub struct FlagCounts {
 }
 
 /// Counts the flags of every row of the scored export, with the queue's rule.
+/// One pass: each row's inputs are kept (24 bytes a user-day) until the
+/// largest raw heuristic is known.
 pub fn flag_counts(path: &std::path::Path, threshold: f64) -> StageResult<FlagCounts> {
-    let largest = largest_heuristic(path)?;
     let mut s = CsvStream::open(path)?;
     let c = ScoredColumns::of(&s)?;
-    let mut n = FlagCounts::default();
+    let mut largest = 0.0f64;
+    let mut rows = Vec::new();
     while s.advance()? {
-        let heuristic = heuristic_score(c.heuristic_raw(&s)?, largest);
-        let f = Flags::new(
-            s.number(c.risk)?,
-            s.number(c.uncertainty)?,
-            heuristic,
-            threshold,
-        );
+        let raw = c.heuristic_raw(&s)?;
+        largest = largest.max(raw);
+        rows.push((raw, s.number(c.risk)?, s.number(c.uncertainty)?));
+    }
+    let mut n = FlagCounts::default();
+    for (raw, risk, uncertainty) in rows {
+        let f = Flags::new(risk, uncertainty, heuristic_score(raw, largest), threshold);
         n.ml += usize::from(f.ml);
         n.heuristic += usize::from(f.heuristic);
         n.uncertain += usize::from(f.uncertain);
@@ -224,25 +214,43 @@ pub fn flag_counts(path: &std::path::Path, threshold: f64) -> StageResult<FlagCo
     Ok(n)
 }
 
-/// Streams the scored export; returns its header and the rows needing review.
+/// Kept candidates are re-checked against the largest raw heuristic so far
+/// each time their number doubles, from this many.
+#[cfg(not(test))]
+const RECHECK_FROM: usize = 1 << 16;
+#[cfg(test)]
+const RECHECK_FROM: usize = 8;
+
+/// Streams the scored export once; returns its header and the rows needing
+/// review.
+///
+/// heuristic_score divides by the largest raw value of the whole file, known
+/// only at its end. A row's score against the largest seen so far is at least
+/// its final score (the divisor only grows), so a row is kept if it needs
+/// review against that, and the kept rows are settled against the final
+/// largest at the end: the same rows as scoring every row against it.
 fn read_candidates(
     path: &std::path::Path,
     threshold: f64,
 ) -> StageResult<(Vec<String>, Vec<Candidate>)> {
-    let largest = largest_heuristic(path)?;
     let mut s = CsvStream::open(path)?;
     let c = ScoredColumns::of(&s)?;
-    let mut out = Vec::new();
+    let mut largest = 0.0f64;
+    // Each kept row with its raw heuristic.
+    let mut kept: Vec<(f64, Candidate)> = Vec::new();
+    let mut recheck_at = RECHECK_FROM;
     while s.advance()? {
-        let (r, u, chats) = (
-            s.number(c.risk)?,
-            s.number(c.uncertainty)?,
-            s.number(c.n_chat)?,
-        );
-        let heuristic = heuristic_score(c.heuristic_raw(&s)?, largest);
+        let raw = c.heuristic_raw(&s)?;
+        largest = largest.max(raw);
+        let (r, u) = (s.number(c.risk)?, s.number(c.uncertainty)?);
+        let heuristic = heuristic_score(raw, largest);
         let flags = Flags::new(r, u, heuristic, threshold);
-        if flags.needs_review() {
-            out.push(Candidate {
+        if !flags.needs_review() {
+            continue;
+        }
+        kept.push((
+            raw,
+            Candidate {
                 record: s.record().clone(),
                 day: s.text(c.day)?.to_string(),
                 user_id: s.text(c.user)?.to_string(),
@@ -250,11 +258,29 @@ fn read_candidates(
                 uncertainty: u,
                 heuristic,
                 flags,
-                priority: priority(r, u, chats),
-            });
+                priority: priority(r, u, s.number(c.n_chat)?),
+            },
+        ));
+        if kept.len() >= recheck_at {
+            // Bounds memory when the file rises towards its largest value.
+            kept.retain_mut(|(raw, c)| c.settle(*raw, largest, threshold));
+            recheck_at = RECHECK_FROM.max(2 * kept.len());
         }
     }
-    Ok((s.header().to_vec(), out))
+    let candidates = kept
+        .into_iter()
+        .filter_map(|(raw, mut c)| c.settle(raw, largest, threshold).then_some(c))
+        .collect();
+    Ok((s.header().to_vec(), candidates))
+}
+
+impl Candidate {
+    /// Scores the heuristic against `largest`; whether the row still needs review.
+    fn settle(&mut self, raw: f64, largest: f64, threshold: f64) -> bool {
+        self.heuristic = heuristic_score(raw, largest);
+        self.flags = Flags::new(self.risk, self.uncertainty, self.heuristic, threshold);
+        self.flags.needs_review()
+    }
 }
 
 /// The last three non-empty normalized prompts, in time order, joined by " | ".
@@ -492,6 +518,43 @@ mod tests {
         assert_eq!(
             flagged,
             [("u_1", "1".into(), true), ("u_2", "0.8".into(), true)]
+        );
+    }
+
+    /// Rows whose heuristic rises through the file (the worst order for the
+    /// one-pass read: every early row looks flagged against the largest value
+    /// so far) give exactly the rows the rule gives against the final largest,
+    /// in file order, and the counts agree.
+    #[test]
+    fn one_pass_keeps_exactly_the_flagged_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("user_day_scored.csv");
+        let mut csv =
+            String::from("day,user_id,n_chat,block_rate,n_ips,n_warned,risk_score,uncertainty\n");
+        // n_chat rises to 200 (raw 1.05 from 150 on), falls, rises again; a
+        // few rows are flagged by the model or as uncertain instead.
+        let chats = (0..200).chain((0..100).rev()).chain(0..160);
+        let mut expected = Vec::new();
+        for (i, n_chat) in chats.enumerate() {
+            let risk = if i % 37 == 0 { 0.95 } else { 0.1 };
+            let uncertainty = if i % 53 == 0 { 0.8 } else { 0.2 };
+            let risk = if i % 53 == 0 { 0.4 } else { risk };
+            csv += &format!("d,u_{i:04},{n_chat},0,0,0,{risk},{uncertainty}\n");
+            let h = heuristic_score(heuristic_raw(n_chat as f64, 0.0, 0.0, 0.0), 1.05);
+            if Flags::new(risk, uncertainty, h, 0.9).needs_review() {
+                expected.push(format!("u_{i:04}"));
+            }
+        }
+        std::fs::write(&path, csv).unwrap();
+        let (_, kept) = read_candidates(&path, 0.9).unwrap();
+        let users: Vec<&str> = kept.iter().map(|c| c.user_id.as_str()).collect();
+        assert_eq!(users, expected);
+        assert!(expected.len() > 3 * RECHECK_FROM, "the re-check runs");
+        let counts = flag_counts(&path, 0.9).unwrap();
+        assert_eq!(counts.needs_review, expected.len());
+        assert_eq!(
+            counts.heuristic,
+            kept.iter().filter(|c| c.flags.heuristic).count()
         );
     }
 
