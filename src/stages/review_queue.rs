@@ -22,7 +22,7 @@
 //! recent_prompts = the last three non-empty normalized (`text.rs`) chat
 //! prompts of the user-day, in time order (ts, then event_id), joined by " | ".
 //!
-//! The scored export is streamed once (see `read_candidates`); prompts are
+//! The scored export is streamed once (see `read_queue`); prompts are
 //! looked up per queued row through the (user_id, ts) index, so the cost is
 //! linear in the user-days plus `max_rows` index probes.
 
@@ -214,31 +214,44 @@ pub fn flag_counts(path: &std::path::Path, threshold: f64) -> StageResult<FlagCo
     Ok(n)
 }
 
-/// Kept candidates are re-checked against the largest raw heuristic so far
-/// each time their number doubles, from this many.
+/// Kept candidates are compacted (see `Kept::compact`) each time their number
+/// doubles, from this many.
 #[cfg(not(test))]
 const RECHECK_FROM: usize = 1 << 16;
 #[cfg(test)]
 const RECHECK_FROM: usize = 8;
 
-/// Streams the scored export once; returns its header and the rows needing
-/// review.
+/// Streams the scored export once; returns its header and the queue: the
+/// first `max_rows` rows needing review, in queue order.
 ///
 /// heuristic_score divides by the largest raw value of the whole file, known
 /// only at its end. A row's score against the largest seen so far is at least
 /// its final score (the divisor only grows), so a row is kept if it needs
 /// review against that, and the kept rows are settled against the final
-/// largest at the end: the same rows as scoring every row against it.
-fn read_candidates(
+/// largest at the end: the same rows as scoring every row against it. The
+/// model and uncertainty flags never change, so once `max_rows` such rows are
+/// kept, a row ranking after all of them cannot be queued and is not kept:
+/// memory follows the queue, not the flagged user-days (about a million at 5 M
+/// events, 0.5 GB as copies).
+fn read_queue(
     path: &std::path::Path,
     threshold: f64,
+    max_rows: usize,
 ) -> StageResult<(Vec<String>, Vec<Candidate>)> {
+    let (header, kept) = read_kept(path, threshold, max_rows)?;
+    Ok((header, kept.into_queue()))
+}
+
+fn read_kept(
+    path: &std::path::Path,
+    threshold: f64,
+    max_rows: usize,
+) -> StageResult<(Vec<String>, Kept)> {
     let mut s = CsvStream::open(path)?;
     let c = ScoredColumns::of(&s)?;
     let mut largest = 0.0f64;
-    // Each kept row with its raw heuristic.
-    let mut kept: Vec<(f64, Candidate)> = Vec::new();
-    let mut recheck_at = RECHECK_FROM;
+    let mut kept = Kept::new(max_rows);
+    let mut compact_at = RECHECK_FROM;
     while s.advance()? {
         let raw = c.heuristic_raw(&s)?;
         largest = largest.max(raw);
@@ -248,7 +261,11 @@ fn read_candidates(
         if !flags.needs_review() {
             continue;
         }
-        kept.push((
+        let priority = priority(r, u, s.number(c.n_chat)?);
+        if kept.outranked(priority, r) {
+            continue;
+        }
+        kept.rows.push((
             raw,
             Candidate {
                 record: s.record().clone(),
@@ -258,20 +275,83 @@ fn read_candidates(
                 uncertainty: u,
                 heuristic,
                 flags,
-                priority: priority(r, u, s.number(c.n_chat)?),
+                priority,
             },
         ));
-        if kept.len() >= recheck_at {
-            // Bounds memory when the file rises towards its largest value.
-            kept.retain_mut(|(raw, c)| c.settle(*raw, largest, threshold));
-            recheck_at = RECHECK_FROM.max(2 * kept.len());
+        if kept.rows.len() >= compact_at {
+            kept.compact(largest, threshold);
+            compact_at = RECHECK_FROM.max(2 * kept.rows.len());
         }
     }
-    let candidates = kept
-        .into_iter()
-        .filter_map(|(raw, mut c)| c.settle(raw, largest, threshold).then_some(c))
-        .collect();
-    Ok((s.header().to_vec(), candidates))
+    kept.compact(largest, threshold);
+    Ok((s.header().to_vec(), kept))
+}
+
+/// The rows that may still make the queue, each with its raw heuristic.
+struct Kept {
+    rows: Vec<(f64, Candidate)>,
+    max_rows: usize,
+    /// The `max_rows`-th best row flagged by the model or as uncertain, once
+    /// there are that many: such a row stays flagged, so nothing ranking
+    /// after it can be queued.
+    cutoff: Option<Candidate>,
+    /// The most rows held at once.
+    most: usize,
+}
+
+impl Kept {
+    fn new(max_rows: usize) -> Kept {
+        Kept {
+            rows: Vec::new(),
+            max_rows,
+            cutoff: None,
+            most: 0,
+        }
+    }
+
+    /// The queue: the best `max_rows` rows, in order. Call after the last `compact`.
+    fn into_queue(self) -> Vec<Candidate> {
+        let max_rows = self.max_rows;
+        top(self.rows.into_iter().map(|(_, c)| c).collect(), max_rows)
+    }
+
+    /// Whether a row with this priority and risk ranks after the cutoff
+    /// (a tie on both is kept: day and user_id decide it later).
+    fn outranked(&self, priority: f64, risk: f64) -> bool {
+        if self.max_rows == 0 {
+            return true;
+        }
+        self.cutoff.as_ref().is_some_and(|cut| {
+            priority
+                .total_cmp(&cut.priority)
+                .then(risk.total_cmp(&cut.risk))
+                .is_lt()
+        })
+    }
+
+    /// Settles every row against `largest`, drops those no longer flagged,
+    /// keeps the best `max_rows` of the rows whose flags cannot change, and
+    /// drops the rest that rank after them.
+    fn compact(&mut self, largest: f64, threshold: f64) {
+        self.most = self.most.max(self.rows.len());
+        self.rows
+            .retain_mut(|(raw, c)| c.settle(*raw, largest, threshold));
+        let (mut fixed, open): (Vec<_>, Vec<_>) = self
+            .rows
+            .drain(..)
+            .partition(|(_, c)| c.flags.ml || c.flags.uncertain);
+        if fixed.len() >= self.max_rows && self.max_rows > 0 {
+            fixed.select_nth_unstable_by(self.max_rows - 1, |a, b| queue_order(&a.1, &b.1));
+            fixed.truncate(self.max_rows);
+            self.cutoff = Some(fixed[self.max_rows - 1].1.clone());
+        }
+        let cutoff = self.cutoff.as_ref();
+        self.rows = fixed;
+        self.rows.extend(
+            open.into_iter()
+                .filter(|(_, c)| cutoff.is_none_or(|cut| queue_order(c, cut).is_lt())),
+        );
+    }
 }
 
 impl Candidate {
@@ -358,8 +438,7 @@ impl Builtin for ReviewQueue {
         let max_rows = ctx.params.int("queue.max_rows", MAX_ROWS, 0..=i64::MAX)?;
         let max_rows = usize::try_from(max_rows).unwrap_or(usize::MAX);
         let threshold = read_threshold(&ctx.dep("model_eval.csv")?)?;
-        let (header, candidates) = read_candidates(&ctx.dep("user_day_scored.csv")?, threshold)?;
-        let queue = top(candidates, max_rows);
+        let (header, queue) = read_queue(&ctx.dep("user_day_scored.csv")?, threshold, max_rows)?;
         let prompts = lookup_prompts(&ctx.dep("sqlite.db")?, &queue)?;
 
         let mut columns: Vec<&str> = header.iter().map(String::as_str).collect();
@@ -510,7 +589,7 @@ mod tests {
         )
         .unwrap();
         let threshold = 0.9;
-        let (_, queue) = read_candidates(&path("user_day_scored.csv"), threshold).unwrap();
+        let (_, queue) = read_queue(&path("user_day_scored.csv"), threshold, usize::MAX).unwrap();
         let flagged: Vec<(&str, String, bool)> = queue
             .iter()
             .map(|c| (&*c.user_id, fmt_f64(c.heuristic), c.flags.heuristic))
@@ -524,7 +603,7 @@ mod tests {
     /// Rows whose heuristic rises through the file (the worst order for the
     /// one-pass read: every early row looks flagged against the largest value
     /// so far) give exactly the rows the rule gives against the final largest,
-    /// in file order, and the counts agree.
+    /// and the counts agree.
     #[test]
     fn one_pass_keeps_exactly_the_flagged_rows() {
         let dir = tempfile::tempdir().unwrap();
@@ -546,8 +625,9 @@ mod tests {
             }
         }
         std::fs::write(&path, csv).unwrap();
-        let (_, kept) = read_candidates(&path, 0.9).unwrap();
-        let users: Vec<&str> = kept.iter().map(|c| c.user_id.as_str()).collect();
+        let (_, kept) = read_queue(&path, 0.9, usize::MAX).unwrap();
+        let mut users: Vec<&str> = kept.iter().map(|c| c.user_id.as_str()).collect();
+        users.sort_unstable();
         assert_eq!(users, expected);
         assert!(expected.len() > 3 * RECHECK_FROM, "the re-check runs");
         let counts = flag_counts(&path, 0.9).unwrap();
@@ -556,6 +636,87 @@ mod tests {
             counts.heuristic,
             kept.iter().filter(|c| c.flags.heuristic).count()
         );
+    }
+
+    /// A short queue from many flagged rows holds about the queue in memory,
+    /// not every flagged row, and is the queue that ranking every row against
+    /// the final largest heuristic gives, for every queue length.
+    #[test]
+    fn a_short_queue_keeps_few_rows_and_the_same_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("user_day_scored.csv");
+        let mut csv =
+            String::from("day,user_id,n_chat,block_rate,n_ips,n_warned,risk_score,uncertainty\n");
+        let mut rows = Vec::new();
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for i in 0..3000 {
+            // Heuristics rise through the file; ties in risk and priority
+            // (rounded values) leave day and user_id to decide.
+            let n_chat = (i / 20) as f64;
+            let risk = (next() * 20.0).round() / 20.0;
+            let uncertainty = (next() * 10.0).round() / 10.0;
+            let day = format!("2026-01-{:02}", 1 + i % 7);
+            csv += &format!("{day},u_{i:04},{n_chat},0,0,0,{risk},{uncertainty}\n");
+            rows.push((day, format!("u_{i:04}"), n_chat, risk, uncertainty));
+        }
+        std::fs::write(&path, csv).unwrap();
+        let threshold = 0.5;
+        let raw = |n_chat: f64| heuristic_raw(n_chat, 0.0, 0.0, 0.0);
+        let largest = rows.iter().map(|r| raw(r.2)).fold(0.0, f64::max);
+        let flagged: Vec<Candidate> = rows
+            .iter()
+            .map(|(day, user, n_chat, risk, unc)| {
+                let heuristic = heuristic_score(raw(*n_chat), largest);
+                Candidate {
+                    record: csv::ByteRecord::new(),
+                    day: day.clone(),
+                    user_id: user.clone(),
+                    risk: *risk,
+                    uncertainty: *unc,
+                    heuristic,
+                    flags: Flags::new(*risk, *unc, heuristic, threshold),
+                    priority: priority(*risk, *unc, *n_chat),
+                }
+            })
+            .filter(|c| c.flags.needs_review())
+            .collect();
+        assert!(flagged.len() > 1000, "{} flagged", flagged.len());
+        let summary = |queue: &[Candidate]| -> Vec<String> {
+            queue
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} {:?} {}",
+                        c.user_id,
+                        fmt_f64(c.heuristic),
+                        c.flags,
+                        fmt_f64(c.priority)
+                    )
+                })
+                .collect()
+        };
+        for max_rows in [0, 1, 5, 37, 500, usize::MAX] {
+            let (_, kept) = read_kept(&path, threshold, max_rows).unwrap();
+            let most = kept.most;
+            let queue = kept.into_queue();
+            assert_eq!(
+                summary(&queue),
+                summary(&top(flagged.clone(), max_rows)),
+                "max_rows {max_rows}"
+            );
+            if max_rows <= 37 {
+                assert!(
+                    most <= 4 * RECHECK_FROM + 2 * max_rows,
+                    "max_rows {max_rows}: held {most} rows"
+                );
+            }
+        }
     }
 
     /// The stage end to end on a hand-made export and database: flags, order,
