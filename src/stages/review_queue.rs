@@ -648,13 +648,8 @@ mod tests {
         let mut csv =
             String::from("day,user_id,n_chat,block_rate,n_ips,n_warned,risk_score,uncertainty\n");
         let mut rows = Vec::new();
-        let mut seed = 7u64;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(7);
+        let mut next = || rand::Rng::random::<f64>(&mut rng);
         for i in 0..3000 {
             // Heuristics rise through the file; ties in risk and priority
             // (rounded values) leave day and user_id to decide.
