@@ -366,6 +366,7 @@ impl Builder<'_> {
             return result;
         }
         self.runner.run(stage, &ctx)?;
+        self.deps_unchanged(stage, &current)?;
         let staged: Vec<PathBuf> = stage
             .decl
             .outs
@@ -403,6 +404,7 @@ impl Builder<'_> {
                 publication.written_in_place();
                 ran
             })
+            .and_then(|()| self.deps_unchanged(stage, &current))
             .and_then(|()| self.hash_and_store(stage, &dests))
             .and_then(|stored| {
                 if interrupt::requested() {
@@ -427,6 +429,15 @@ impl Builder<'_> {
                 publication.roll_back();
                 Err(e)
             }
+        }
+    }
+
+    /// Fails the run when a dep changed while it ran: its outs would be
+    /// recorded, and restored, under the key of inputs it may not have read.
+    fn deps_unchanged(&self, stage: &PlannedStage, current: &RunRecord) -> StageResult<()> {
+        match stage.changed_dep(self.layout.root(), self.stats, current) {
+            Some(dep) => Err(StageError::DepChanged { dep }),
+            None => Ok(()),
         }
     }
 

@@ -37,6 +37,9 @@ pub enum StageError {
         source: std::io::Error,
     },
 
+    #[error("`{dep}` changed while the stage ran, so its outs may mix the old and the new `{dep}`: they are not kept; build again")]
+    DepChanged { dep: String },
+
     #[error("needs a dep named `{name}`; declare it in the stage's deps")]
     MissingDep { name: String },
 

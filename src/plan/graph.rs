@@ -95,6 +95,31 @@ impl PlannedStage {
         Ok(record)
     }
 
+    /// The first dep that is no longer as `current` hashed it: changed,
+    /// gone, or new in a folder or glob. A run that read it may have read
+    /// either version, so its outs do not belong to `current`'s key.
+    pub fn changed_dep(
+        &self,
+        root: &Path,
+        stats: &StatCache,
+        current: &RunRecord,
+    ) -> Option<String> {
+        let mut seen = HashSet::new();
+        for input in self.inputs() {
+            for (display, abs) in input.files(root) {
+                if !current.deps.contains_key(&display) || !stats.unchanged(&abs) {
+                    return Some(display);
+                }
+                seen.insert(display);
+            }
+        }
+        current
+            .deps
+            .keys()
+            .find(|dep| !seen.contains(*dep))
+            .cloned()
+    }
+
     /// What the declaration alone puts into the key (no deps, no key yet): enough
     /// to explain a stage whose deps are not built. The declaration's
     /// canonical form is made here each time rather than kept per stage

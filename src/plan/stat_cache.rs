@@ -239,6 +239,17 @@ impl StatCache {
         Ok(Some(hash))
     }
 
+    /// Whether `path` still has the stat it was hashed (or found unchanged)
+    /// with. False when it changed, went, or was never hashed.
+    pub fn unchanged(&self, path: &Path) -> bool {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return false;
+        };
+        let stat = FileStat::of(&meta);
+        let inner = self.inner.lock().expect("stat cache lock");
+        self.entry(&inner, path).is_some_and(|e| e.stat == stat)
+    }
+
     /// Records the hash of a file tnsflow has just written (saves a rehash).
     pub fn record(&self, path: &Path, hash: &str) {
         if let Ok(meta) = std::fs::metadata(path) {

@@ -127,6 +127,41 @@ stages:
     assert_eq!(ws.read("out/b.txt"), "v1\n");
 }
 
+/// A dep that changes while its stage runs fails the stage: recorded, the
+/// run's outs (made from the new bytes) would be restored later for the old
+/// bytes. The old code recorded `v2` under `v1`'s key and restored it.
+#[test]
+fn dep_changed_during_the_run_is_not_recorded() {
+    let ws = Workspace::new()
+        .pipeline(
+            r#"
+stages:
+  copy:
+    cmd: "if [ -e race ]; then rm race; echo v2 > in.txt; fi; cat in.txt > out.txt"
+    deps: [in.txt]
+    outs: [out.txt]
+"#,
+        )
+        .file("in.txt", "v1\n")
+        .file("race", "");
+    let out = ws.tnsflow(["build"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("`in.txt` changed while the stage ran"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !ws.exists("out.txt"),
+        "a failed first run publishes nothing"
+    );
+    for version in ["v3\n", "v1\n"] {
+        ws.write("in.txt", version);
+        ws.build(&[]);
+        assert_eq!(ws.read("out.txt"), version);
+    }
+}
+
 /// Item 6: an out edited in place (same size, mtime put back) corrupts
 /// neither the cache nor another workspace sharing it, and is noticed.
 #[test]
