@@ -17,7 +17,7 @@ use crate::disk::RealDisk;
 use crate::execute::interrupt;
 use crate::layout::{workspace_root, Layout};
 use crate::parse::Override;
-use crate::plan::{assess, plan_cache, untouched, Plan, StatCache};
+use crate::plan::{assess, check_out_paths, plan_cache, untouched, Plan, StatCache};
 use crate::record::{
     store_users, BuildSnapshot, BuildState, RecordError, Scope, StateDb, Store, TempArea, Verdict,
 };
@@ -72,6 +72,7 @@ pub fn build_holding_lock(
     }
 
     let mut planned = plan_for(file, &args.run.set, &verdict, &stats)?;
+    check_out_paths(&planned.plan, file)?;
     // Once planned, a build reports nothing with a span into pipeline.yaml:
     // its text (17 MB at 100,000 stages) goes before any stage runs.
     planned.plan.pipeline.source.text = Default::default();

@@ -186,6 +186,22 @@ pub enum ConfigError {
         hint: String,
     },
 
+    #[error("stage `{stage}` writes `{out}`, which a symbolic link on its path puts at `{}`, {what}", resolved.display())]
+    #[diagnostic(
+        code(tnsflow::out_through_link),
+        help("outs must land inside the workspace, outside `.tnsflow/` and not on the pipeline file; replace the link with a folder, or write elsewhere")
+    )]
+    OutThroughLink {
+        stage: String,
+        out: String,
+        resolved: std::path::PathBuf,
+        what: &'static str,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("goes through a link")]
+        span: SourceSpan,
+    },
+
     #[error("{file} declares no stages")]
     #[diagnostic(
         code(tnsflow::no_stages),

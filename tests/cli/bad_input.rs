@@ -421,3 +421,34 @@ fn issue_10_published_and_swept_files_follow_the_umask() {
     assert_eq!(mode(ws.join("sweeps/summary.csv")), expected);
     assert_eq!(mode(ws.join("sweeps/point-001/pipeline.yaml")), expected);
 }
+
+/// A symbolic link on an out's path cannot carry tnsflow's writes out of
+/// the workspace or onto its own state: the build refuses before it runs
+/// anything (exit 2), naming where the link leads. The old code published
+/// `r.csv` into the other folder and overwrote `.tnsflow/v2/state.db`.
+#[test]
+fn links_cannot_carry_outs_outside_the_workspace() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let ws = Workspace::new()
+        .pipeline("stages:\n  s:\n    cmd: \"echo hi > out/r.csv\"\n    outs: [out/r.csv]\n");
+    std::os::unix::fs::symlink(elsewhere.path(), ws.join("out")).unwrap();
+    let stderr = config_error(&ws, &["build"]);
+    assert!(stderr.contains("outside the workspace"), "{stderr}");
+    assert!(!elsewhere.path().join("r.csv").exists());
+
+    let ws = Workspace::new()
+        .pipeline("stages:\n  a:\n    cmd: \"echo a > a.txt\"\n    outs: [a.txt]\n");
+    ws.build(&[]);
+    let state = std::fs::read(ws.join(".tnsflow/v2/state.db")).unwrap();
+    std::os::unix::fs::symlink(".", ws.join("self")).unwrap();
+    ws.write(
+        "pipeline.yaml",
+        "stages:\n  a:\n    cmd: \"echo a > a.txt\"\n    outs: [a.txt]\n  b:\n    cmd: \"echo x > self/.tnsflow/v2/state.db\"\n    outs: [self/.tnsflow/v2/state.db]\n",
+    );
+    let stderr = config_error(&ws, &["build"]);
+    assert!(stderr.contains("`.tnsflow/`"), "{stderr}");
+    assert_eq!(
+        std::fs::read(ws.join(".tnsflow/v2/state.db")).unwrap(),
+        state
+    );
+}
