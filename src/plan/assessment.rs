@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::{check, diff_reasons, Check, Plan, Reason, StatCache};
+use super::{check, diff_reasons, Check, DeadOut, Plan, Reason, StatCache};
 use crate::layout::Layout;
 use crate::record::{BuildState, Store};
 
@@ -21,7 +21,8 @@ pub struct StageStatus {
 
 /// Fresh or stale, with reasons, for every stage in `mask`, in topological order.
 /// `settled` stages (no change since the last build reaches them) are fresh
-/// without a check.
+/// without a check; a stage reading one of the `dead` outs is stale.
+#[allow(clippy::too_many_arguments)]
 pub fn assess(
     plan: &Plan,
     layout: &Layout,
@@ -30,6 +31,7 @@ pub fn assess(
     mask: &[bool],
     forced: &[usize],
     settled: &[bool],
+    dead: &[DeadOut],
 ) -> Vec<StageStatus> {
     let root = layout.root();
     let store = Store::at(layout);
@@ -75,10 +77,21 @@ pub fn assess(
                 Err(problem) => vec![Reason::DepUnreadable {
                     problem: problem.to_string(),
                 }],
-                Ok(current) => match check(root, &current, last, &store, stats) {
-                    Check::Fresh(_) => Vec::new(),
-                    Check::Restore(_, reasons) | Check::Run(reasons) => reasons,
-                },
+                Ok(current) => {
+                    let mut reasons = match check(root, &current, last, &store, stats) {
+                        Check::Fresh(_) => Vec::new(),
+                        Check::Restore(_, reasons) | Check::Run(reasons) => reasons,
+                    };
+                    reasons.extend(
+                        dead.iter()
+                            .filter(|d| current.deps.contains_key(&d.path))
+                            .map(|d| Reason::DeadOut {
+                                path: d.path.clone(),
+                                stage: d.stage.clone(),
+                            }),
+                    );
+                    reasons
+                }
             }
         };
         stale[i] = !reasons.is_empty();

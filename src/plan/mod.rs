@@ -6,6 +6,7 @@
 //! one of A's outs, or a folder or glob that takes in one of them.
 
 mod assessment;
+mod dead_outs;
 mod dep_error;
 mod graph;
 mod input;
@@ -18,6 +19,7 @@ mod stat_cache;
 mod touched;
 
 pub use assessment::{assess, StageStatus};
+pub use dead_outs::{dead_outs, DeadOut};
 pub use dep_error::DepError;
 pub use graph::{Plan, PlannedStage};
 pub use input::{Input, InputKind, ResolvedInput};

@@ -37,6 +37,11 @@ pub enum Reason {
     UpstreamStale {
         stage: String,
     },
+    /// A dep is an out of a stage no longer declared, which the build removes.
+    DeadOut {
+        path: String,
+        stage: String,
+    },
     /// A dep cannot be hashed (missing or unreadable); the message says which.
     DepUnreadable {
         problem: String,
@@ -73,6 +78,10 @@ impl std::fmt::Display for Reason {
             Reason::OutMissing { path } => write!(f, "out `{path}` is missing"),
             Reason::OutModified { path } => write!(f, "out `{path}` was modified"),
             Reason::UpstreamStale { stage } => write!(f, "upstream stage `{stage}` is stale"),
+            Reason::DeadOut { path, stage } => write!(
+                f,
+                "reads `{path}`, left by stage `{stage}`, which the pipeline no longer declares (a build removes it)"
+            ),
             Reason::DepUnreadable { problem } => f.write_str(problem),
             Reason::InCache => write!(
                 f,

@@ -74,6 +74,24 @@ impl BuildState {
         all.into_values().collect()
     }
 
+    /// The stored runs of stages `keep` rejects: the last runs of stages the
+    /// pipeline no longer declares. Only their records are read.
+    pub fn dead(&self, keep: impl Fn(&str) -> bool) -> Vec<RunRecord> {
+        let Some(db) = &self.db else {
+            return Vec::new();
+        };
+        let names: Vec<String> = db
+            .conn()
+            .prepare("SELECT stage FROM runs")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .unwrap_or_default();
+        names
+            .iter()
+            .filter(|name| !keep(name))
+            .filter_map(|name| self.get(name))
+            .collect()
+    }
+
     /// Forgets stages the pipeline no longer declares.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.pending.retain(|name, _| keep(name));

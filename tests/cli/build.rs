@@ -441,3 +441,49 @@ stages:
     assert_eq!(ws.build(&["--set", "n=2"]), counts(2, 1, 0, 0));
     assert_eq!(ws.read("out/each/p.txt"), "p1\np2\n");
 }
+
+/// A foreach item whose file goes away leaves no out behind for the stages
+/// reading its folder: `status` calls them stale and says why, the build
+/// removes the dead out and reruns them, as a clean build would have it.
+/// A dead out the user changed is theirs and stays. The old code kept
+/// `out/parts/b.txt`, called `all` fresh and left `B` in `out/all.txt`.
+#[test]
+fn outs_of_stages_no_longer_declared_are_not_read() {
+    let ws = Workspace::new()
+        .pipeline(
+            r#"
+stages:
+  part:
+    foreach: src/*.txt
+    cmd: "mkdir -p out/parts && tr a-z A-Z < ${item} > out/parts/${stem}.txt"
+    deps: ["${item}"]
+    outs: [out/parts/${stem}.txt]
+  all:
+    cmd: "cat out/parts/* > out/all.txt"
+    deps: [out/parts]
+    outs: [out/all.txt]
+"#,
+        )
+        .file("src/a.txt", "a\n")
+        .file("src/b.txt", "b\n")
+        .file("src/c.txt", "c\n");
+    assert_eq!(ws.build(&["-q"]), counts(4, 0, 0, 0));
+    std::fs::remove_file(ws.join("src/b.txt")).unwrap();
+    std::fs::remove_file(ws.join("src/c.txt")).unwrap();
+    ws.write("out/parts/c.txt", "mine\n");
+
+    let status = ws.tnsflow(["status"]).output().unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(
+        status.contains("stale  all")
+            && status.contains("reads `out/parts/b.txt`, left by stage `part@b`"),
+        "{status}"
+    );
+    let (summary, ran) = ws.build_ran(&[]);
+    assert_eq!(summary, counts(1, 1, 0, 0));
+    assert_eq!(ran, ["all"]);
+    assert!(!ws.exists("out/parts/b.txt"));
+    assert_eq!(ws.read("out/parts/c.txt"), "mine\n");
+    assert_eq!(ws.read("out/all.txt"), "A\nmine\n");
+    assert_eq!(ws.build(&[]), counts(0, 2, 0, 0));
+}
