@@ -216,6 +216,20 @@ pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
+/// Whether a SQLite error on the database at `path` is its disk being full.
+/// SQLite reports some writes that ENOSPC stopped only as a "disk I/O
+/// error", so the filesystem is asked; under a mebibyte left counts as full
+/// (the write that failed may have wanted more than what is left).
+pub fn sqlite_disk_full(path: &Path, error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{DiskFull, SystemIoFailure};
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    matches!(error.sqlite_error_code(), Some(DiskFull | SystemIoFailure))
+        && rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail.saturating_mul(s.f_frsize) < 1 << 20)
+}
+
 #[cfg(test)]
 pub mod faulty {
     //! A disk that fails one chosen operation, or dies there (every operation

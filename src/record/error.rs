@@ -22,6 +22,20 @@ pub enum RecordError {
 }
 
 impl RecordError {
+    /// SQLite failed on the database at `path`; says so when its disk is
+    /// full (SQLite may call that a "disk I/O error").
+    pub fn database(path: &Path, source: &rusqlite::Error) -> RecordError {
+        RecordError::Database {
+            path: path.to_path_buf(),
+            message: match crate::disk::sqlite_disk_full(path, source) {
+                true => format!(
+                    "{source}; the disk holding it is full: free some space and run it again"
+                ),
+                false => source.to_string(),
+            },
+        }
+    }
+
     /// `map_err(RecordError::writing(path))`: an I/O error while writing
     /// `path`, named.
     pub fn writing(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError {

@@ -60,10 +60,7 @@ impl StateDb {
         let db = open_afresh_if_damaged(path, || {
             Connection::open(path).and_then(|conn| prepare(conn, true))
         })
-        .map_err(|source| RecordError::Database {
-            path: path.to_path_buf(),
-            message: source.to_string(),
-        })?;
+        .map_err(|source| RecordError::database(path, &source))?;
         Ok(StateDb {
             path: path.to_path_buf(),
             conn: Mutex::new(db),
@@ -100,12 +97,9 @@ impl StateDb {
         self.conn.lock().expect("state db lock")
     }
 
-    /// A database error, naming the file.
+    /// A database error, naming the file (and its disk when that is full).
     pub fn error(&self, source: rusqlite::Error) -> RecordError {
-        RecordError::Database {
-            path: self.path.clone(),
-            message: source.to_string(),
-        }
+        RecordError::database(&self.path, &source)
     }
 
     pub fn meta(&self, name: &str) -> Option<Vec<u8>> {

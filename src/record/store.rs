@@ -117,9 +117,12 @@ impl Store {
             if !self.create && !self.runs.is_file() {
                 return Err("no run records yet".to_string());
             }
-            open_runs_db(&self.runs)
-                .map(Mutex::new)
-                .map_err(|e| e.to_string())
+            open_runs_db(&self.runs).map(Mutex::new).map_err(|e| {
+                match RecordError::database(&self.runs, &e) {
+                    RecordError::Database { message, .. } => message,
+                    other => other.to_string(),
+                }
+            })
         });
         db.as_ref().map_err(|message| RecordError::Database {
             path: self.runs.clone(),
@@ -128,10 +131,7 @@ impl Store {
     }
 
     fn db_error(&self, source: rusqlite::Error) -> RecordError {
-        RecordError::Database {
-            path: self.runs.clone(),
-            message: source.to_string(),
-        }
+        RecordError::database(&self.runs, &source)
     }
 
     fn blob_path(&self, hash: &str) -> PathBuf {

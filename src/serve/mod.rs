@@ -89,13 +89,7 @@ impl ServeError {
     /// its shared-memory file, and SQLite reports that only as a "disk I/O
     /// error".
     pub fn review_db(path: &Path, source: rusqlite::Error) -> ServeError {
-        use rusqlite::ErrorCode::{DiskFull, SystemIoFailure};
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let full = matches!(source.sqlite_error_code(), Some(DiskFull | SystemIoFailure))
-            && rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail == 0);
+        let full = crate::disk::sqlite_disk_full(path, &source);
         ServeError::ReviewDb {
             path: path.to_path_buf(),
             source,

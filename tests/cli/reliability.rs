@@ -654,3 +654,35 @@ fn full_disk_at_any_point_of_a_build_costs_only_a_rebuild() {
         "{again}"
     );
 }
+
+/// A disk too full for tnsflow's own state says so: SQLite reports some
+/// writes ENOSPC stopped only as a "disk I/O error", which the old code
+/// printed as it was, naming no full disk. Every level from none left to a
+/// few pages is tried; the workspace then builds once there is room.
+#[test]
+fn a_full_disk_under_the_state_database_is_named() {
+    let Some(disk) = SmallDisk::mount(8 << 20) else {
+        return;
+    };
+    let ws = Workspace::new_in(disk.path())
+        .pipeline("stages:\n  a:\n    cmd: \"echo a > a.txt\"\n    outs: [a.txt]\n");
+    let mut failed = 0;
+    for left in [0, 4096, 16384, 65536] {
+        disk.fill_to(left);
+        let out = ws.tnsflow(["build"]).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{left} bytes left: {stderr}");
+        if !out.status.success() {
+            failed += 1;
+            assert_eq!(out.status.code(), Some(1), "{left} bytes left: {stderr}");
+            assert!(
+                stderr.contains("No space left") || stderr.contains("full"),
+                "{left} bytes left: {stderr}"
+            );
+        }
+        disk.empty();
+        std::fs::remove_dir_all(ws.join(".tnsflow")).unwrap();
+    }
+    assert!(failed >= 1, "no attempt ran out of room");
+    assert_eq!(ws.build(&[]), counts(1, 0, 0, 0));
+}
