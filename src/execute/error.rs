@@ -96,7 +96,7 @@ pub enum StageError {
     #[error(transparent)]
     Publish(#[from] super::PublishError),
 
-    #[error("`{}` {problem}", path.display())]
+    #[error("`{}`: {problem}", path.display())]
     NotAFile { path: PathBuf, problem: String },
 }
 
