@@ -108,6 +108,27 @@ impl Weights {
             p3: w("p3_score", 35.0)?,
             min_score: w("min_score", MIN_SCORE)?,
         })
+        .and_then(Weights::ordered)
+    }
+
+    /// P1 needs the highest score: cut-offs out of order would skip a priority.
+    fn ordered(self) -> Result<Weights, ParamProblem> {
+        for (key, value, below, floor) in [
+            ("p1_score", self.p1, "p2_score", self.p2),
+            ("p2_score", self.p2, "p3_score", self.p3),
+        ] {
+            if value < floor {
+                return Err(ParamProblem {
+                    key: format!("cases.{key}"),
+                    value: crate::stages::fmt_f64(value),
+                    expected: format!(
+                        "a number >= cases.{below}, which is {}",
+                        crate::stages::fmt_f64(floor)
+                    ),
+                });
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -499,6 +520,24 @@ mod tests {
 
     fn weights() -> Weights {
         Weights::from_params(&StageParams::default()).unwrap()
+    }
+
+    /// Priority cut-offs out of order are refused, naming the one below.
+    #[test]
+    fn priority_cut_offs_must_be_in_order() {
+        let weights = |yaml: &str| {
+            Weights::from_params(&StageParams::new(serde_yaml::from_str(yaml).unwrap()))
+        };
+        let problem = weights("cases: {p1_score: 50}").unwrap_err();
+        assert_eq!(problem.key, "cases.p1_score");
+        assert!(
+            problem.expected.contains("cases.p2_score, which is 60"),
+            "{}",
+            problem.expected
+        );
+        let problem = weights("cases: {p3_score: 70}").unwrap_err();
+        assert_eq!(problem.key, "cases.p2_score");
+        assert!(weights("cases: {p1_score: 60, p2_score: 60, p3_score: 60}").is_ok());
     }
 
     fn hit(severity: &str) -> Hit {

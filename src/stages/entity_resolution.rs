@@ -31,10 +31,20 @@ pub struct Limits {
 
 impl Limits {
     fn from_params(p: &StageParams) -> Result<Limits, ParamProblem> {
+        let ip_min_users = p.int("entity.ip_min_users", 2, 2..=i64::MAX)?;
+        let ip_max_users = p.int("entity.ip_max_users", 30, 2..=i64::MAX)?;
+        // A window no IP fits would drop every shared_ip edge without a word.
+        if ip_max_users < ip_min_users {
+            return Err(ParamProblem {
+                key: "entity.ip_max_users".into(),
+                value: ip_max_users.to_string(),
+                expected: format!("an integer >= entity.ip_min_users, which is {ip_min_users}"),
+            });
+        }
         Ok(Limits {
             max_group: p.int("entity.max_group", 1000, 2..=i64::MAX)? as usize,
-            ip_min_users: p.int("entity.ip_min_users", 2, 2..=i64::MAX)? as usize,
-            ip_max_users: p.int("entity.ip_max_users", 30, 2..=i64::MAX)? as usize,
+            ip_min_users: ip_min_users as usize,
+            ip_max_users: ip_max_users as usize,
         })
     }
 }
@@ -222,6 +232,25 @@ impl Builtin for EntityResolution {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An IP window no group fits is refused, naming the other bound; an
+    /// empty one is not (ip_min_users = ip_max_users keeps one size).
+    #[test]
+    fn ip_window_must_hold_a_size() {
+        let limits = |yaml: &str| {
+            Limits::from_params(&StageParams::new(serde_yaml::from_str(yaml).unwrap()))
+        };
+        let problem = limits("entity: {ip_min_users: 40}").unwrap_err();
+        assert_eq!(problem.key, "entity.ip_max_users");
+        assert!(
+            problem
+                .expected
+                .contains("entity.ip_min_users, which is 40"),
+            "{}",
+            problem.expected
+        );
+        assert!(limits("entity: {ip_min_users: 7, ip_max_users: 7}").is_ok());
+    }
 
     fn users(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("u{i}")).collect()
