@@ -227,6 +227,24 @@ pub enum ConfigError {
         span: SourceSpan,
     },
 
+    #[error("stage `{inner_stage}` writes `{inner}`, inside `{outer}`, which stage `{outer_stage}` writes as a file")]
+    #[diagnostic(
+        code(tnsflow::out_inside_out),
+        help("an out is a file, so no other out can be inside it; rename one of them")
+    )]
+    OutInsideOut {
+        outer: String,
+        outer_stage: String,
+        inner: String,
+        inner_stage: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("a file")]
+        outer_span: SourceSpan,
+        #[label("written inside it")]
+        inner_span: SourceSpan,
+    },
+
     #[error("stages `{first}` and `{second}` both write `{out}`")]
     #[diagnostic(
         code(tnsflow::duplicate_out),

@@ -185,6 +185,28 @@ impl Plan {
             }
         }
 
+        // No out inside another: an out is a file (`out` and `out/x` cannot
+        // both be). Sorted, the outs inside `o` come at or after `o/`.
+        let mut folder = String::new();
+        for (outer, (i, outer_at)) in &producer {
+            folder.clear();
+            folder.push_str(outer);
+            folder.push('/');
+            if let Some((inner, (j, inner_at))) = producer.range(folder.as_str()..).next() {
+                if inner.starts_with(folder.as_str()) {
+                    return Err(ConfigError::OutInsideOut {
+                        outer: outer.to_string(),
+                        outer_stage: pipeline.stages[*i].name.clone(),
+                        inner: inner.to_string(),
+                        inner_stage: pipeline.stages[*j].name.clone(),
+                        src: src.named(),
+                        outer_span: src.span(outer_at),
+                        inner_span: src.span(inner_at),
+                    });
+                }
+            }
+        }
+
         let mut resolved = Vec::with_capacity(pipeline.stages.len());
         for decl in &pipeline.stages {
             let builtin = resolve_builtin(&pipeline, registry, decl)?;

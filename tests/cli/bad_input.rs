@@ -452,3 +452,19 @@ fn links_cannot_carry_outs_outside_the_workspace() {
         state
     );
 }
+
+/// An out inside another stage's out (`out` and `out/x`) is a
+/// configuration error naming both, before anything runs; the old code ran
+/// one stage and failed the other at run time, a different one each build.
+#[test]
+fn an_out_inside_another_out_is_refused() {
+    let ws = Workspace::new().pipeline(
+        "stages:\n  a:\n    cmd: \"echo a > out\"\n    outs: [out]\n  b:\n    cmd: \"mkdir -p out && echo b > out/x\"\n    outs: [out/x]\n  c:\n    cmd: \"echo c > out-c\"\n    outs: [out-c]\n",
+    );
+    let stderr = config_error(&ws, &["build"]);
+    assert!(
+        stderr.contains("stage `b` writes `out/x`, inside `out`, which stage `a` writes as a file"),
+        "{stderr}"
+    );
+    assert!(!ws.exists("out") && !ws.exists("out-c"), "nothing ran");
+}
