@@ -52,14 +52,7 @@ impl StageParams {
 
     /// The value at a dotted key: listed directly, or inside a listed parent map.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        if let Some(v) = self.values.get(key) {
-            return Some(v);
-        }
-        self.values.iter().find_map(|(listed, v)| {
-            let rest = key.strip_prefix(listed.as_str())?.strip_prefix('.')?;
-            rest.split('.')
-                .try_fold(v, |v, part| v.as_mapping()?.get(part))
-        })
+        listed_value(&self.values, key)
     }
 
     fn problem(key: &str, value: &Value, expected: String) -> ParamProblem {
@@ -115,6 +108,20 @@ impl StageParams {
             Some(other) => Err(Self::problem(key, other, "a string".into())),
         }
     }
+}
+
+/// The value at a dotted key among a stage's listed params (`key` -> value):
+/// listed directly, or inside a listed parent map (`enforcement` covers
+/// `enforcement.block_risk`). A `cmd`'s `${...}` is looked up the same way.
+pub fn listed_value<'a>(values: &'a BTreeMap<String, Value>, key: &str) -> Option<&'a Value> {
+    if let Some(v) = values.get(key) {
+        return Some(v);
+    }
+    values.iter().find_map(|(listed, v)| {
+        let rest = key.strip_prefix(listed.as_str())?.strip_prefix('.')?;
+        rest.split('.')
+            .try_fold(v, |v, part| v.as_mapping()?.get(part))
+    })
 }
 
 /// What a builtin sees of the world while it runs.

@@ -662,7 +662,9 @@ impl Fields<'_> {
     }
 }
 
-/// Every `${name}` in a cmd must be a param the stage lists. `$${` is a literal `${`.
+/// Every `${name}` in a cmd must be a param the stage lists, or lie inside
+/// one: a listed parent key means the whole sub-map, so `params: [e]` covers
+/// `${e.x}`. `$${` is a literal `${`.
 fn check_cmd_refs(
     field: &Fields,
     params: &Params,
@@ -670,7 +672,13 @@ fn check_cmd_refs(
     cmd: &str,
 ) -> ConfigResult<()> {
     for name in cmd_refs(cmd) {
-        if listed.iter().any(|p| p == name) {
+        let is_covered = listed.iter().any(|p| {
+            name == p
+                || name
+                    .strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        });
+        if is_covered && params.get(name).is_some() {
             continue;
         }
         let span = field.source.span(&format!("{}.cmd", field.path));
@@ -751,5 +759,26 @@ mod tests {
         assert_eq!(p.stages.len(), 1);
         assert_eq!(p.stages[0].deps, ["in.txt"]);
         assert_eq!(p.stages[0].outs, ["out/a"]);
+    }
+
+    /// A listed parent key covers `${parent.child}` in the cmd; a child the
+    /// params block lacks is still an unknown param.
+    #[test]
+    fn listed_parent_covers_its_children() {
+        let parse = |cmd: &str| {
+            let text = format!(
+                "params:\n  e:\n    x: 1\n  ex: 2\nstages:\n  a:\n    cmd: \"{cmd}\"\n    params: [e]\n    outs: [a]\n"
+            );
+            Pipeline::parse("pipeline.yaml", Path::new("/nonexistent"), text)
+        };
+        assert!(parse("echo ${e.x} > a").is_ok());
+        assert!(matches!(
+            parse("echo ${e.y} > a"),
+            Err(ConfigError::UnknownParam { param, .. }) if param == "e.y"
+        ));
+        assert!(matches!(
+            parse("echo ${ex} > a"),
+            Err(ConfigError::UnlistedParam { param, .. }) if param == "ex"
+        ));
     }
 }
