@@ -505,15 +505,16 @@ fn parse_stage(
 
     let mut stages = Vec::new();
     for item in items {
-        let sub = |s: &str| match &item {
-            Some(item) => foreach::substitute(s, item),
-            None => s.to_string(),
-        };
         let kind = if let Some(b) = &builtin {
             StageKind::Builtin { builtin: b.clone() }
         } else if let Some(s) = &sql {
-            let sql = field.path(&sub(s), "sql", false)?;
-            let db = field.path(&sub(db.as_deref().unwrap_or_default()), "db", false)?;
+            let sql = field.path(s, item.as_ref(), "sql", false)?;
+            let db = field.path(
+                db.as_deref().unwrap_or_default(),
+                item.as_ref(),
+                "db",
+                false,
+            )?;
             StageKind::Sql { sql, db }
         } else {
             let cmd = cmd.as_deref().unwrap_or_default();
@@ -527,12 +528,12 @@ fn parse_stage(
         let deps = deps
             .iter()
             .enumerate()
-            .map(|(i, d)| field.path(&sub(d), &format!("deps[{i}]"), false))
+            .map(|(i, d)| field.path(d, item.as_ref(), &format!("deps[{i}]"), false))
             .collect::<ConfigResult<Vec<_>>>()?;
         let outs = outs
             .iter()
             .enumerate()
-            .map(|(i, o)| field.path(&sub(o), &format!("outs[{i}]"), true))
+            .map(|(i, o)| field.path(o, item.as_ref(), &format!("outs[{i}]"), true))
             .collect::<ConfigResult<Vec<_>>>()?;
         let stage_name = match &item {
             Some(item) => format!("{name}@{}", item.stem),
@@ -614,12 +615,29 @@ impl Fields<'_> {
         }
     }
 
-    /// A normalized path; outs must stay inside the workspace.
-    fn path(&self, raw: &str, key: &str, is_out: bool) -> ConfigResult<String> {
-        if let Some(start) = raw.find("${") {
-            let name: String = raw[start + 2..].chars().take_while(|c| *c != '}').collect();
+    /// The path `template` declares, with a foreach's `${item}` and `${stem}`
+    /// replaced, normalized; outs must stay inside the workspace.
+    ///
+    /// Placeholders are looked for in the template only: a matched file's
+    /// name is text, so `in/${seed}.txt` is a path, not a param reference.
+    fn path(
+        &self,
+        template: &str,
+        item: Option<&Item>,
+        key: &str,
+        is_out: bool,
+    ) -> ConfigResult<String> {
+        if let Some(name) = foreign_placeholder(template, item.is_some()) {
             return Err(self.bad(key, &format!("`${{{name}}}` in a path: only `${{item}}` and `${{stem}}` of a foreach can be used here"), None));
         }
+        let substituted;
+        let raw = match item {
+            Some(item) => {
+                substituted = foreach::substitute(template, item);
+                substituted.as_str()
+            }
+            None => template,
+        };
         let outside = || ConfigError::OutsideWorkspace {
             stage: self.stage.into(),
             out: raw.into(),
@@ -660,6 +678,23 @@ impl Fields<'_> {
             None => Ok(raw.to_string()),
         }
     }
+}
+
+/// The name in the first `${name}` of a path template that is not a
+/// foreach's `${item}` or `${stem}` (any, when the stage has no foreach).
+fn foreign_placeholder(template: &str, has_foreach: bool) -> Option<String> {
+    let mut rest = template;
+    while let Some(at) = rest.find("${") {
+        let after = &rest[at + 2..];
+        let name: String = after.chars().take_while(|c| *c != '}').collect();
+        let is_foreach_name =
+            (name == "item" || name == "stem") && after[name.len()..].starts_with('}');
+        if !(has_foreach && is_foreach_name) {
+            return Some(name);
+        }
+        rest = &after[name.len() + 1..];
+    }
+    None
 }
 
 /// Every `${name}` in a cmd must be a param the stage lists, or lie inside
@@ -759,6 +794,29 @@ mod tests {
         assert_eq!(p.stages.len(), 1);
         assert_eq!(p.stages[0].deps, ["in.txt"]);
         assert_eq!(p.stages[0].outs, ["out/a"]);
+    }
+
+    /// A path template may hold a foreach's `${item}` and `${stem}` and no
+    /// other placeholder.
+    #[test]
+    fn path_placeholders() {
+        assert_eq!(
+            foreign_placeholder("out/${stem}.csv <- ${item}", true),
+            None
+        );
+        assert_eq!(
+            foreign_placeholder("out/${stem}.csv", false).as_deref(),
+            Some("stem")
+        );
+        assert_eq!(
+            foreign_placeholder("${stem}/${seed}", true).as_deref(),
+            Some("seed")
+        );
+        assert_eq!(
+            foreign_placeholder("${items}", true).as_deref(),
+            Some("items")
+        );
+        assert_eq!(foreign_placeholder("${item", true).as_deref(), Some("item"));
     }
 
     /// A listed parent key covers `${parent.child}` in the cmd; a child the
