@@ -126,6 +126,28 @@ stages:
     assert_eq!(stage_names(&ws, ws.path()), ["copy@${seed}", "copy@a"]);
 }
 
+/// A foreach-matched file named `back\slash.txt` is used as named: on Unix a
+/// backslash is part of the name, not a folder separator to rewrite.
+#[test]
+fn a_backslash_in_a_matched_file_name_is_kept() {
+    let ws = Workspace::new()
+        .pipeline(
+            r#"
+stages:
+  copy:
+    foreach: data/*.txt
+    cmd: "cp ${item} out/each/${stem}.txt"
+    deps: [${item}]
+    outs: [out/each/${stem}.txt]
+"#,
+        )
+        .file("data/back\\slash.txt", "b\n");
+    assert_eq!(ws.build(&[]), counts(1, 0, 0, 0));
+    assert_eq!(ws.read("out/each/back\\slash.txt"), "b\n");
+    assert_eq!(stage_names(&ws, ws.path()), ["copy@back\\slash"]);
+    assert_eq!(ws.build(&[]), counts(0, 1, 0, 0));
+}
+
 /// `${item}`, `${stem}` and string params reach `sh -c` quoted: a file named
 /// `x;touch INJECTED;.txt` runs no `touch`, names with a space or `'` work,
 /// and a param's `;` and `'` are text.
