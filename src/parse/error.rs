@@ -305,6 +305,16 @@ pub enum ConfigError {
         expected: String,
     },
 
+    #[error("param `{key}` = {value} ({origin}) has the wrong type for stage `{stage}`: expected {expected}")]
+    #[diagnostic(code(tnsflow::stage_param_type))]
+    StageParamType {
+        key: String,
+        value: String,
+        origin: String,
+        stage: String,
+        expected: String,
+    },
+
     #[error("param `{key}` = {value} ({origin}) is out of range for stage `{stage}`: expected {expected}")]
     #[diagnostic(code(tnsflow::param_range))]
     ParamRange {

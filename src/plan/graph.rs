@@ -166,12 +166,24 @@ impl Plan {
             let params = stage_params(&pipeline, decl);
             if let Some(b) = builtin {
                 b.validate(&StageParams::new(params.clone())).map_err(|p| {
-                    ConfigError::ParamRange {
-                        origin: pipeline.origin(&p.key),
-                        key: p.key,
-                        value: p.value,
-                        stage: decl.name.clone(),
-                        expected: p.expected,
+                    let origin = pipeline.origin(&p.key);
+                    let stage = decl.name.clone();
+                    if p.is_wrong_type {
+                        ConfigError::StageParamType {
+                            origin,
+                            key: p.key,
+                            value: p.value,
+                            stage,
+                            expected: p.expected,
+                        }
+                    } else {
+                        ConfigError::ParamRange {
+                            origin,
+                            key: p.key,
+                            value: p.value,
+                            stage,
+                            expected: p.expected,
+                        }
                     }
                 })?;
             }
