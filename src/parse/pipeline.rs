@@ -186,7 +186,10 @@ fn read_top(source: &Source, top: &Mapping) -> ConfigResult<Params> {
     check_keys(source, top, "", TOP_KEYS, "the pipeline file")?;
     match top.get("params") {
         None | Some(Value::Null) => Ok(Params::default()),
-        Some(Value::Mapping(m)) => Ok(Params::new(m.clone())),
+        Some(Value::Mapping(m)) => {
+            check_param_keys(source, m, "params")?;
+            Ok(Params::new(m.clone()))
+        }
         Some(other) => Err(wrong_type(
             source,
             "`params`",
@@ -195,6 +198,35 @@ fn read_top(source: &Source, top: &Mapping) -> ConfigResult<Params> {
             other,
         )),
     }
+}
+
+/// No key of the params block, at any depth, holds a `.`: `a.b` always
+/// means `b` inside `a`, so a key `a.b: 1` could never be listed or set.
+fn check_param_keys(source: &Source, map: &Mapping, path: &str) -> ConfigResult<()> {
+    for (key, value) in map {
+        let Some(key) = key.as_str() else { continue };
+        let key_path = format!("{path}.{key}");
+        if key.contains('.') {
+            let parts: Vec<&str> = key.split('.').collect();
+            let nested: String = parts
+                .iter()
+                .enumerate()
+                .map(|(depth, part)| format!("\n  {}{part}:", "  ".repeat(depth)))
+                .collect();
+            return Err(ConfigError::DottedParamKey {
+                key: key.into(),
+                src: source.named(),
+                span: source.key_span(&key_path),
+                hint: format!(
+                    "nest it instead, one key per level:{nested} ...\nand list or set it as `{key}`"
+                ),
+            });
+        }
+        if let Value::Mapping(inner) = value {
+            check_param_keys(source, inner, &key_path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads the entries of a `stages` map, in order.
