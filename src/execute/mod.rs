@@ -18,4 +18,4 @@ pub use publication::{has_journal, recover, Publication, PublishError};
 pub use registry::Registry;
 pub use shell::run_cmd;
 pub use sql::{open_read_only, query_to_csv, run_sql};
-pub use stage::{Builtin, ParamProblem, StageContext, StageParams};
+pub use stage::{listed_value, Builtin, ParamProblem, StageContext, StageParams};

@@ -12,7 +12,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use super::StageError;
-use crate::parse::display_value;
+use crate::parse::readable_value;
 use crate::StageResult;
 
 /// A stage implemented in Rust, listed in a `Registry` (`stages::registry()`).
@@ -34,8 +34,12 @@ pub trait Builtin: Sync + Send {
 #[error("`{key}` = {value}: expected {expected}")]
 pub struct ParamProblem {
     pub key: String,
+    /// The value as given, readable (`parse::readable_value`): `-3`, `abc`, `null`.
     pub value: String,
     pub expected: String,
+    /// Not of the kind expected at all (`"abc"` for an integer), rather
+    /// than a value of that kind outside the range.
+    pub is_wrong_type: bool,
 }
 
 /// The params one stage lists, by dotted key. A param the stage does not list
@@ -52,21 +56,15 @@ impl StageParams {
 
     /// The value at a dotted key: listed directly, or inside a listed parent map.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        if let Some(v) = self.values.get(key) {
-            return Some(v);
-        }
-        self.values.iter().find_map(|(listed, v)| {
-            let rest = key.strip_prefix(listed.as_str())?.strip_prefix('.')?;
-            rest.split('.')
-                .try_fold(v, |v, part| v.as_mapping()?.get(part))
-        })
+        listed_value(&self.values, key)
     }
 
-    fn problem(key: &str, value: &Value, expected: String) -> ParamProblem {
+    fn problem(key: &str, value: &Value, expected: String, is_wrong_type: bool) -> ParamProblem {
         ParamProblem {
             key: key.into(),
-            value: display_value(value),
+            value: readable_value(value),
             expected,
+            is_wrong_type,
         }
     }
 
@@ -79,13 +77,17 @@ impl StageParams {
         let Some(value) = self.get(key) else {
             return Ok(default);
         };
-        let expected = || match (range.start(), range.end()) {
-            (lo, &i64::MAX) => format!("an integer >= {lo}"),
+        let expected = || match (*range.start(), *range.end()) {
+            (i64::MIN, i64::MAX) => "an integer".to_string(),
+            (lo, i64::MAX) => format!("an integer >= {lo}"),
+            (i64::MIN, hi) => format!("an integer <= {hi}"),
             (lo, hi) => format!("an integer in [{lo}, {hi}]"),
         };
         match value.as_i64() {
             Some(n) if range.contains(&n) => Ok(n),
-            _ => Err(Self::problem(key, value, expected())),
+            // A number that is not an integer (`1.5`) is out of range, as
+            // before; only a value that is no number is of the wrong type.
+            _ => Err(Self::problem(key, value, expected(), !value.is_number())),
         }
     }
 
@@ -98,13 +100,18 @@ impl StageParams {
         let Some(value) = self.get(key) else {
             return Ok(default);
         };
+        // An unbounded side reads as `>=` or `<=`, not as f64::MAX in full.
+        let is_unbounded = |x: f64| x.is_infinite() || x == f64::MAX || x == f64::MIN;
+        let expected = match (*range.start(), *range.end()) {
+            (lo, hi) if is_unbounded(lo) && is_unbounded(hi) => "a number".to_string(),
+            (lo, hi) if is_unbounded(hi) => format!("a number >= {lo}"),
+            (lo, hi) if is_unbounded(lo) => format!("a number <= {hi}"),
+            (lo, hi) => format!("a number in [{lo}, {hi}]"),
+        };
         match value.as_f64() {
             Some(x) if range.contains(&x) => Ok(x),
-            _ => Err(Self::problem(
-                key,
-                value,
-                format!("a number in [{}, {}]", range.start(), range.end()),
-            )),
+            Some(_) => Err(Self::problem(key, value, expected, false)),
+            None => Err(Self::problem(key, value, expected, true)),
         }
     }
 
@@ -112,9 +119,23 @@ impl StageParams {
         match self.get(key) {
             None => Ok(default.to_string()),
             Some(Value::String(s)) => Ok(s.clone()),
-            Some(other) => Err(Self::problem(key, other, "a string".into())),
+            Some(other) => Err(Self::problem(key, other, "a string".into(), true)),
         }
     }
+}
+
+/// The value at a dotted key among a stage's listed params (`key` -> value):
+/// listed directly, or inside a listed parent map (`enforcement` covers
+/// `enforcement.block_risk`). A `cmd`'s `${...}` is looked up the same way.
+pub fn listed_value<'a>(values: &'a BTreeMap<String, Value>, key: &str) -> Option<&'a Value> {
+    if let Some(v) = values.get(key) {
+        return Some(v);
+    }
+    values.iter().find_map(|(listed, v)| {
+        let rest = key.strip_prefix(listed.as_str())?.strip_prefix('.')?;
+        rest.split('.')
+            .try_fold(v, |v, part| v.as_mapping()?.get(part))
+    })
 }
 
 /// What a builtin sees of the world while it runs.
@@ -179,5 +200,43 @@ mod tests {
         let err = p.int("users", 1500, 1..=i64::MAX).unwrap_err();
         assert_eq!(err.to_string(), "`users` = 0: expected an integer >= 1");
         assert_eq!(p.float("enforcement.block_risk", 0.0, 0.0..=1.0), Ok(0.9));
+    }
+
+    /// An unbounded side of a range reads as `>=` or `<=`, never as
+    /// f64::MAX in full; a value that is no number is of the wrong type and
+    /// shown as given.
+    #[test]
+    fn problems_read_well() {
+        let p = params(
+            "a: -3
+b: abc
+c: null
+d: \"42\"\ne: 1.5\n",
+        );
+        let err = p.float("a", 0.0, 0.0..=f64::MAX).unwrap_err();
+        assert_eq!(err.to_string(), "`a` = -3: expected a number >= 0");
+        assert!(!err.is_wrong_type);
+        let err = p.float("a", 0.0, f64::MIN..=-5.0).unwrap_err();
+        assert_eq!(err.to_string(), "`a` = -3: expected a number <= -5");
+        let err = p.int("a", 0, i64::MIN..=-5).unwrap_err();
+        assert_eq!(err.to_string(), "`a` = -3: expected an integer <= -5");
+        let err = p.int("b", 1, 1..=i64::MAX).unwrap_err();
+        assert_eq!(err.to_string(), "`b` = abc: expected an integer >= 1");
+        assert!(err.is_wrong_type);
+        let err = p.int("c", 1, 1..=10).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`c` = null: expected an integer in [1, 10]"
+        );
+        assert!(err.is_wrong_type);
+        let err = p.float("d", 1.0, 0.0..=1.0).unwrap_err();
+        assert_eq!(err.to_string(), "`d` = \"42\": expected a number in [0, 1]");
+        assert!(err.is_wrong_type);
+        let err = p.int("e", 1, 1..=10).unwrap_err();
+        assert!(
+            !err.is_wrong_type,
+            "a number that is not an integer is out of range"
+        );
+        assert!(p.string("a", "x").unwrap_err().is_wrong_type);
     }
 }

@@ -45,6 +45,18 @@ pub enum ConfigError {
         hint: Option<String>,
     },
 
+    #[error("param key `{key}` holds a `.`: dotted keys address nested params, so a key in the params block cannot hold one")]
+    #[diagnostic(code(tnsflow::dotted_param_key))]
+    DottedParamKey {
+        key: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("dotted key")]
+        span: SourceSpan,
+        #[help]
+        hint: String,
+    },
+
     #[error("{what} has the wrong type: expected {expected}")]
     #[diagnostic(code(tnsflow::wrong_type))]
     WrongType {
@@ -336,6 +348,16 @@ pub enum ConfigError {
         key: String,
         value: String,
         origin: String,
+        expected: String,
+    },
+
+    #[error("param `{key}` = {value} ({origin}) has the wrong type for stage `{stage}`: expected {expected}")]
+    #[diagnostic(code(tnsflow::stage_param_type))]
+    StageParamType {
+        key: String,
+        value: String,
+        origin: String,
+        stage: String,
         expected: String,
     },
 

@@ -39,8 +39,10 @@ pub fn expand(root: &Path, pattern: &str) -> Result<Vec<Item>, WorkspaceGlobErro
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
+        // The file as named: on Unix `\` is a character of a file name, not
+        // a separator to rewrite.
         items.push(Item {
-            path: rel.to_string_lossy().replace('\\', "/"),
+            path: rel.to_string_lossy().into_owned(),
             stem,
         });
     }

@@ -23,7 +23,7 @@ mod workspace_glob;
 
 pub use error::ConfigError;
 pub use overrides::Override;
-pub use params::{display_value, Params};
+pub use params::{display_value, readable_value, Params};
 pub use pipeline::{substitute_params, Pipeline};
 pub use shell_word::shell_word;
 pub use source::Source;

@@ -6,7 +6,7 @@
 
 use serde_yaml::Value;
 
-use super::{display_value, ConfigError, Params};
+use super::{display_value, readable_value, ConfigError, Params};
 use crate::ConfigResult;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -73,7 +73,7 @@ fn apply_value(
     }
     let value = coerce(default, new).ok_or_else(|| ConfigError::ParamType {
         key: key.to_string(),
-        value: display_value(new),
+        value: readable_value(new),
         origin: "from --set".into(),
         expected: type_name(default).into(),
     })?;

@@ -80,6 +80,25 @@ pub fn display_value(value: &Value) -> String {
     }
 }
 
+/// A param value as an error message shows it: like `display_value`, but
+/// never blank or ambiguous. Null reads `null`; a string that is empty, has
+/// edge spaces or would read as another type (`"42"`, `"true"`) is quoted.
+pub fn readable_value(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::String(s) if needs_quotes(s) => {
+            serde_json::to_string(s).unwrap_or_else(|_| s.clone())
+        }
+        other => display_value(other),
+    }
+}
+
+fn needs_quotes(s: &str) -> bool {
+    s.is_empty()
+        || s.trim() != s
+        || !matches!(serde_yaml::from_str::<Value>(s), Ok(Value::String(_)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +116,18 @@ mod tests {
         assert!(p.get("enforcement").unwrap().is_mapping());
         assert_eq!(p.get("enforcement.nope"), None);
         assert_eq!(p.keys(), ["seed", "enforcement", "enforcement.block_risk"]);
+    }
+
+    /// Values in messages are never blank, and strings that look like
+    /// another type are quoted.
+    #[test]
+    fn readable_values() {
+        assert_eq!(readable_value(&Value::Null), "null");
+        assert_eq!(readable_value(&Value::from("")), "\"\"");
+        assert_eq!(readable_value(&Value::from("abc")), "abc");
+        assert_eq!(readable_value(&Value::from("42")), "\"42\"");
+        assert_eq!(readable_value(&Value::from("null")), "\"null\"");
+        assert_eq!(readable_value(&Value::from(-3)), "-3");
     }
 
     /// `set` replaces existing keys only.

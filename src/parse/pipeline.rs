@@ -186,7 +186,10 @@ fn read_top(source: &Source, top: &Mapping) -> ConfigResult<Params> {
     check_keys(source, top, "", TOP_KEYS, "the pipeline file")?;
     match top.get("params") {
         None | Some(Value::Null) => Ok(Params::default()),
-        Some(Value::Mapping(m)) => Ok(Params::new(m.clone())),
+        Some(Value::Mapping(m)) => {
+            check_param_keys(source, m, "params")?;
+            Ok(Params::new(m.clone()))
+        }
         Some(other) => Err(wrong_type(
             source,
             "`params`",
@@ -195,6 +198,35 @@ fn read_top(source: &Source, top: &Mapping) -> ConfigResult<Params> {
             other,
         )),
     }
+}
+
+/// No key of the params block, at any depth, holds a `.`: `a.b` always
+/// means `b` inside `a`, so a key `a.b: 1` could never be listed or set.
+fn check_param_keys(source: &Source, map: &Mapping, path: &str) -> ConfigResult<()> {
+    for (key, value) in map {
+        let Some(key) = key.as_str() else { continue };
+        let key_path = format!("{path}.{key}");
+        if key.contains('.') {
+            let parts: Vec<&str> = key.split('.').collect();
+            let nested: String = parts
+                .iter()
+                .enumerate()
+                .map(|(depth, part)| format!("\n  {}{part}:", "  ".repeat(depth)))
+                .collect();
+            return Err(ConfigError::DottedParamKey {
+                key: key.into(),
+                src: source.named(),
+                span: source.key_span(&key_path),
+                hint: format!(
+                    "nest it instead, one key per level:{nested} ...\nand list or set it as `{key}`"
+                ),
+            });
+        }
+        if let Value::Mapping(inner) = value {
+            check_param_keys(source, inner, &key_path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads the entries of a `stages` map, in order.
@@ -505,15 +537,16 @@ fn parse_stage(
 
     let mut stages = Vec::new();
     for item in items {
-        let sub = |s: &str| match &item {
-            Some(item) => foreach::substitute(s, item),
-            None => s.to_string(),
-        };
         let kind = if let Some(b) = &builtin {
             StageKind::Builtin { builtin: b.clone() }
         } else if let Some(s) = &sql {
-            let sql = field.path(&sub(s), "sql", false)?;
-            let db = field.path(&sub(db.as_deref().unwrap_or_default()), "db", false)?;
+            let sql = field.path(s, item.as_ref(), "sql", false)?;
+            let db = field.path(
+                db.as_deref().unwrap_or_default(),
+                item.as_ref(),
+                "db",
+                false,
+            )?;
             StageKind::Sql { sql, db }
         } else {
             let cmd = cmd.as_deref().unwrap_or_default();
@@ -527,12 +560,12 @@ fn parse_stage(
         let deps = deps
             .iter()
             .enumerate()
-            .map(|(i, d)| field.path(&sub(d), &format!("deps[{i}]"), false))
+            .map(|(i, d)| field.path(d, item.as_ref(), &format!("deps[{i}]"), false))
             .collect::<ConfigResult<Vec<_>>>()?;
         let outs = outs
             .iter()
             .enumerate()
-            .map(|(i, o)| field.path(&sub(o), &format!("outs[{i}]"), true))
+            .map(|(i, o)| field.path(o, item.as_ref(), &format!("outs[{i}]"), true))
             .collect::<ConfigResult<Vec<_>>>()?;
         let stage_name = match &item {
             Some(item) => format!("{name}@{}", item.stem),
@@ -614,12 +647,29 @@ impl Fields<'_> {
         }
     }
 
-    /// A normalized path; outs must stay inside the workspace.
-    fn path(&self, raw: &str, key: &str, is_out: bool) -> ConfigResult<String> {
-        if let Some(start) = raw.find("${") {
-            let name: String = raw[start + 2..].chars().take_while(|c| *c != '}').collect();
+    /// The path `template` declares, with a foreach's `${item}` and `${stem}`
+    /// replaced, normalized; outs must stay inside the workspace.
+    ///
+    /// Placeholders are looked for in the template only: a matched file's
+    /// name is text, so `in/${seed}.txt` is a path, not a param reference.
+    fn path(
+        &self,
+        template: &str,
+        item: Option<&Item>,
+        key: &str,
+        is_out: bool,
+    ) -> ConfigResult<String> {
+        if let Some(name) = foreign_placeholder(template, item.is_some()) {
             return Err(self.bad(key, &format!("`${{{name}}}` in a path: only `${{item}}` and `${{stem}}` of a foreach can be used here"), None));
         }
+        let substituted;
+        let raw = match item {
+            Some(item) => {
+                substituted = foreach::substitute(template, item);
+                substituted.as_str()
+            }
+            None => template,
+        };
         let outside = || ConfigError::OutsideWorkspace {
             stage: self.stage.into(),
             out: raw.into(),
@@ -662,7 +712,26 @@ impl Fields<'_> {
     }
 }
 
-/// Every `${name}` in a cmd must be a param the stage lists. `$${` is a literal `${`.
+/// The name in the first `${name}` of a path template that is not a
+/// foreach's `${item}` or `${stem}` (any, when the stage has no foreach).
+fn foreign_placeholder(template: &str, has_foreach: bool) -> Option<String> {
+    let mut rest = template;
+    while let Some(at) = rest.find("${") {
+        let after = &rest[at + 2..];
+        let name: String = after.chars().take_while(|c| *c != '}').collect();
+        let is_foreach_name =
+            (name == "item" || name == "stem") && after[name.len()..].starts_with('}');
+        if !(has_foreach && is_foreach_name) {
+            return Some(name);
+        }
+        rest = &after[name.len() + 1..];
+    }
+    None
+}
+
+/// Every `${name}` in a cmd must be a param the stage lists, or lie inside
+/// one: a listed parent key means the whole sub-map, so `params: [e]` covers
+/// `${e.x}`. `$${` is a literal `${`.
 fn check_cmd_refs(
     field: &Fields,
     params: &Params,
@@ -670,7 +739,13 @@ fn check_cmd_refs(
     cmd: &str,
 ) -> ConfigResult<()> {
     for name in cmd_refs(cmd) {
-        if listed.iter().any(|p| p == name) {
+        let is_covered = listed.iter().any(|p| {
+            name == p
+                || name
+                    .strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        });
+        if is_covered && params.get(name).is_some() {
             continue;
         }
         let span = field.source.span(&format!("{}.cmd", field.path));
@@ -751,5 +826,49 @@ mod tests {
         assert_eq!(p.stages.len(), 1);
         assert_eq!(p.stages[0].deps, ["in.txt"]);
         assert_eq!(p.stages[0].outs, ["out/a"]);
+    }
+
+    /// A path template may hold a foreach's `${item}` and `${stem}` and no
+    /// other placeholder.
+    #[test]
+    fn path_placeholders() {
+        assert_eq!(
+            foreign_placeholder("out/${stem}.csv <- ${item}", true),
+            None
+        );
+        assert_eq!(
+            foreign_placeholder("out/${stem}.csv", false).as_deref(),
+            Some("stem")
+        );
+        assert_eq!(
+            foreign_placeholder("${stem}/${seed}", true).as_deref(),
+            Some("seed")
+        );
+        assert_eq!(
+            foreign_placeholder("${items}", true).as_deref(),
+            Some("items")
+        );
+        assert_eq!(foreign_placeholder("${item", true).as_deref(), Some("item"));
+    }
+
+    /// A listed parent key covers `${parent.child}` in the cmd; a child the
+    /// params block lacks is still an unknown param.
+    #[test]
+    fn listed_parent_covers_its_children() {
+        let parse = |cmd: &str| {
+            let text = format!(
+                "params:\n  e:\n    x: 1\n  ex: 2\nstages:\n  a:\n    cmd: \"{cmd}\"\n    params: [e]\n    outs: [a]\n"
+            );
+            Pipeline::parse("pipeline.yaml", Path::new("/nonexistent"), text)
+        };
+        assert!(parse("echo ${e.x} > a").is_ok());
+        assert!(matches!(
+            parse("echo ${e.y} > a"),
+            Err(ConfigError::UnknownParam { param, .. }) if param == "e.y"
+        ));
+        assert!(matches!(
+            parse("echo ${ex} > a"),
+            Err(ConfigError::UnlistedParam { param, .. }) if param == "ex"
+        ));
     }
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use super::input::{is_glob, literal_separator, Input, InputKind, ResolvedInput};
 use super::{DepError, StageKey, StatCache};
-use crate::execute::{Builtin, Registry, StageParams};
+use crate::execute::{listed_value, Builtin, Registry, StageParams};
 use crate::parse::{
     did_you_mean, display_value, shell_word, substitute_params, ConfigError, Pipeline, StageDecl,
     StageKind,
@@ -213,12 +213,24 @@ impl Plan {
             let params = stage_params(&pipeline, decl);
             if let Some(b) = builtin {
                 b.validate(&StageParams::new(params.clone())).map_err(|p| {
-                    ConfigError::ParamRange {
-                        origin: pipeline.origin(&p.key),
-                        key: p.key,
-                        value: p.value,
-                        stage: decl.name.clone(),
-                        expected: p.expected,
+                    let origin = pipeline.origin(&p.key);
+                    let stage = decl.name.clone();
+                    if p.is_wrong_type {
+                        ConfigError::StageParamType {
+                            origin,
+                            key: p.key,
+                            value: p.value,
+                            stage,
+                            expected: p.expected,
+                        }
+                    } else {
+                        ConfigError::ParamRange {
+                            origin,
+                            key: p.key,
+                            value: p.value,
+                            stage,
+                            expected: p.expected,
+                        }
                     }
                 })?;
             }
@@ -370,7 +382,8 @@ fn dependency_graph(stages: &[PlannedStage]) -> DiGraph<usize, ()> {
     graph
 }
 
-/// The cmd with each `${param}` replaced by its value as one shell word:
+/// The cmd with each `${param}` replaced by its value as one shell word
+/// (`${e.x}` read inside a listed `e`):
 /// a param is data, so `label: "it's; rm x"` reaches the command as that
 /// text (issue 10, item 11). Numbers and plain words stay bare.
 fn cmd_with_params(
@@ -381,7 +394,9 @@ fn cmd_with_params(
 ) -> ConfigResult<String> {
     let mut holds_nul = None;
     let text = substitute_params(cmd, |k| {
-        let value = params.get(k).map(display_value).unwrap_or_default();
+        let value = listed_value(params, k)
+            .map(display_value)
+            .unwrap_or_default();
         shell_word(&value).unwrap_or_else(|| {
             holds_nul.get_or_insert_with(|| k.to_string());
             String::new()

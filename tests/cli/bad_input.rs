@@ -99,6 +99,55 @@ fn issue_10_globs_match_inside_a_workspace_with_glob_characters_in_its_path() {
     }
 }
 
+/// A foreach-matched file named `${seed}.txt` is used as named: `${item}` and
+/// `${stem}` are replaced in one pass, and what a file name puts in is text,
+/// never read again as a placeholder (in paths or in `cmd`).
+#[test]
+fn placeholders_in_a_matched_file_name_are_text() {
+    let ws = Workspace::new()
+        .pipeline(
+            r#"
+params:
+  seed: 42
+stages:
+  copy:
+    foreach: data/*.txt
+    cmd: "cp ${item} out/each/${stem}.txt && echo ${seed} >> out/each/${stem}.txt"
+    deps: [${item}]
+    params: [seed]
+    outs: [out/each/${stem}.txt]
+"#,
+        )
+        .file("data/${seed}.txt", "dollar\n")
+        .file("data/a.txt", "a\n");
+    assert_eq!(ws.build(&[]), counts(2, 0, 0, 0));
+    assert_eq!(ws.read("out/each/${seed}.txt"), "dollar\n42\n");
+    assert_eq!(ws.read("out/each/a.txt"), "a\n42\n");
+    assert_eq!(stage_names(&ws, ws.path()), ["copy@${seed}", "copy@a"]);
+}
+
+/// A foreach-matched file named `back\slash.txt` is used as named: on Unix a
+/// backslash is part of the name, not a folder separator to rewrite.
+#[test]
+fn a_backslash_in_a_matched_file_name_is_kept() {
+    let ws = Workspace::new()
+        .pipeline(
+            r#"
+stages:
+  copy:
+    foreach: data/*.txt
+    cmd: "cp ${item} out/each/${stem}.txt"
+    deps: [${item}]
+    outs: [out/each/${stem}.txt]
+"#,
+        )
+        .file("data/back\\slash.txt", "b\n");
+    assert_eq!(ws.build(&[]), counts(1, 0, 0, 0));
+    assert_eq!(ws.read("out/each/back\\slash.txt"), "b\n");
+    assert_eq!(stage_names(&ws, ws.path()), ["copy@back\\slash"]);
+    assert_eq!(ws.build(&[]), counts(0, 1, 0, 0));
+}
+
 /// `${item}`, `${stem}` and string params reach `sh -c` quoted: a file named
 /// `x;touch INJECTED;.txt` runs no `touch`, names with a space or `'` work,
 /// and a param's `;` and `'` are text.

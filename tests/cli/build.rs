@@ -91,6 +91,29 @@ fn param_round_trip_restores_from_cache() {
     assert_eq!(ws.read("out/d.txt"), "42 x\n");
 }
 
+/// A stage listing a parent key may use its children in `cmd` (`params: [e]`
+/// covers `${e.x}`), and changing a child, in the file or with `--set`,
+/// reruns it.
+#[test]
+fn listed_parent_param_covers_its_children() {
+    let ws = Workspace::new().pipeline(
+        "params:\n  e:\n    x: 1\n    y: 2\nstages:\n  a:\n    cmd: \"echo ${e.x} > out/a.txt\"\n    params: [e]\n    outs: [out/a.txt]\n",
+    );
+    assert_eq!(ws.build(&[]), counts(1, 0, 0, 0));
+    assert_eq!(ws.read("out/a.txt"), "1\n");
+    assert_eq!(ws.build(&["--set", "e.x=5"]), counts(1, 0, 0, 0));
+    assert_eq!(ws.read("out/a.txt"), "5\n");
+    // A sibling the cmd does not use is still part of the listed sub-map.
+    assert_eq!(ws.build(&["--set", "e.y=3"]), counts(1, 0, 0, 0));
+    ws.write(
+        "pipeline.yaml",
+        &ws.read("pipeline.yaml").replace("x: 1", "x: 7"),
+    );
+    assert_eq!(ws.build(&[]), counts(1, 0, 0, 0));
+    assert_eq!(ws.read("out/a.txt"), "7\n");
+    assert_eq!(ws.build(&[]), counts(0, 1, 0, 0));
+}
+
 /// Deleting an output restores only its producer, from the cache.
 #[test]
 fn deleted_output_is_restored() {

@@ -350,6 +350,34 @@ fn editing_a_detection_reruns_only_its_consumers() {
     assert!(ran.contains(&"detect@velocity_spike"));
 }
 
+/// A range open on one side reads `>= LO` (not f64::MAX in full), a value
+/// that is no number is of the wrong type rather than out of range, and a
+/// null value reads `null`, from `--set` or from the file.
+#[test]
+fn param_problems_say_what_was_given_and_expected() {
+    let ws = Workspace::from_repo();
+    for (set, expected) in [
+        ("monitoring.chats_per_user=-3", "param `monitoring.chats_per_user` = -3 (from --set) is out of range for stage `monitoring`: expected a number >= 0\n"),
+        ("users=null", "param `users` = null (from --set) has the wrong type: expected an integer\n"),
+    ] {
+        let out = ws.tnsflow(["status", "--set", set]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{set}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{set}: {stderr}");
+    }
+    let yaml = ws.read("pipeline.yaml");
+    for (users, expected) in [
+        ("\"abc\"", "param `users` = abc (from pipeline.yaml) has the wrong type for stage `generate`: expected an integer in [1, 99999999]\n"),
+        ("null", "param `users` = null (from pipeline.yaml) has the wrong type for stage `generate`: expected an integer in [1, 99999999]\n"),
+    ] {
+        ws.write("pipeline.yaml", &yaml.replace("  users: 1500", &format!("  users: {users}")));
+        let out = ws.tnsflow(["status"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{users}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{users}: {stderr}");
+    }
+}
+
 /// Bad generator params fail before anything is written, naming the param and range.
 #[test]
 fn bad_params_fail_before_writing() {

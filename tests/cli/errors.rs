@@ -103,6 +103,22 @@ fn unknown_param() {
     assert_snapshot!("unknown_param", config_error(&ws, &["build"]));
 }
 
+/// A dotted key in the params block is refused where it is declared, with
+/// how to nest it: `a.b` always means `b` inside `a`.
+#[test]
+fn dotted_param_key() {
+    let ws = pipeline("params:\n  seed: 1\n  a.b: 1\nstages:\n  a:\n    cmd: \"echo ${a.b} > out/a\"\n    params: [a.b]\n    outs: [out/a]\n");
+    assert_snapshot!("dotted_param_key", config_error(&ws, &["build"]));
+    let ws = pipeline(
+        "params:\n  e:\n    x.y: 1\nstages:\n  a:\n    cmd: \"echo > out/a\"\n    outs: [out/a]\n",
+    );
+    let stderr = config_error(&ws, &["build"]);
+    assert!(
+        stderr.contains("param key `x.y` holds a `.`") && stderr.contains("[pipeline.yaml:3:5]"),
+        "{stderr}"
+    );
+}
+
 /// `--set` must keep the param's type and name an existing param.
 #[test]
 fn set_errors() {

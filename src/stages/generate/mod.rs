@@ -131,6 +131,7 @@ impl Config {
                 key: "start".into(),
                 value: start_text.clone(),
                 expected: "a UTC timestamp such as 2026-01-01T00:00:00Z".into(),
+                is_wrong_type: false,
             })?;
         let days = p.int("days", 14, 1..=3650)?;
         Ok(Config {
