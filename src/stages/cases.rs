@@ -125,6 +125,7 @@ impl Weights {
                         "a number >= cases.{below}, which is {}",
                         crate::stages::fmt_f64(floor)
                     ),
+                    is_wrong_type: false,
                 });
             }
         }

@@ -39,6 +39,7 @@ impl Limits {
                 key: "entity.ip_max_users".into(),
                 value: ip_max_users.to_string(),
                 expected: format!("an integer >= entity.ip_min_users, which is {ip_min_users}"),
+                is_wrong_type: false,
             });
         }
         Ok(Limits {
