@@ -223,6 +223,21 @@ pub enum ConfigError {
         span: SourceSpan,
     },
 
+    #[error("stage `{stage}`: foreach matches `{file}`, whose stem holds a control character; the stage named after it would not fit on one line")]
+    #[diagnostic(
+        code(tnsflow::foreach_control_character),
+        help("rename the file, or narrow the pattern so that it does not match")
+    )]
+    ForeachControlCharacter {
+        stage: String,
+        /// The matched path, with its control characters escaped (`a\nb.txt`).
+        file: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("matches it")]
+        span: SourceSpan,
+    },
+
     #[error("stages `{first}` and `{second}` both write `{out}`")]
     #[diagnostic(
         code(tnsflow::duplicate_out),

@@ -531,6 +531,19 @@ fn parse_stage(
                     span: source.span(&format!("{path}.foreach")),
                 });
             }
+            // A stem names a stage (`NAME@STEM`), and stage names are one
+            // line each in `build --dry-run`, `status` and `dag`.
+            if let Some(item) = items
+                .iter()
+                .find(|item| item.stem.chars().any(char::is_control))
+            {
+                return Err(ConfigError::ForeachControlCharacter {
+                    stage: name.into(),
+                    file: item.path.escape_debug().to_string(),
+                    src: source.named(),
+                    span: source.span(&format!("{path}.foreach")),
+                });
+            }
             items.into_iter().map(Some).collect()
         }
     };
