@@ -332,6 +332,8 @@ pub enum ConfigError {
         expected: String,
     },
 
+    /// `src` and `span` point at the value in the pipeline file; None when
+    /// it came from `--set` (the message names that).
     #[error("param `{key}` = {value} ({origin}) has the wrong type for stage `{stage}`: expected {expected}")]
     #[diagnostic(code(tnsflow::stage_param_type))]
     StageParamType {
@@ -340,8 +342,14 @@ pub enum ConfigError {
         origin: String,
         stage: String,
         expected: String,
+        #[source_code]
+        src: Option<NamedSource<String>>,
+        #[label("wrong type")]
+        span: Option<SourceSpan>,
     },
 
+    /// `src` and `span` point at the value in the pipeline file; None when
+    /// it came from `--set` (the message names that).
     #[error("param `{key}` = {value} ({origin}) is out of range for stage `{stage}`: expected {expected}")]
     #[diagnostic(code(tnsflow::param_range))]
     ParamRange {
@@ -350,5 +358,10 @@ pub enum ConfigError {
         origin: String,
         stage: String,
         expected: String,
+        /// As in `StageParamType`: the value in the file, or None for `--set`.
+        #[source_code]
+        src: Option<NamedSource<String>>,
+        #[label("out of range")]
+        span: Option<SourceSpan>,
     },
 }

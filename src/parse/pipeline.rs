@@ -1,5 +1,6 @@
 //! `Pipeline`: what pipeline.yaml says, typed and validated.
 
+use miette::{NamedSource, SourceSpan};
 use serde_yaml::{Mapping, Value};
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -78,14 +79,30 @@ impl Pipeline {
 
     /// Where a param's value came from, for messages.
     pub fn origin(&self, key: &str) -> String {
-        if self
-            .overridden
-            .iter()
-            .any(|k| key == k || key.starts_with(&format!("{k}.")))
-        {
+        if self.is_overridden(key) {
             "from --set".into()
         } else {
             format!("from {}", self.source.name)
+        }
+    }
+
+    /// Whether a param's value came from `--set` rather than the file.
+    pub fn is_overridden(&self, key: &str) -> bool {
+        self.overridden
+            .iter()
+            .any(|k| key == k || key.starts_with(&format!("{k}.")))
+    }
+
+    /// The source and span of a param's value in the pipeline file, for an
+    /// error's label; None when `--set` gave it (the message says so).
+    pub fn param_span(&self, key: &str) -> (Option<NamedSource<String>>, Option<SourceSpan>) {
+        if self.is_overridden(key) {
+            (None, None)
+        } else {
+            (
+                Some(self.source.named()),
+                Some(self.source.span(&format!("params.{key}"))),
+            )
         }
     }
 }

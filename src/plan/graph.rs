@@ -167,6 +167,7 @@ impl Plan {
             if let Some(b) = builtin {
                 b.validate(&StageParams::new(params.clone())).map_err(|p| {
                     let origin = pipeline.origin(&p.key);
+                    let (src, span) = pipeline.param_span(&p.key);
                     let stage = decl.name.clone();
                     if p.is_wrong_type {
                         ConfigError::StageParamType {
@@ -175,6 +176,8 @@ impl Plan {
                             value: p.value,
                             stage,
                             expected: p.expected,
+                            src,
+                            span,
                         }
                     } else {
                         ConfigError::ParamRange {
@@ -183,6 +186,8 @@ impl Plan {
                             value: p.value,
                             stage,
                             expected: p.expected,
+                            src,
+                            span,
                         }
                     }
                 })?;
