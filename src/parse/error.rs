@@ -257,6 +257,21 @@ pub enum ConfigError {
         inner_span: SourceSpan,
     },
 
+    #[error("stage `{stage}`: foreach matches `{file}`, whose stem holds a control character; the stage named after it would not fit on one line")]
+    #[diagnostic(
+        code(tnsflow::foreach_control_character),
+        help("rename the file, or narrow the pattern so that it does not match")
+    )]
+    ForeachControlCharacter {
+        stage: String,
+        /// The matched path, with its control characters escaped (`a\nb.txt`).
+        file: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("matches it")]
+        span: SourceSpan,
+    },
+
     #[error("stages `{first}` and `{second}` both write `{out}`")]
     #[diagnostic(
         code(tnsflow::duplicate_out),
@@ -351,6 +366,8 @@ pub enum ConfigError {
         expected: String,
     },
 
+    /// `src` and `span` point at the value in the pipeline file; None when
+    /// it came from `--set` (the message names that).
     #[error("param `{key}` = {value} ({origin}) has the wrong type for stage `{stage}`: expected {expected}")]
     #[diagnostic(code(tnsflow::stage_param_type))]
     StageParamType {
@@ -359,8 +376,14 @@ pub enum ConfigError {
         origin: String,
         stage: String,
         expected: String,
+        #[source_code]
+        src: Option<NamedSource<String>>,
+        #[label("wrong type")]
+        span: Option<SourceSpan>,
     },
 
+    /// `src` and `span` point at the value in the pipeline file; None when
+    /// it came from `--set` (the message names that).
     #[error("param `{key}` = {value} ({origin}) is out of range for stage `{stage}`: expected {expected}")]
     #[diagnostic(code(tnsflow::param_range))]
     ParamRange {
@@ -369,5 +392,10 @@ pub enum ConfigError {
         origin: String,
         stage: String,
         expected: String,
+        /// As in `StageParamType`: the value in the file, or None for `--set`.
+        #[source_code]
+        src: Option<NamedSource<String>>,
+        #[label("out of range")]
+        span: Option<SourceSpan>,
     },
 }

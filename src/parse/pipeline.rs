@@ -1,5 +1,6 @@
 //! `Pipeline`: what pipeline.yaml says, typed and validated.
 
+use miette::{NamedSource, SourceSpan};
 use serde_yaml::{Mapping, Value};
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -78,14 +79,30 @@ impl Pipeline {
 
     /// Where a param's value came from, for messages.
     pub fn origin(&self, key: &str) -> String {
-        if self
-            .overridden
-            .iter()
-            .any(|k| key == k || key.starts_with(&format!("{k}.")))
-        {
+        if self.is_overridden(key) {
             "from --set".into()
         } else {
             format!("from {}", self.source.name)
+        }
+    }
+
+    /// Whether a param's value came from `--set` rather than the file.
+    pub fn is_overridden(&self, key: &str) -> bool {
+        self.overridden
+            .iter()
+            .any(|k| key == k || key.starts_with(&format!("{k}.")))
+    }
+
+    /// The source and span of a param's value in the pipeline file, for an
+    /// error's label; None when `--set` gave it (the message says so).
+    pub fn param_span(&self, key: &str) -> (Option<NamedSource<String>>, Option<SourceSpan>) {
+        if self.is_overridden(key) {
+            (None, None)
+        } else {
+            (
+                Some(self.source.named()),
+                Some(self.source.span(&format!("params.{key}"))),
+            )
         }
     }
 }
@@ -527,6 +544,19 @@ fn parse_stage(
                 return Err(ConfigError::ForeachNoMatch {
                     stage: name.into(),
                     pattern: pattern.clone(),
+                    src: source.named(),
+                    span: source.span(&format!("{path}.foreach")),
+                });
+            }
+            // A stem names a stage (`NAME@STEM`), and stage names are one
+            // line each in `build --dry-run`, `status` and `dag`.
+            if let Some(item) = items
+                .iter()
+                .find(|item| item.stem.chars().any(char::is_control))
+            {
+                return Err(ConfigError::ForeachControlCharacter {
+                    stage: name.into(),
+                    file: item.path.escape_debug().to_string(),
                     src: source.named(),
                     span: source.span(&format!("{path}.foreach")),
                 });

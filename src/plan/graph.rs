@@ -214,6 +214,7 @@ impl Plan {
             if let Some(b) = builtin {
                 b.validate(&StageParams::new(params.clone())).map_err(|p| {
                     let origin = pipeline.origin(&p.key);
+                    let (src, span) = pipeline.param_span(&p.key);
                     let stage = decl.name.clone();
                     if p.is_wrong_type {
                         ConfigError::StageParamType {
@@ -222,6 +223,8 @@ impl Plan {
                             value: p.value,
                             stage,
                             expected: p.expected,
+                            src,
+                            span,
                         }
                     } else {
                         ConfigError::ParamRange {
@@ -230,6 +233,8 @@ impl Plan {
                             value: p.value,
                             stage,
                             expected: p.expected,
+                            src,
+                            span,
                         }
                     }
                 })?;

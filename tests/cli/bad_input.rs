@@ -148,6 +148,64 @@ stages:
     assert_eq!(ws.build(&[]), counts(0, 1, 0, 0));
 }
 
+/// A foreach-matched file whose stem holds a newline or another control
+/// character is refused, naming the file: the stage named after it would
+/// break the one-stage-per-line output of `build --dry-run`.
+#[test]
+fn a_control_character_in_a_matched_stem_is_refused() {
+    let ws = Workspace::new()
+        .pipeline(
+            r#"
+stages:
+  copy:
+    foreach: data/*.txt
+    cmd: "cp ${item} out/${stem}.txt"
+    outs: [out/${stem}.txt]
+"#,
+        )
+        .file("data/a.txt", "a\n")
+        .file("data/new\nline.txt", "n\n");
+    assert_snapshot!(
+        "foreach_control_character",
+        config_error(&ws, &["build", "--dry-run"])
+    );
+    std::fs::remove_file(ws.join("data/new\nline.txt")).unwrap();
+    ws.write("data/tab\there.txt", "t\n");
+    let stderr = config_error(&ws, &["status"]);
+    assert!(
+        stderr.contains("foreach matches `data/tab\\there.txt`"),
+        "{stderr}"
+    );
+}
+
+/// Stage names from foreach stems holding `"` or `\` are escaped in
+/// `dag --format dot` and `--format mermaid`, so both stay well formed.
+#[test]
+fn dag_escapes_quotes_and_backslashes_in_stage_names() {
+    let ws = Workspace::new()
+        .pipeline(
+            r#"
+stages:
+  copy:
+    foreach: data/*.txt
+    cmd: "cp ${item} out/${stem}.txt"
+    outs: [out/${stem}.txt]
+"#,
+        )
+        .file("data/say \"hi\".txt", "a\n")
+        .file("data/back\\slash.txt", "b\n");
+    let dot = assert_ok(&ws.tnsflow(["dag", "--format", "dot"]).output().unwrap());
+    assert_eq!(
+        dot,
+        "digraph tnsflow {\n  rankdir=LR;\n  node [shape=box];\n  \"copy@back\\\\slash\";\n  \"copy@say \\\"hi\\\"\";\n}\n"
+    );
+    let mermaid = assert_ok(&ws.tnsflow(["dag", "--format", "mermaid"]).output().unwrap());
+    assert_eq!(
+        mermaid,
+        "flowchart LR\n  s0[\"copy@back\\slash\"]\n  s1[\"copy@say #quot;hi#quot;\"]\n"
+    );
+}
+
 /// `${item}`, `${stem}` and string params reach `sh -c` quoted: a file named
 /// `x;touch INJECTED;.txt` runs no `touch`, names with a space or `'` work,
 /// and a param's `;` and `'` are text.

@@ -137,6 +137,23 @@ fn set_errors() {
     );
 }
 
+/// A builtin param out of range or of the wrong type in the file points at
+/// its value; from `--set`, the message names `--set` instead.
+#[test]
+fn param_range_and_type() {
+    let yaml = "params:\n  users: -1\nstages:\n  gen:\n    builtin: generate\n    params: [users]\n    outs: [out/users.csv]\n";
+    let ws = pipeline(yaml);
+    assert_snapshot!("param_range", config_error(&ws, &["build"]));
+    let stderr = config_error(&ws, &["build", "--set", "users=0"]);
+    assert!(
+        stderr.contains("param `users` = 0 (from --set) is out of range for stage `gen`")
+            && !stderr.contains("pipeline.yaml:"),
+        "{stderr}"
+    );
+    let ws = pipeline(&yaml.replace("-1", "abc"));
+    assert_snapshot!("stage_param_type", config_error(&ws, &["build"]));
+}
+
 /// Malformed YAML points at the line and column.
 #[test]
 fn malformed_yaml() {
