@@ -57,6 +57,12 @@ for kind, name, _, _ in objects:
     if kind not in ("table", "view"):
         continue
     q = f'SELECT rowid, * FROM "{name}" ORDER BY rowid' if kind == "table" else f'SELECT * FROM "{name}"'
+    # Statistics by what they describe; since load's version 8 it writes
+    # raw_events' sqlite_stat1 rows itself and no sqlite_stat4 samples for them.
+    if name == "sqlite_stat1":
+        q = "SELECT * FROM sqlite_stat1 ORDER BY tbl, idx"
+    elif name == "sqlite_stat4":
+        q = "SELECT * FROM sqlite_stat4 WHERE tbl <> 'raw_events' ORDER BY tbl, idx, rowid"
     h, n = hashlib.blake2b(), 0
     for row in db.execute(q):
         h.update(repr(tuple((type(v).__name__, v) for v in row)).encode())
