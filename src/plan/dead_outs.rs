@@ -5,12 +5,14 @@
 //! one. Such an out, declared by no stage now and still holding the bytes
 //! tnsflow recorded for it, is dead: `status` calls the stages that read it
 //! stale, and a build removes it before any stage runs (its bytes stay in
-//! the cache). One changed since is the user's, and stays.
+//! the cache). One changed since is the user's, and stays; so is one a stage
+//! names as a dep: with its stage gone it is a source file now (data
+//! generated once and then kept, with `generate` taken out of the pipeline).
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::{Plan, StatCache};
+use super::{InputKind, Plan, StatCache};
 use crate::record::BuildState;
 
 /// An out left by a stage the pipeline no longer declares.
@@ -30,10 +32,18 @@ pub fn dead_outs(plan: &Plan, state: &BuildState, stats: &StatCache, root: &Path
         .iter()
         .flat_map(|s| s.decl.outs.iter().map(String::as_str))
         .collect();
+    let sources: HashSet<&str> = plan
+        .stages
+        .iter()
+        .flat_map(|s| s.inputs())
+        .filter(|i| i.kind == InputKind::File)
+        .map(|i| i.path)
+        .collect();
     let mut dead = Vec::new();
     for record in state.dead(|name| names.contains(name)) {
         for (out, hash) in &record.outs {
             if !declared.contains(out.as_str())
+                && !sources.contains(out.as_str())
                 && stats.hash(&root.join(out)).ok().flatten().as_ref() == Some(hash)
             {
                 dead.push(DeadOut {

@@ -510,3 +510,20 @@ stages:
     assert_eq!(ws.read("out/all.txt"), "A\nmine\n");
     assert_eq!(ws.build(&[]), counts(0, 2, 0, 0));
 }
+
+/// An out whose stage is gone but which a stage names as a dep is a source
+/// file now, and stays: data generated once and kept, with the generating
+/// stage taken out of the pipeline, is not removed (nor its consumer rerun).
+#[test]
+fn an_out_read_by_name_outlives_its_stage() {
+    let ws = Workspace::new().pipeline(
+        "stages:\n  gen:\n    cmd: \"echo data > data.csv\"\n    outs: [data.csv]\n  use:\n    cmd: \"wc -l < data.csv > n.txt\"\n    deps: [data.csv]\n    outs: [n.txt]\n",
+    );
+    assert_eq!(ws.build(&[]), counts(2, 0, 0, 0));
+    ws.write(
+        "pipeline.yaml",
+        "stages:\n  use:\n    cmd: \"wc -l < data.csv > n.txt\"\n    deps: [data.csv]\n    outs: [n.txt]\n",
+    );
+    assert_eq!(ws.build(&[]), counts(0, 1, 0, 0));
+    assert_eq!(ws.read("data.csv"), "data\n");
+}
