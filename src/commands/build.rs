@@ -73,6 +73,11 @@ pub fn build_holding_lock(
 
     let mut planned = plan_for(file, &args.run.set, &verdict, &stats)?;
     check_out_paths(&planned.plan, file)?;
+    if !quiet {
+        for warning in &planned.plan.warnings {
+            note(&format!("warning: {warning}"));
+        }
+    }
     // Once planned, a build reports nothing with a span into pipeline.yaml:
     // its text (17 MB at 100,000 stages) goes before any stage runs.
     planned.plan.pipeline.source.text = Default::default();

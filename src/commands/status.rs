@@ -21,6 +21,9 @@ pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
     let (verdict, stats) = snapshot_verdict(db.as_deref(), request.as_deref());
     crate::trace::phase("snapshot checked");
     let planned = plan_for(file, &args.set, &verdict, &stats)?;
+    for warning in &planned.plan.warnings {
+        super::note(&format!("warning: {warning}"));
+    }
     let (plan, layout) = (&planned.plan, &planned.layout);
     let selected = if args.stages.is_empty() {
         (0..plan.stages.len()).collect()

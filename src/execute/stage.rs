@@ -47,11 +47,33 @@ pub struct ParamProblem {
 #[derive(Debug, Clone, Default)]
 pub struct StageParams {
     values: BTreeMap<String, Value>,
+    /// Every key a builtin asked for (listed or not), so that planning can
+    /// tell the user about a value in the params block the stage ignores.
+    asked: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl StageParams {
     pub fn new(values: BTreeMap<String, Value>) -> StageParams {
-        StageParams { values }
+        StageParams {
+            values,
+            ..StageParams::default()
+        }
+    }
+
+    /// The keys asked for so far, listed or not.
+    pub fn asked(&self) -> Vec<String> {
+        let asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+        asked.iter().cloned().collect()
+    }
+
+    /// The value at a dotted key, noting that it was asked for.
+    fn lookup(&self, key: &str) -> Option<&Value> {
+        let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+        if !asked.contains(key) {
+            asked.insert(key.to_string());
+        }
+        drop(asked);
+        self.get(key)
     }
 
     /// The value at a dotted key: listed directly, or inside a listed parent map.
@@ -74,7 +96,7 @@ impl StageParams {
         default: i64,
         range: RangeInclusive<i64>,
     ) -> Result<i64, ParamProblem> {
-        let Some(value) = self.get(key) else {
+        let Some(value) = self.lookup(key) else {
             return Ok(default);
         };
         let expected = || match (*range.start(), *range.end()) {
@@ -97,7 +119,7 @@ impl StageParams {
         default: f64,
         range: RangeInclusive<f64>,
     ) -> Result<f64, ParamProblem> {
-        let Some(value) = self.get(key) else {
+        let Some(value) = self.lookup(key) else {
             return Ok(default);
         };
         // An unbounded side reads as `>=` or `<=`, not as f64::MAX in full.
@@ -116,7 +138,7 @@ impl StageParams {
     }
 
     pub fn string(&self, key: &str, default: &str) -> Result<String, ParamProblem> {
-        match self.get(key) {
+        match self.lookup(key) {
             None => Ok(default.to_string()),
             Some(Value::String(s)) => Ok(s.clone()),
             Some(other) => Err(Self::problem(key, other, "a string".into(), true)),

@@ -146,6 +146,10 @@ pub struct Plan {
     pub graph: DiGraph<usize, ()>,
     /// Stage indices in a topological order (file order among independent stages).
     pub order: Vec<usize>,
+    /// What planning noticed that is allowed but likely not meant (a value
+    /// in the params block a builtin ignores). Made afresh only: a plan
+    /// kept in `plan.bin` has none.
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -208,11 +212,15 @@ impl Plan {
         }
 
         let mut resolved = Vec::with_capacity(pipeline.stages.len());
+        let mut warnings = Vec::new();
         for decl in &pipeline.stages {
             let builtin = resolve_builtin(&pipeline, registry, decl)?;
             let params = stage_params(&pipeline, decl);
             if let Some(b) = builtin {
-                b.validate(&StageParams::new(params.clone())).map_err(|p| {
+                let listed = StageParams::new(params.clone());
+                let validated = b.validate(&listed);
+                warnings.extend(unlisted_params(&pipeline, decl, &listed));
+                validated.map_err(|p| {
                     let origin = pipeline.origin(&p.key);
                     let (src, span) = pipeline.param_span(&p.key);
                     let stage = decl.name.clone();
@@ -288,6 +296,7 @@ impl Plan {
             stages,
             graph,
             order,
+            warnings,
         })
     }
 
@@ -304,6 +313,7 @@ impl Plan {
             stages,
             graph,
             order,
+            warnings: Vec::new(),
         }
     }
 
@@ -420,6 +430,26 @@ fn cmd_with_params(
             hint: None,
         }),
     }
+}
+
+/// The params a builtin asked `listed` for that the stage does not list but
+/// the params block sets: the builtin uses its own default, which is
+/// rarely what a user who wrote the value meant.
+fn unlisted_params(pipeline: &Pipeline, decl: &StageDecl, listed: &StageParams) -> Vec<String> {
+    listed
+        .asked()
+        .into_iter()
+        .filter(|key| listed.get(key).is_none())
+        .filter_map(|key| {
+            let value = pipeline.params.get(&key)?;
+            Some(format!(
+                "stage `{}` does not list param `{key}`, which {} sets to {}: it uses its built-in default; add `{key}` to its params to use the value",
+                decl.name,
+                pipeline.source.name,
+                display_value(value)
+            ))
+        })
+        .collect()
 }
 
 fn resolve_builtin(

@@ -575,3 +575,25 @@ fn an_out_inside_another_out_is_refused() {
     );
     assert!(!ws.exists("out") && !ws.exists("out-c"), "nothing ran");
 }
+
+/// A value in the params block that a builtin reads but its stage does not
+/// list is ignored (the builtin's default counts, as the key says): the user
+/// is told, once per plan, on stderr. The shipped pipeline lists all it
+/// reads, so it gets no warning. The old code said nothing.
+#[test]
+fn a_param_set_but_not_listed_is_warned_about() {
+    let ws = Workspace::new().pipeline(
+        "params:\n  seed: 1\n  users: 200\nstages:\n  generate:\n    builtin: generate\n    params: [seed]\n    outs: [out/raw_events.csv, out/users.csv, out/reports.csv, out/enforcements.csv]\n",
+    );
+    let out = ws.tnsflow(["build", "--dry-run"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: stage `generate` does not list param `users`, which pipeline.yaml sets to 200"),
+        "{stderr}"
+    );
+    let shipped = Workspace::from_repo();
+    let out = shipped.tnsflow(["status"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
