@@ -17,7 +17,7 @@ use crate::disk::RealDisk;
 use crate::execute::interrupt;
 use crate::layout::{workspace_root, Layout};
 use crate::parse::Override;
-use crate::plan::{assess, check_out_paths, dead_outs, plan_cache, untouched, Plan, StatCache};
+use crate::plan::{assess, check_out_paths, plan_cache, untouched, Plan, StatCache};
 use crate::record::{
     store_users, BuildSnapshot, BuildState, RecordError, Scope, StateDb, Store, TempArea, Verdict,
 };
@@ -100,10 +100,7 @@ pub fn build_holding_lock(
 
     if args.dry_run {
         let state = BuildState::load(db);
-        let dead = match planned.from_cache {
-            true => Vec::new(),
-            false => dead_outs(plan, &state, &stats, layout.root()),
-        };
+        let dead = planned.dead_outs(&state, &stats);
         let statuses = assess(
             plan, layout, &stats, &state, &mask, &forced, &settled, &dead,
         );
@@ -161,20 +158,18 @@ pub fn build_holding_lock(
 
     let mut state = BuildState::load(Some(db.clone()));
     // Before any stage reads them (see `plan::dead_outs`).
-    if !planned.from_cache {
-        let dead = dead_outs(plan, &state, &stats, layout.root());
-        let removed: Vec<&str> = dead
-            .iter()
-            .filter(|d| std::fs::remove_file(layout.root().join(&d.path)).is_ok())
-            .map(|d| d.path.as_str())
-            .collect();
-        if !removed.is_empty() && !quiet {
-            note(&format!(
-                "removed {} out(s) of stages the pipeline no longer declares: {}",
-                removed.len(),
-                removed.join(", ")
-            ));
-        }
+    let dead = planned.dead_outs(&state, &stats);
+    let removed: Vec<&str> = dead
+        .iter()
+        .filter(|d| std::fs::remove_file(layout.root().join(&d.path)).is_ok())
+        .map(|d| d.path.as_str())
+        .collect();
+    if !removed.is_empty() && !quiet {
+        note(&format!(
+            "removed {} out(s) of stages the pipeline no longer declares: {}",
+            removed.len(),
+            removed.join(", ")
+        ));
     }
     let builder = Builder::new(
         plan,

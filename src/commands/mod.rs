@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Cli, Command};
 use crate::layout::{Layout, DEFAULT_PIPELINE};
 use crate::parse::{ConfigError, Override, Pipeline, Source};
-use crate::plan::{plan_cache, Plan, StatCache};
-use crate::record::{BuildSnapshot, FileRow, StateDb, Verdict};
+use crate::plan::{plan_cache, DeadOut, Plan, StatCache};
+use crate::record::{BuildSnapshot, BuildState, FileRow, StateDb, Verdict};
 use crate::Error;
 
 pub fn dispatch(cli: Cli) -> Result<(), Error> {
@@ -127,6 +127,17 @@ pub(crate) fn plan_for(
         from_cache,
         key,
     })
+}
+
+impl Planned {
+    /// The outs stages no longer declared left behind (`plan::dead_outs`);
+    /// none with a kept plan, which declares the last build's stages.
+    pub fn dead_outs(&self, state: &BuildState, stats: &StatCache) -> Vec<DeadOut> {
+        match self.from_cache {
+            true => Vec::new(),
+            false => crate::plan::dead_outs(&self.plan, state, stats, self.layout.root()),
+        }
+    }
 }
 
 /// Writes a line to stderr. An unwritable stderr (`2>/dev/full`, a closed

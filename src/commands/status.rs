@@ -7,7 +7,7 @@ use super::build::request_key;
 use super::{emit, plan_for, snapshot_verdict};
 use crate::cli::StatusArgs;
 use crate::layout::{workspace_root, Layout};
-use crate::plan::{assess, dead_outs, plan_cache, untouched};
+use crate::plan::{assess, plan_cache, untouched};
 use crate::record::{BuildState, StateDb, Verdict};
 use crate::Error;
 
@@ -38,10 +38,7 @@ pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
     };
     super::build::trace_settled(&settled);
     let state = BuildState::load(db.clone());
-    let dead = match planned.from_cache {
-        true => Vec::new(),
-        false => dead_outs(plan, &state, &stats, layout.root()),
-    };
+    let dead = planned.dead_outs(&state, &stats);
     let statuses = assess(plan, layout, &stats, &state, &mask, &[], &settled, &dead);
     crate::trace::phase("assessed");
     // Saving lets the next command skip the hashing this one did; a workspace

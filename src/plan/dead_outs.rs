@@ -23,10 +23,14 @@ pub struct DeadOut {
     pub stage: String,
 }
 
-/// The dead outs on disk. Only called with a freshly made plan: a kept
+/// The dead outs on disk. Called with a freshly made plan only: a kept
 /// plan declares the stages of the last build, so none has gone.
 pub fn dead_outs(plan: &Plan, state: &BuildState, stats: &StatCache, root: &Path) -> Vec<DeadOut> {
     let names: HashSet<&str> = plan.stages.iter().map(|s| s.name()).collect();
+    let gone = state.dead(|name| names.contains(name));
+    if gone.is_empty() {
+        return Vec::new();
+    }
     let declared: HashSet<&str> = plan
         .stages
         .iter()
@@ -40,7 +44,7 @@ pub fn dead_outs(plan: &Plan, state: &BuildState, stats: &StatCache, root: &Path
         .map(|i| i.path)
         .collect();
     let mut dead = Vec::new();
-    for record in state.dead(|name| names.contains(name)) {
+    for record in gone {
         for (out, hash) in &record.outs {
             if !declared.contains(out.as_str())
                 && !sources.contains(out.as_str())

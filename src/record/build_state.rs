@@ -77,30 +77,28 @@ impl BuildState {
     /// The stored runs of stages `keep` rejects: the last runs of stages the
     /// pipeline no longer declares. Only their records are read.
     pub fn dead(&self, keep: impl Fn(&str) -> bool) -> Vec<RunRecord> {
-        let Some(db) = &self.db else {
-            return Vec::new();
-        };
-        let names: Vec<String> = db
-            .conn()
-            .prepare("SELECT stage FROM runs")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .unwrap_or_default();
-        names
+        self.stored_names()
             .iter()
             .filter(|name| !keep(name))
             .filter_map(|name| self.get(name))
             .collect()
     }
 
+    /// The stages with a stored run.
+    fn stored_names(&self) -> Vec<String> {
+        let Some(db) = &self.db else {
+            return Vec::new();
+        };
+        db.conn()
+            .prepare("SELECT stage FROM runs")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .unwrap_or_default()
+    }
+
     /// Forgets stages the pipeline no longer declares.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.pending.retain(|name, _| keep(name));
-        let Some(db) = &self.db else { return };
-        let conn = db.conn();
-        let names: Vec<String> = conn
-            .prepare("SELECT stage FROM runs")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .unwrap_or_default();
+        let names = self.stored_names();
         self.forgotten
             .extend(names.into_iter().filter(|n| !keep(n)));
     }

@@ -27,12 +27,7 @@ impl RecordError {
     pub fn database(path: &Path, source: &rusqlite::Error) -> RecordError {
         RecordError::Database {
             path: path.to_path_buf(),
-            message: match crate::disk::sqlite_disk_full(path, source) {
-                true => format!(
-                    "{source}; the disk holding it is full: free some space and run it again"
-                ),
-                false => source.to_string(),
-            },
+            message: database_message(path, source),
         }
     }
 
@@ -41,5 +36,13 @@ impl RecordError {
     pub fn writing(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError {
         let path = path.to_path_buf();
         move |source| RecordError::Write { path, source }
+    }
+}
+
+/// SQLite's message, and the full disk under `path` when that is the cause.
+pub fn database_message(path: &Path, source: &rusqlite::Error) -> String {
+    match crate::disk::sqlite_disk_full(path, source) {
+        true => format!("{source}; the disk holding it is full: free some space and run it again"),
+        false => source.to_string(),
     }
 }

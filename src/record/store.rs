@@ -117,12 +117,9 @@ impl Store {
             if !self.create && !self.runs.is_file() {
                 return Err("no run records yet".to_string());
             }
-            open_runs_db(&self.runs).map(Mutex::new).map_err(|e| {
-                match RecordError::database(&self.runs, &e) {
-                    RecordError::Database { message, .. } => message,
-                    other => other.to_string(),
-                }
-            })
+            open_runs_db(&self.runs)
+                .map(Mutex::new)
+                .map_err(|e| super::error::database_message(&self.runs, &e))
         });
         db.as_ref().map_err(|message| RecordError::Database {
             path: self.runs.clone(),
