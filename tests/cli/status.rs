@@ -156,6 +156,22 @@ fn human_form() {
     ");
 }
 
+/// A line without reasons ends at the stage name: names are padded only to
+/// line up reasons, so a script matching `fresh  a` as a whole line finds it
+/// (the old form padded every name to the longest, `fresh  a         `).
+#[test]
+fn human_form_lines_end_at_the_last_word() {
+    let ws = workspace();
+    ws.build(&[]);
+    ws.write("q/one.txt", "changed\n");
+    let out = ws.tnsflow(["status"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "fresh  a\nfresh  b\nstale  detect@one  dep `q/one.txt` changed\nfresh  detect@two\n"
+    );
+}
+
 /// `status --json` is pinned whole: every stage with its state and reasons,
 /// here a preview of `--set seed=17` after a dep changed.
 #[test]
