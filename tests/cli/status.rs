@@ -235,3 +235,23 @@ fn map_param_reasons_name_the_leaf_keys() {
         .unwrap();
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout), @"stale  e  param `enforcement.block_risk` changed from 0.9 to 0.95");
 }
+
+/// A stage downstream of several stale stages names them in pipeline order
+/// (the old order was the graph's, newest edge first: `b` before `a`).
+#[test]
+fn upstream_reasons_are_in_pipeline_order() {
+    let ws = Workspace::new()
+        .pipeline(
+            "stages:\n  a:\n    cmd: \"cat in/a > out/a\"\n    deps: [in/a]\n    outs: [out/a]\n  b:\n    cmd: \"cat in/b > out/b\"\n    deps: [in/b]\n    outs: [out/b]\n  c:\n    cmd: \"cat out/a out/b > out/c\"\n    deps: [out/a, out/b]\n    outs: [out/c]\n",
+        )
+        .file("in/a", "1\n")
+        .file("in/b", "2\n");
+    ws.build(&[]);
+    ws.write("in/a", "3\n");
+    ws.write("in/b", "4\n");
+    let json = status_json(&ws, &[]);
+    assert_eq!(
+        reasons_of(&json, "c"),
+        ["upstream stage `a` is stale", "upstream stage `b` is stale"]
+    );
+}
