@@ -39,9 +39,11 @@ fn report(err: Error) {
 }
 
 /// Errors are drawn with unicode, without colour off a terminal or under
-/// NO_COLOR, and never wrapped, so scripts can grep them.
+/// NO_COLOR, and never wrapped, so scripts can grep them. As no-color.org
+/// says (and clap's help does), an empty NO_COLOR is as good as unset.
 fn install_error_renderer() {
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = std::io::stderr().is_terminal() && !no_color;
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(
             miette::MietteHandlerOpts::new()

@@ -58,12 +58,18 @@ pub fn status(file: &Path, args: StatusArgs) -> Result<(), Error> {
     let width = statuses.iter().map(|s| s.stage.len()).max().unwrap_or(0);
     let mut text = String::new();
     for s in &statuses {
-        text.push_str(&format!("{:<5}  {:<width$}", s.state, s.stage));
-        if !s.reasons.is_empty() {
-            text.push_str("  ");
-            text.push_str(&s.reasons.join("; "));
+        // Names are padded only to line up the reasons: a line without
+        // reasons ends at its name (`fresh  a`, not `fresh  a   `).
+        if s.reasons.is_empty() {
+            text.push_str(&format!("{:<5}  {}\n", s.state, s.stage));
+        } else {
+            text.push_str(&format!(
+                "{:<5}  {:<width$}  {}\n",
+                s.state,
+                s.stage,
+                s.reasons.join("; ")
+            ));
         }
-        text.push('\n');
     }
     emit(&text);
     Ok(())

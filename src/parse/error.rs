@@ -348,6 +348,17 @@ pub enum ConfigError {
     #[diagnostic(code(tnsflow::reversed_sweep_range))]
     ReversedSweepRange { arg: String, lo: i64, hi: i64 },
 
+    #[error("`--set {arg}` is not a valid sweep axis: it gives {value} twice, and two points with the same params would build in one folder")]
+    #[diagnostic(code(tnsflow::repeated_sweep_value), help("give each value once"))]
+    RepeatedSweepValue { arg: String, value: String },
+
+    #[error("`--set {key}=...` is swept twice (also as `--set {earlier}=...`): each param is one axis of the grid")]
+    #[diagnostic(
+        code(tnsflow::repeated_sweep_key),
+        help("list every value of a param in one --set, such as --set seed=1,2,5")
+    )]
+    RepeatedSweepKey { key: String, earlier: String },
+
     #[error("`--set {key}=...` names a param that the params block of {file} does not define")]
     #[diagnostic(code(tnsflow::unknown_set))]
     UnknownSetParam {

@@ -30,6 +30,10 @@ pub struct Pipeline {
     /// The exports whose figures a sweep summarizes (top-level `metrics:`),
     /// each an out of some stage; None when the file does not say.
     pub metrics: Option<Vec<String>>,
+    /// What reading the file noticed that is allowed but likely not meant
+    /// (a foreach `cmd` that does not list its matched file as a dep).
+    /// Planning passes them on as the plan's warnings.
+    pub warnings: Vec<String>,
 }
 
 impl Pipeline {
@@ -135,9 +139,18 @@ pub(super) fn parse_whole(source: Source, root: &Path, file_name: &str) -> Confi
     let params = read_top(&source, top)?;
 
     let mut stages = Vec::new();
+    let mut warnings = Vec::new();
     match top.get("stages") {
         None | Some(Value::Null) => {}
-        Some(Value::Mapping(m)) => read_stages(&source, root, file_name, &params, m, &mut stages)?,
+        Some(Value::Mapping(m)) => read_stages(
+            &source,
+            root,
+            file_name,
+            &params,
+            m,
+            &mut stages,
+            &mut warnings,
+        )?,
         Some(other) => {
             return Err(wrong_type(
                 &source,
@@ -148,7 +161,7 @@ pub(super) fn parse_whole(source: Source, root: &Path, file_name: &str) -> Confi
             ))
         }
     }
-    finish(source, root, top, params, stages)
+    finish(source, root, top, params, stages, warnings)
 }
 
 /// The document as `batches::split` cut it: the top level with the stages body
@@ -173,6 +186,7 @@ pub(super) fn parse_batched(
     let params = read_top(source, top).ok()?;
 
     let mut stages = Vec::new();
+    let mut warnings = Vec::new();
     let mut names = HashSet::new();
     for batch in &layout.batches {
         let mut doc: Value = serde_yaml::from_str(&placeholder::escape(&batch.document())).ok()?;
@@ -193,9 +207,18 @@ pub(super) fn parse_batched(
         {
             return None;
         }
-        read_stages(source, root, file_name, &params, entries, &mut stages).ok()?;
+        read_stages(
+            source,
+            root,
+            file_name,
+            &params,
+            entries,
+            &mut stages,
+            &mut warnings,
+        )
+        .ok()?;
     }
-    finish(source.clone(), root, top, params, stages).ok()
+    finish(source.clone(), root, top, params, stages, warnings).ok()
 }
 
 /// The top-level keys and `params`.
@@ -254,6 +277,7 @@ fn read_stages(
     params: &Params,
     entries: &Mapping,
     into: &mut Vec<StageDecl>,
+    warnings: &mut Vec<String>,
 ) -> ConfigResult<()> {
     for (name, decl) in entries {
         let name = match name.as_str() {
@@ -268,7 +292,9 @@ fn read_stages(
                 ))
             }
         };
-        into.extend(parse_stage(source, root, file_name, params, &name, decl)?);
+        into.extend(parse_stage(
+            source, root, file_name, params, &name, decl, warnings,
+        )?);
     }
     Ok(())
 }
@@ -280,6 +306,7 @@ fn finish(
     top: &Mapping,
     params: Params,
     stages: Vec<StageDecl>,
+    warnings: Vec<String>,
 ) -> ConfigResult<Pipeline> {
     // An empty or comment-only file would otherwise build nothing and exit 0.
     if stages.is_empty() {
@@ -311,6 +338,23 @@ fn finish(
         overridden: BTreeSet::new(),
         stages,
         metrics,
+        warnings,
+    })
+}
+
+/// Whether `file` is among `deps`: listed itself, under a listed folder, or
+/// matched by a listed glob.
+fn lists_file(deps: &[String], file: &str) -> bool {
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..glob::MatchOptions::new()
+    };
+    deps.iter().any(|dep| {
+        dep == file
+            || file
+                .strip_prefix(dep.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+            || glob::Pattern::new(dep).is_ok_and(|p| p.matches_with(file, options))
     })
 }
 
@@ -430,6 +474,7 @@ fn parse_stage(
     params: &Params,
     name: &str,
     decl: &Value,
+    warnings: &mut Vec<String>,
 ) -> ConfigResult<Vec<StageDecl>> {
     let path = format!("stages.{name}");
     if name.is_empty()
@@ -566,6 +611,7 @@ fn parse_stage(
     };
 
     let mut stages = Vec::new();
+    let mut unlisted_item = false;
     for item in items {
         let kind = if let Some(b) = &builtin {
             StageKind::Builtin { builtin: b.clone() }
@@ -601,6 +647,21 @@ fn parse_stage(
             Some(item) => format!("{name}@{}", item.stem),
             None => name.to_string(),
         };
+        // A cmd that reads its matched file without listing it: the file's
+        // content is in no key, so editing it would rerun nothing. Said once
+        // per foreach, naming the first such file.
+        let reads_item = cmd
+            .as_deref()
+            .is_some_and(|c| c.replace("$${", "").contains("${item}"));
+        if let Some(item) = item.as_ref().filter(|_| reads_item && !unlisted_item) {
+            if matches!(kind, StageKind::Cmd { .. }) && !lists_file(&deps, &item.path) {
+                unlisted_item = true;
+                warnings.push(format!(
+                    "stage `{stage_name}` reads `{}` (its `${{item}}`) but does not list it in its deps: editing it will not rerun the stage; add `${{item}}` to the deps of `{name}`",
+                    item.path
+                ));
+            }
+        }
         stages.push(StageDecl {
             name: stage_name,
             kind,

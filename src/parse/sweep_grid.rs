@@ -3,6 +3,11 @@
 //! Each `--set KEY=VALUES` takes an inclusive integer range (`1..8`), a comma
 //! list (`0.9,0.95`) or one value; the grid is their cartesian product, the
 //! first key varying slowest, so point numbers are stable for the same flags.
+//!
+//! Every point is a distinct set of params: a key given twice (or a key and a
+//! key under it, `th` and `th.k`) or a value given twice in one axis
+//! (`seed=1,1`, `k=0.1,0.10`) is refused, since two points with the same
+//! params would share one `point-NNN` folder and build it at the same time.
 
 use super::{ConfigError, Override};
 use crate::ConfigResult;
@@ -30,7 +35,25 @@ impl SweepGrid {
                 });
             }
             let values = expand(values).ok_or_else(bad)?;
-            keys.push(key.trim().to_string());
+            let key = key.trim().to_string();
+            if let Some(earlier) = keys.iter().find(|k: &&String| overlap(k, &key)) {
+                return Err(ConfigError::RepeatedSweepKey {
+                    key,
+                    earlier: earlier.clone(),
+                });
+            }
+            let mut seen: Vec<Override> = Vec::with_capacity(values.len());
+            for value in &values {
+                let parsed = Override::parse(&format!("{key}={value}"))?;
+                if let Some(first) = seen.iter().find(|o| o.value == parsed.value) {
+                    return Err(ConfigError::RepeatedSweepValue {
+                        arg: arg.clone(),
+                        value: super::readable_value(&first.value),
+                    });
+                }
+                seen.push(parsed);
+            }
+            keys.push(key);
             axes.push(values);
         }
         let mut points: Vec<Vec<Override>> = vec![Vec::new()];
@@ -47,6 +70,17 @@ impl SweepGrid {
         }
         Ok(SweepGrid { keys, points })
     }
+}
+
+/// Whether two swept keys set the same param: equal, or one under the other
+/// (`th` and `th.k`).
+fn overlap(a: &str, b: &str) -> bool {
+    let under = |inner: &str, outer: &str| {
+        inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    };
+    under(a, b) || under(b, a)
 }
 
 /// `5..1` -> (5, 1): the bounds of a range, when both are integers.
@@ -90,5 +124,29 @@ mod tests {
         assert!(SweepGrid::parse(&["seed=3..1".into()]).is_err());
         assert!(SweepGrid::parse(&["seed".into()]).is_err());
         assert!(SweepGrid::parse(&["seed=1,,2".into()]).is_err());
+    }
+
+    /// Two points with the same params are refused: a value twice in an axis
+    /// (also when spelt differently), a key twice, a key and a key under it.
+    #[test]
+    fn refuses_points_that_repeat() {
+        let parse = |args: &[&str]| {
+            SweepGrid::parse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+        };
+        for args in [
+            &["seed=1,1"][..],
+            &["seed=1,2,1"],
+            &["k=0.1,0.10"],
+            &["seed=1..3", "seed=4"],
+            &["th=1", "th.k=2"],
+            &["th.k=2", "th"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+        assert!(parse(&["th.k=1", "th.kk=2", "t=3"]).is_ok());
+        assert!(
+            parse(&["seed=1,1.0"]).is_ok(),
+            "an integer and a float differ"
+        );
     }
 }

@@ -49,7 +49,9 @@ pub fn assess(
         }
         let last = state.get(stage.name());
         let last = last.as_ref();
-        let upstream: Vec<usize> = plan.producers(i).filter(|&p| stale[p]).collect();
+        // In pipeline order (the graph lists a stage's producers newest edge first).
+        let mut upstream: Vec<usize> = plan.producers(i).filter(|&p| stale[p]).collect();
+        upstream.sort_unstable();
         let reasons: Vec<Reason> = if !upstream.is_empty() {
             let mut reasons: Vec<Reason> = upstream
                 .iter()

@@ -167,6 +167,8 @@ impl Plan {
         registry: Registry,
         known: &dyn Fn(&Path) -> Option<bool>,
     ) -> ConfigResult<Plan> {
+        // What reading the file noticed comes first, in file order.
+        let reading_warnings = std::mem::take(&mut pipeline.warnings);
         let src = &pipeline.source;
 
         // Every out has one producer.
@@ -212,7 +214,7 @@ impl Plan {
         }
 
         let mut resolved = Vec::with_capacity(pipeline.stages.len());
-        let mut warnings = Vec::new();
+        let mut warnings = reading_warnings;
         for decl in &pipeline.stages {
             let builtin = resolve_builtin(&pipeline, registry, decl)?;
             let params = stage_params(&pipeline, decl);

@@ -115,6 +115,7 @@ pub fn load(file: &Path, key: &str, source: Source, registry: Registry) -> Optio
         overridden: kept.overridden.into_owned(),
         stages: Vec::new(),
         metrics: kept.metrics.into_owned(),
+        warnings: Vec::new(),
     };
     let mut stages = Vec::with_capacity(kept.stages.len());
     for s in kept.stages {

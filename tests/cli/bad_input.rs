@@ -597,3 +597,37 @@ fn a_param_set_but_not_listed_is_warned_about() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("warning"), "{stderr}");
 }
+
+/// A foreach `cmd` that reads its matched file (`${item}`) without listing it
+/// in its deps is warned about, once per foreach: the file's content is in no
+/// stage key, so editing it reruns nothing (`build` says `0 ran`, silently
+/// stale). Listing the file, its folder or a glob matching it says nothing.
+/// The old code said nothing.
+#[test]
+fn a_foreach_cmd_that_does_not_list_its_file_is_warned_about() {
+    let foreach = |deps: &str| {
+        Workspace::new()
+            .pipeline(&format!(
+                "stages:\n  upper:\n    foreach: src/*.txt\n    cmd: \"tr a-z A-Z < ${{item}} > out/${{stem}}.txt\"\n{deps}    outs: [out/${{stem}}.txt]\n"
+            ))
+            .file("src/a.txt", "a\n")
+            .file("src/b.txt", "b\n")
+    };
+    let ws = foreach("");
+    let out = ws.tnsflow(["build"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warning = "warning: stage `upper@a` reads `src/a.txt` (its `${item}`) but does not list it in its deps: editing it will not rerun the stage; add `${item}` to the deps of `upper`";
+    assert!(stderr.contains(warning), "{stderr}");
+    assert_eq!(stderr.matches("warning").count(), 1, "{stderr}");
+    for deps in [
+        "    deps: [${item}]\n",
+        "    deps: [src]\n",
+        "    deps: [\"src/*.txt\"]\n",
+    ] {
+        let out = foreach(deps).tnsflow(["build"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("warning"), "{deps}: {stderr}");
+    }
+}

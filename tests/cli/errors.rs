@@ -221,3 +221,36 @@ fn bad_flags() {
     let out = ws.tnsflow(["dag", "--format", "png"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// On a terminal errors are coloured unless NO_COLOR is set to a non-empty
+/// value (no-color.org; clap's own messages do the same): `NO_COLOR=` alone
+/// left colours on in clap's help but turned them off in tnsflow's errors.
+#[test]
+fn no_color_on_a_terminal() {
+    // `script` (util-linux) gives the command a terminal.
+    let Some(script) = on_path("script") else {
+        skip("no `script` on PATH", "apt-get install bsdutils");
+        return;
+    };
+    let ws = pipeline("stages:\n  a:\n    cmd: \"cat in.txt > out/a\"\n    outz: [out/a]\n");
+    let on_a_terminal = |no_color: &str| {
+        let out = std::process::Command::new(&script)
+            .args(["-qec", &format!("{} build", bin().display()), "/dev/null"])
+            .current_dir(ws.path())
+            .env("NO_COLOR", no_color)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.contains("unknown key `outz`"), "{text}");
+        text
+    };
+    assert!(
+        on_a_terminal("").contains("\x1b["),
+        "an empty NO_COLOR keeps colours"
+    );
+    assert!(
+        !on_a_terminal("1").contains("\x1b["),
+        "NO_COLOR=1 drops them"
+    );
+}

@@ -156,6 +156,22 @@ fn human_form() {
     ");
 }
 
+/// A line without reasons ends at the stage name: names are padded only to
+/// line up reasons, so a script matching `fresh  a` as a whole line finds it
+/// (the old form padded every name to the longest, `fresh  a         `).
+#[test]
+fn human_form_lines_end_at_the_last_word() {
+    let ws = workspace();
+    ws.build(&[]);
+    ws.write("q/one.txt", "changed\n");
+    let out = ws.tnsflow(["status"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "fresh  a\nfresh  b\nstale  detect@one  dep `q/one.txt` changed\nfresh  detect@two\n"
+    );
+}
+
 /// `status --json` is pinned whole: every stage with its state and reasons,
 /// here a preview of `--set seed=17` after a dep changed.
 #[test]
@@ -218,4 +234,24 @@ fn map_param_reasons_name_the_leaf_keys() {
         .output()
         .unwrap();
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout), @"stale  e  param `enforcement.block_risk` changed from 0.9 to 0.95");
+}
+
+/// A stage downstream of several stale stages names them in pipeline order
+/// (the old order was the graph's, newest edge first: `b` before `a`).
+#[test]
+fn upstream_reasons_are_in_pipeline_order() {
+    let ws = Workspace::new()
+        .pipeline(
+            "stages:\n  a:\n    cmd: \"cat in/a > out/a\"\n    deps: [in/a]\n    outs: [out/a]\n  b:\n    cmd: \"cat in/b > out/b\"\n    deps: [in/b]\n    outs: [out/b]\n  c:\n    cmd: \"cat out/a out/b > out/c\"\n    deps: [out/a, out/b]\n    outs: [out/c]\n",
+        )
+        .file("in/a", "1\n")
+        .file("in/b", "2\n");
+    ws.build(&[]);
+    ws.write("in/a", "3\n");
+    ws.write("in/b", "4\n");
+    let json = status_json(&ws, &[]);
+    assert_eq!(
+        reasons_of(&json, "c"),
+        ["upstream stage `a` is stale", "upstream stage `b` is stale"]
+    );
 }

@@ -93,6 +93,34 @@ fn sweep_validates_every_point_first() {
     );
 }
 
+/// A grid whose points repeat is refused before anything is written: two
+/// points with the same params would share one `point-NNN` folder and build
+/// it at the same time (`seed=1,1` listed point-000 twice, one build failing
+/// on the other's lock), and a key swept twice made a summary with two
+/// `seed` columns whose points all built the last value.
+#[test]
+fn a_grid_whose_points_repeat_is_refused() {
+    let ws = Workspace::new()
+        .pipeline(PIPELINE)
+        .file("counter/.keep", "");
+    for (args, message) in [
+        (
+            &["--set", "seed=1,2,1"][..],
+            "`--set seed=1,2,1` is not a valid sweep axis: it gives 1 twice",
+        ),
+        (
+            &["--set", "seed=1..2", "--set", "size=1", "--set", "seed=3"],
+            "`--set seed=...` is swept twice (also as `--set seed=...`)",
+        ),
+    ] {
+        let out = ws.tnsflow(["sweep"]).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!ws.exists("sweeps"), "{args:?}");
+    }
+}
+
 /// The note `tnsflow sweep` prints for one point, without its timing.
 fn point_note(stderr: &str, point: &str) -> String {
     let line = stderr
