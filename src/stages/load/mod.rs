@@ -410,7 +410,7 @@ fn run_sql_file(conn: &Connection, path: &Path) -> StageResult<()> {
             }
             _ => StageError::Sql {
                 file: display_name(path),
-                message: e.to_string(),
+                message: crate::execute::sql_error_message(&e, &sql),
             },
         })
 }
