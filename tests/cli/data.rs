@@ -450,3 +450,34 @@ fn load_names_the_csv_at_fault() {
         assert!(!ws.exists("out/sqlite.db"));
     }
 }
+
+/// A field of an integer column that is not a whole number (`yes` in
+/// `blocked`, an empty `tokens_in`) fails `load` naming the file, line,
+/// column and value. The old code loaded them as text: sums counted them
+/// as 0 and turned real, and `monitoring` failed with "Invalid column type
+/// Real at index: 4, name: n_blocked" (for `tokens_in`, nothing failed).
+#[test]
+fn load_refuses_a_non_integer_in_an_integer_column() {
+    let event = |blocked: &str, tokens: &str| {
+        format!("e_1,2026-01-01T00:00:00Z,u_1,1.1.1.1,d_1,,web,chat,chat,hi,{tokens},2,3,{blocked},0,0\n")
+    };
+    let users = format!("{USERS_HEADER}u_1,2025-01-01T00:00:00Z,DE,active,0\n");
+    for (row, expected) in [
+        (
+            event("yes", "1"),
+            "out/raw_events.csv` line 3: column `blocked` is `yes`, expected an integer",
+        ),
+        (
+            event("0", ""),
+            "out/raw_events.csv` line 3: column `tokens_in` is ``, expected an integer",
+        ),
+    ] {
+        let raw = format!("{RAW_EVENTS_HEADER}{}{row}", event("0", "1"));
+        let ws = load_only(&raw, &users, REPORTS_HEADER, ENFORCEMENTS_HEADER);
+        let out = ws.tnsflow(["build"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+        assert!(!ws.exists("out/sqlite.db"));
+    }
+}

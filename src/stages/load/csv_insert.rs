@@ -109,6 +109,17 @@ pub(super) fn load_csv(conn: &Connection, table: &str, csv_path: &Path) -> Stage
                 ValueRef::Null
             } else if let Some(n) = integer.then(|| parse_i64(field)).flatten() {
                 ValueRef::Integer(n)
+            } else if integer && !is_integral(field) {
+                // SQLite would keep it as text (or a real) and every sum
+                // over the column would count it as 0 or turn real: the
+                // stages reading the core tables then fail naming no row.
+                return Err(StageError::BadField {
+                    path: csv_path.to_path_buf(),
+                    line: line(),
+                    column: columns[i].clone(),
+                    value: String::from_utf8_lossy(field).into_owned(),
+                    expected: "an integer",
+                });
             } else {
                 ValueRef::Text(field)
             };
@@ -198,8 +209,12 @@ pub(super) fn pack_csv(
         if !is_utf8(&record) {
             return None;
         }
-        for ((field, &(_, integer, _)), parsed) in record.iter().zip(columns).zip(&mut integers) {
-            *parsed = match integer && !field.is_empty() {
+        for ((field, &(_, integer, nullable)), parsed) in
+            record.iter().zip(columns).zip(&mut integers)
+        {
+            // An empty field of a NOT NULL integer column is the SQL
+            // insert's to refuse.
+            *parsed = match integer && !(field.is_empty() && nullable) {
                 true => Some(parse_i64(field)?),
                 false => None,
             };
@@ -227,6 +242,23 @@ fn is_utf8(record: &csv::ByteRecord) -> bool {
         && record
             .iter()
             .all(|f| f.first().is_none_or(|&b| b & 0xC0 != 0x80))
+}
+
+/// Whether SQLite's INTEGER affinity stores `field` as an integer: a
+/// number, spaces around it allowed, whose value is whole (`1e3`, ` 12`,
+/// `1.0`); not empty text, a word, `12.5` or one beyond i64.
+fn is_integral(field: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(field) else {
+        return false;
+    };
+    let text = text.trim_matches([' ', '\t', '\n', '\r', '\x0c']);
+    let is_numeral = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b".+-eE".contains(&b));
+    is_numeral
+        && text.parse::<f64>().is_ok_and(|x| {
+            x.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&x)
+        })
 }
 
 /// A decimal integer, as SQLite would store it in an INTEGER column.
@@ -296,6 +328,56 @@ mod tests {
         conn.execute_batch("DELETE FROM t").unwrap();
         std::fs::write(&csv_path, "a,k\n1,x\n2,y\n").unwrap();
         load_csv(&conn, "t", &csv_path).unwrap();
+    }
+
+    /// A field of an INTEGER column that SQLite would not store as an
+    /// integer (empty, a word, a fraction) is an error naming the line,
+    /// column and value; whole numbers SQLite converts (`1e3`, ` 12`, `1.0`)
+    /// load as integers. The old code stored `yes` as text, which sums
+    /// counted as 0 and turned real, and `monitoring` then failed with
+    /// "Invalid column type Real at index: 4, name: n_blocked".
+    #[test]
+    fn refuses_a_non_integer_in_an_integer_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (a TEXT NOT NULL, b INTEGER NOT NULL, c INTEGER)")
+            .unwrap();
+        let csv_path = dir.path().join("t.csv");
+        std::fs::write(&csv_path, "a,b,c\nx,1e3,\ny, 12 ,1.0\nz,+7,-0\n").unwrap();
+        load_csv(&conn, "t", &csv_path).unwrap();
+        let rows: Vec<(String, i64, Option<i64>)> = conn
+            .prepare("SELECT a, b, c FROM t WHERE typeof(b) = 'integer' ORDER BY a")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                ("x".to_string(), 1000, None),
+                ("y".to_string(), 12, Some(1)),
+                ("z".to_string(), 7, Some(0))
+            ]
+        );
+        for (field, value) in [
+            ("yes", "yes"),
+            ("", ""),
+            ("12.5", "12.5"),
+            ("\"\"", ""),
+            ("0x10", "0x10"),
+            ("inf", "inf"),
+            ("99999999999999999999", "99999999999999999999"),
+        ] {
+            std::fs::write(&csv_path, format!("a,b\nok,1\n\"two\nlines\",{field}\n")).unwrap();
+            let err = load_csv(&conn, "t", &csv_path).unwrap_err().to_string();
+            assert!(
+                err.ends_with(&format!(
+                    "` line 3: column `b` is `{value}`, expected an integer"
+                )),
+                "{field}: {err}"
+            );
+        }
     }
 
     /// Text must be UTF-8 field by field: a character split across two fields
