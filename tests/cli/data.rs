@@ -423,17 +423,20 @@ pub const USERS_HEADER: &str = "user_id,created_ts,country,account_status,is_abu
 pub const REPORTS_HEADER: &str = "report_id,ts,reporter_user_id,reported_user_id,event_id,reason\n";
 pub const ENFORCEMENTS_HEADER: &str = "enforcement_id,ts,user_id,action,reason\n";
 
-/// An empty CSV, a CSV without a column its table needs, and a duplicate
-/// user fail `load` naming the file and the column, or the line and value;
+/// An empty CSV, a CSV without a column its table needs, a duplicate user
+/// and a row of 5 fields fail `load` naming the file and the column, or the
+/// line and value;
 /// the old messages named only `sqlite.db` ("syntax error in INSERT INTO
 /// enforcements () VALUES ()", "NOT NULL constraint failed:
-/// raw_events.latency_ms", "UNIQUE constraint failed: users.user_id").
+/// raw_events.latency_ms", "UNIQUE constraint failed: users.user_id",
+/// "CSV: CSV error: record 2 ...").
 #[test]
 fn load_names_the_csv_at_fault() {
     let event = "e_1,2026-01-01T00:00:00Z,u_1,1.1.1.1,d_1,,web,chat,chat,hi,1,2,3,0,0,0\n";
     let users = format!("{USERS_HEADER}u_1,2025-01-01T00:00:00Z,DE,active,0\n");
     let raw = format!("{RAW_EVENTS_HEADER}{event}");
     let without_latency = raw.replace(",latency_ms", "").replace(",3,0,0,0", ",0,0,0");
+    let short_row = format!("{raw}e_2,2026-01-01T00:00:01Z,u_1,1.1.1.1,d_1\n");
     let duplicate = format!(
         "{users}u_2,2025-01-01T00:00:00Z,DE,active,0\nu_1,2025-01-02T00:00:00Z,FR,active,0\n"
     );
@@ -441,6 +444,7 @@ fn load_names_the_csv_at_fault() {
         (&raw, &users, "", "out/enforcements.csv` is empty: expected a header row naming the columns of table `enforcements` (enforcement_id,ts,user_id,action,reason)"),
         (&without_latency, &users, ENFORCEMENTS_HEADER, "out/raw_events.csv` has no column `latency_ms`, which table `raw_events` needs; expected the columns event_id,ts,"),
         (&raw, &duplicate, ENFORCEMENTS_HEADER, "out/users.csv` line 4: UNIQUE constraint failed: users.user_id (user_id `u_1`)"),
+        (&short_row, &users, ENFORCEMENTS_HEADER, "out/raw_events.csv`: CSV error: record 2 (line: 3, byte: 208): found record with 5 fields, but the previous record has 16 fields"),
     ] {
         let ws = load_only(raw, users, REPORTS_HEADER, enforcements);
         let out = ws.tnsflow(["build"]).output().unwrap();

@@ -28,7 +28,11 @@ pub(super) fn load_csv(conn: &Connection, table: &str, csv_path: &Path) -> Stage
         .buffer_capacity(1 << 20)
         .from_path(csv_path)
         .map_err(|e| StageError::Failed(format!("cannot read `{}`: {e}", csv_path.display())))?;
-    let header = reader.byte_headers()?.clone();
+    let csv_err = |source| StageError::Csv {
+        path: csv_path.to_path_buf(),
+        source,
+    };
+    let header = reader.byte_headers().map_err(csv_err)?.clone();
     let columns: Vec<String> = header
         .iter()
         .map(|c| String::from_utf8_lossy(c).into_owned())
@@ -91,7 +95,7 @@ pub(super) fn load_csv(conn: &Connection, table: &str, csv_path: &Path) -> Stage
     // Fields are bound borrowed, straight from the reader's buffer: no
     // allocation per value. Integers are bound as integers: SQLite would
     // otherwise convert each text.
-    while reader.read_byte_record(&mut record)? {
+    while reader.read_byte_record(&mut record).map_err(csv_err)? {
         let line = || record.position().map_or(0, |p| p.line());
         if !is_utf8(&record) {
             let column = record
@@ -324,6 +328,13 @@ mod tests {
         assert_eq!(
             error("k,a\nx,1\n\"y\nz\",2\nx,3\n"),
             "`t.csv` line 5: UNIQUE constraint failed: t.k (k `x`)"
+        );
+        // A record of the wrong length: the file, not only the record.
+        conn.execute_batch("DELETE FROM t").unwrap();
+        assert_eq!(
+            error("k,a\nx,1\ny\n"),
+            "`t.csv`: CSV error: record 2 (line: 3, byte: 8): found record with 1 fields, \
+             but the previous record has 2 fields"
         );
         conn.execute_batch("DELETE FROM t").unwrap();
         std::fs::write(&csv_path, "a,k\n1,x\n2,y\n").unwrap();
