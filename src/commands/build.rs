@@ -320,10 +320,21 @@ fn command_line() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
 }
 
-/// What a build's result depends on besides the files: the tool, the pipeline
-/// file's bytes, the overrides and the targets. None when the file is unreadable
-/// (the full path then reports it).
+/// What a build's result depends on besides the files: the tool and its
+/// builtins' versions, the pipeline file's bytes, the overrides and the
+/// targets. None when the file is unreadable (the full path then reports it).
 pub(crate) fn request_key(
+    file: &Path,
+    overrides: &[Override],
+    targets: &[String],
+) -> Option<String> {
+    let versions = crate::stages::registry().versions();
+    request_key_for(&versions, file, overrides, targets)
+}
+
+/// `request_key` with the builtins' `versions` given.
+fn request_key_for(
+    versions: &str,
     file: &Path,
     overrides: &[Override],
     targets: &[String],
@@ -331,6 +342,11 @@ pub(crate) fn request_key(
     let bytes = std::fs::read(file).ok()?;
     let mut h = blake3::Hasher::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(b"\0");
+    // A builtin's version is in its stages' keys: a tnsflow whose builtin
+    // changed (same release number) must not take the last build's
+    // "nothing changed" for its own.
+    h.update(versions.as_bytes());
     h.update(b"\0");
     h.update(
         workspace_root(file)
@@ -358,4 +374,27 @@ pub(crate) fn request_key(
         h.update(part.as_bytes());
     }
     Some(h.finalize().to_hex().to_string())
+}
+
+#[cfg(test)]
+mod request_key_tests {
+    use super::*;
+
+    /// A builtin's new version is a new request: the no-op snapshot of a
+    /// build by a tnsflow whose `review_queue` was version 3 does not make
+    /// one whose is 4 call every stage up to date (the old key held only
+    /// the release number, so `build` and `status` said fresh while
+    /// `build review_queue` ran it). The shipped registry is in the key.
+    #[test]
+    fn builtin_versions_are_in_the_request_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pipeline.yaml");
+        std::fs::write(&file, "stages: {}\n").unwrap();
+        let key = |versions: &str| request_key_for(versions, &file, &[], &[]).unwrap();
+        assert_ne!(key("review_queue=3"), key("review_queue=4"));
+        assert_eq!(key("review_queue=4"), key("review_queue=4"));
+        let shipped = crate::stages::registry().versions();
+        assert!(shipped.contains("load=") && shipped.contains(" review_queue="));
+        assert_eq!(request_key(&file, &[], &[]).unwrap(), key(&shipped));
+    }
 }

@@ -17,5 +17,5 @@ pub use error::{panic_message, StageError};
 pub use publication::{has_journal, recover, Publication, PublishError};
 pub use registry::Registry;
 pub use shell::run_cmd;
-pub use sql::{open_read_only, query_to_csv, run_sql};
+pub use sql::{open_read_only, query_to_csv, run_sql, sql_error_message};
 pub use stage::{listed_value, Builtin, ParamProblem, StageContext, StageParams};

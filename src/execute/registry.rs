@@ -26,4 +26,15 @@ impl Registry {
     pub fn names(&self) -> Vec<&'static str> {
         self.builtins.iter().map(|b| b.name()).collect()
     }
+
+    /// Every builtin's name and implementation version (`load=9 ...`): what
+    /// a build's result depends on in the tool besides its release.
+    pub fn versions(&self) -> String {
+        let versions: Vec<String> = self
+            .builtins
+            .iter()
+            .map(|b| format!("{}={}", b.name(), b.version()))
+            .collect();
+        versions.join(" ")
+    }
 }

@@ -67,7 +67,7 @@ pub fn run_sql(sql_file: &Path, sql_name: &str, db: &Path, out: &Path) -> StageR
     }
     let sql_err = |e: rusqlite::Error| StageError::Sql {
         file: sql_name.to_string(),
-        message: e.to_string(),
+        message: sql_error_message(&e, &sql),
     };
     let conn = open_read_only(db).map_err(sql_err)?;
     let file = std::fs::File::create(out).map_err(|source| StageError::Write {
@@ -101,6 +101,39 @@ fn strip_sql_comments(sql: &str) -> String {
         }
     }
     out
+}
+
+/// SQLite's message for an error in the SQL text `sql` (a whole file),
+/// with where it is: rusqlite says "... in <the whole text> at offset N",
+/// which names no line. The statement SQLite was preparing is a tail of
+/// `sql` (`execute_batch` prepares one statement after another), so the
+/// offset is found in the file, and its line and column are shown, with
+/// the line and a caret under the token. Other errors are as SQLite says.
+pub fn sql_error_message(e: &rusqlite::Error, sql: &str) -> String {
+    let rusqlite::Error::SqlInputError {
+        msg,
+        sql: tail,
+        offset,
+        ..
+    } = e
+    else {
+        return e.to_string();
+    };
+    let at = usize::try_from(*offset).ok().and_then(|offset| {
+        let start = sql.len().checked_sub(tail.len())?;
+        let at = start + offset;
+        (sql.ends_with(tail.as_str()) && sql.is_char_boundary(at)).then_some(at)
+    });
+    let Some(at) = at else {
+        return msg.clone();
+    };
+    let line_start = sql[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = sql[at..].find('\n').map_or(sql.len(), |i| at + i);
+    let line = sql[..at].matches('\n').count() + 1;
+    let text = sql[line_start..line_end].trim_end_matches('\r');
+    let column = sql[line_start..at].chars().count() + 1;
+    let caret = " ".repeat(column - 1);
+    format!("{msg} at line {line}, column {column}:\n  {text}\n  {caret}^")
 }
 
 /// Why writing a query's result failed.
@@ -187,6 +220,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(String::from_utf8(buf).unwrap(), "a,b,c,d\n1,0.5,\"x,y\",\n");
+    }
+
+    /// A syntax error names the line and column of the file where it is, in
+    /// the first statement or a later one, with the line and a caret; not
+    /// the whole text and a byte offset (as rusqlite words it).
+    #[test]
+    fn sql_errors_name_line_and_column() {
+        let conn = Connection::open_in_memory().unwrap();
+        let sql = "-- broken\nSELECT 1,\n  'é' AS x\nWHERE 1 = = 2;\n";
+        let e = conn.prepare(sql).unwrap_err();
+        assert_eq!(
+            sql_error_message(&e, sql),
+            "near \"=\": syntax error at line 4, column 11:\n  WHERE 1 = = 2;\n            ^"
+        );
+        let sql = "CREATE TABLE t (a);\r\nSELECT nope\r\n  FROM t;";
+        let e = conn.execute_batch(sql).unwrap_err();
+        assert_eq!(
+            sql_error_message(&e, sql),
+            "no such column: nope at line 2, column 8:\n  SELECT nope\n         ^"
+        );
+        // No position from SQLite: its message, without the text again.
+        let e = conn.prepare("SELECT * FROM missing").unwrap_err();
+        assert_eq!(
+            sql_error_message(&e, "SELECT * FROM missing"),
+            "no such table: missing"
+        );
     }
 
     /// URI metacharacters in a path are escaped, so the path opened is the path given.

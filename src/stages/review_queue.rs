@@ -376,23 +376,46 @@ pub fn recent_prompts<'a>(prompts: impl IntoIterator<Item = &'a str>) -> String 
 /// recent_prompts for each queued row, one indexed range query each.
 fn lookup_prompts(db: &std::path::Path, queue: &[Candidate]) -> StageResult<Vec<String>> {
     let conn = open_read_only(db)?;
-    // ts is ISO-8601 (`2026-01-01T00:03:12Z`), so one day is the text range
-    // ["2026-01-01T", "2026-01-01U"): a range scan of the (user_id, ts) index.
+    // A user-day holds the events whose ts starts with the day
+    // (`substr(ts, 1, 10)`, as core_user_day groups them), so whatever
+    // follows the date: `T`, a space (`2026-01-01 10:00:00`), nothing. Every
+    // text starting with "2026-01-01" lies in ["2026-01-01", "2026-01-02"),
+    // the day with its last character one up: a range scan of the
+    // (user_id, ts) index, filtered by the prefix.
     let mut stmt = conn.prepare(
         "SELECT prompt FROM raw_events
-         WHERE user_id = ?1 AND ts >= ?2 AND ts < ?3 AND event_type = 'chat' AND prompt <> ''
+         WHERE user_id = ?1 AND ts >= ?2 AND ts < ?3 AND substr(ts, 1, 10) = ?2
+           AND event_type = 'chat' AND prompt <> ''
+         ORDER BY ts, event_id",
+    )?;
+    // A day whose last character has no successor in one char (not one
+    // for the ASCII dates of any timestamp): the prefix alone, after it.
+    let mut open_ended = conn.prepare(
+        "SELECT prompt FROM raw_events
+         WHERE user_id = ?1 AND ts >= ?2 AND substr(ts, 1, 10) = ?2
+           AND event_type = 'chat' AND prompt <> ''
          ORDER BY ts, event_id",
     )?;
     queue
         .iter()
         .map(|c| {
-            let (from, to) = (format!("{}T", c.day), format!("{}U", c.day));
-            let prompts = stmt
-                .query_map([&c.user_id, &from, &to], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
+            let get = |r: &rusqlite::Row| r.get::<_, String>(0);
+            let prompts = match day_successor(&c.day) {
+                Some(to) => stmt.query_map([&c.user_id, &c.day, &to], get)?,
+                None => open_ended.query_map([&c.user_id, &c.day], get)?,
+            }
+            .collect::<Result<Vec<_>, _>>()?;
             Ok(recent_prompts(prompts.iter().map(String::as_str)))
         })
         .collect()
+}
+
+/// The smallest text above every text that starts with `day`: `day` with
+/// its last character one up, when that is an ASCII character.
+fn day_successor(day: &str) -> Option<String> {
+    let last = day.chars().last()?;
+    let next = (last.is_ascii() && last != '\x7f').then(|| (last as u8 + 1) as char)?;
+    Some(format!("{}{next}", &day[..day.len() - 1]))
 }
 
 pub fn read_threshold(path: &std::path::Path) -> StageResult<f64> {
@@ -421,7 +444,9 @@ impl Builtin for ReviewQueue {
     }
 
     fn version(&self) -> &'static str {
-        "3"
+        // 4: recent_prompts of a day whose ts has no `T` after the date
+        //    (`2026-01-01 10:00:00`); the same bytes for ISO-8601 data.
+        "4"
     }
 
     fn outs(&self) -> &'static [&'static str] {
@@ -712,6 +737,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A user-day's prompts are those of every event whose ts starts with
+    /// the day, as core_user_day groups them, whatever follows the date (a
+    /// space, an offset, nothing); the old lookup took only `dayT...` and
+    /// queued such a day with none of its prompts.
+    #[test]
+    fn prompts_of_a_day_whatever_follows_the_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("sqlite.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE raw_events (event_id TEXT, ts TEXT, user_id TEXT, event_type TEXT, prompt TEXT);
+             INSERT INTO raw_events VALUES
+               ('e1', '2026-01-01 08:00:00', 'u_1', 'chat', 'first'),
+               ('e2', '2026-01-01', 'u_1', 'chat', 'date only'),
+               ('e3', '2026-01-01T09:00:00+02:00', 'u_1', 'chat', 'offset'),
+               ('e4', '2026-01-01T10:00:00Z', 'u_1', 'chat', 'zulu'),
+               ('e5', '2026-01-02 00:00:00', 'u_1', 'chat', 'next day'),
+               ('e6', '2025-12-31 23:59:59', 'u_1', 'chat', 'day before'),
+               ('e7', '2026-01-01 07:00:00', 'u_2', 'chat', 'other user'),
+               ('e8', 'éééé-01-0éx', 'u_1', 'chat', 'odd day');",
+        )
+        .unwrap();
+        drop(conn);
+        let queue = [
+            candidate("2026-01-01", "u_1", 0.9, 0.9),
+            candidate("éééé-01-0é", "u_1", 0.9, 0.9),
+        ];
+        let prompts = lookup_prompts(&db, &queue).unwrap();
+        assert_eq!(prompts, ["first | offset | zulu", "odd day"]);
+        assert_eq!(day_successor("2026-01-01").as_deref(), Some("2026-01-02"));
+        assert_eq!(day_successor("2026-01-0é"), None);
     }
 
     /// The stage end to end on a hand-made export and database: flags, order,

@@ -336,6 +336,42 @@ stages:
     );
 }
 
+/// A syntax error in a user's detection names the file, the line and the
+/// column, and shows the line with a caret; the old message repeated the
+/// whole query and gave a byte offset ("... at offset 77").
+#[test]
+fn sql_syntax_error_names_line_and_column() {
+    let ws = Workspace::new()
+        .pipeline(
+            r#"
+stages:
+  db:
+    cmd: "python3 -c \"import sqlite3; sqlite3.connect('out/t.db').execute('create table t(x)')\""
+    outs: [out/t.db]
+  detect:
+    foreach: detections/*.sql
+    sql: ${item}
+    db: out/t.db
+    outs: [out/detections/${stem}.csv]
+"#,
+        )
+        .file(
+            "detections/foo.sql",
+            "-- a user's detection\nSELECT x,\n  'foo' AS detection\nFROM t\nWHERE x = = 1;\n",
+        );
+    let out = ws.tnsflow(["build"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "stage `detect@foo` failed: SQL in `detections/foo.sql` failed: \
+             near \"=\": syntax error at line 5, column 11:\n  WHERE x = = 1;\n            ^"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("offset"), "{stderr}");
+}
+
 /// A folder dep counts by content: adding a file under it reruns its reader.
 #[test]
 fn folder_deps_count_by_content() {

@@ -396,3 +396,92 @@ fn bad_params_fail_before_writing() {
         assert!(!ws.exists("out"));
     }
 }
+
+/// The repository's `load` stage alone (no `generate`), over the
+/// hand-written CSVs `raw_events`, `users`, `reports`, `enforcements`.
+pub fn load_only(raw_events: &str, users: &str, reports: &str, enforcements: &str) -> Workspace {
+    let ws = Workspace::new().pipeline(
+        "stages:\n  load:\n    builtin: load\n    deps: [out/raw_events.csv, out/users.csv, out/reports.csv, out/enforcements.csv, sql/schema.sql, sql/core]\n    outs: [out/sqlite.db]\n",
+    );
+    copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql"),
+        &ws.join("sql"),
+    );
+    for (name, text) in [
+        ("raw_events", raw_events),
+        ("users", users),
+        ("reports", reports),
+        ("enforcements", enforcements),
+    ] {
+        ws.write(&format!("out/{name}.csv"), text);
+    }
+    ws
+}
+
+pub const RAW_EVENTS_HEADER: &str = "event_id,ts,user_id,ip,device_id,payment_id,surface,product,event_type,prompt,tokens_in,tokens_out,latency_ms,blocked,warned,is_abuse_gt\n";
+pub const USERS_HEADER: &str = "user_id,created_ts,country,account_status,is_abuse_gt\n";
+pub const REPORTS_HEADER: &str = "report_id,ts,reporter_user_id,reported_user_id,event_id,reason\n";
+pub const ENFORCEMENTS_HEADER: &str = "enforcement_id,ts,user_id,action,reason\n";
+
+/// An empty CSV, a CSV without a column its table needs, a duplicate user
+/// and a row of 5 fields fail `load` naming the file and the column, or the
+/// line and value;
+/// the old messages named only `sqlite.db` ("syntax error in INSERT INTO
+/// enforcements () VALUES ()", "NOT NULL constraint failed:
+/// raw_events.latency_ms", "UNIQUE constraint failed: users.user_id",
+/// "CSV: CSV error: record 2 ...").
+#[test]
+fn load_names_the_csv_at_fault() {
+    let event = "e_1,2026-01-01T00:00:00Z,u_1,1.1.1.1,d_1,,web,chat,chat,hi,1,2,3,0,0,0\n";
+    let users = format!("{USERS_HEADER}u_1,2025-01-01T00:00:00Z,DE,active,0\n");
+    let raw = format!("{RAW_EVENTS_HEADER}{event}");
+    let without_latency = raw.replace(",latency_ms", "").replace(",3,0,0,0", ",0,0,0");
+    let short_row = format!("{raw}e_2,2026-01-01T00:00:01Z,u_1,1.1.1.1,d_1\n");
+    let duplicate = format!(
+        "{users}u_2,2025-01-01T00:00:00Z,DE,active,0\nu_1,2025-01-02T00:00:00Z,FR,active,0\n"
+    );
+    for (raw, users, enforcements, expected) in [
+        (&raw, &users, "", "out/enforcements.csv` is empty: expected a header row naming the columns of table `enforcements` (enforcement_id,ts,user_id,action,reason)"),
+        (&without_latency, &users, ENFORCEMENTS_HEADER, "out/raw_events.csv` has no column `latency_ms`, which table `raw_events` needs; expected the columns event_id,ts,"),
+        (&raw, &duplicate, ENFORCEMENTS_HEADER, "out/users.csv` line 4: UNIQUE constraint failed: users.user_id (user_id `u_1`)"),
+        (&short_row, &users, ENFORCEMENTS_HEADER, "out/raw_events.csv`: CSV error: record 2 (line: 3, byte: 208): found record with 5 fields, but the previous record has 16 fields"),
+    ] {
+        let ws = load_only(raw, users, REPORTS_HEADER, enforcements);
+        let out = ws.tnsflow(["build"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+        assert!(!ws.exists("out/sqlite.db"));
+    }
+}
+
+/// A field of an integer column that is not a whole number (`yes` in
+/// `blocked`, an empty `tokens_in`) fails `load` naming the file, line,
+/// column and value. The old code loaded them as text: sums counted them
+/// as 0 and turned real, and `monitoring` failed with "Invalid column type
+/// Real at index: 4, name: n_blocked" (for `tokens_in`, nothing failed).
+#[test]
+fn load_refuses_a_non_integer_in_an_integer_column() {
+    let event = |blocked: &str, tokens: &str| {
+        format!("e_1,2026-01-01T00:00:00Z,u_1,1.1.1.1,d_1,,web,chat,chat,hi,{tokens},2,3,{blocked},0,0\n")
+    };
+    let users = format!("{USERS_HEADER}u_1,2025-01-01T00:00:00Z,DE,active,0\n");
+    for (row, expected) in [
+        (
+            event("yes", "1"),
+            "out/raw_events.csv` line 3: column `blocked` is `yes`, expected an integer",
+        ),
+        (
+            event("0", ""),
+            "out/raw_events.csv` line 3: column `tokens_in` is ``, expected an integer",
+        ),
+    ] {
+        let raw = format!("{RAW_EVENTS_HEADER}{}{row}", event("0", "1"));
+        let ws = load_only(&raw, &users, REPORTS_HEADER, ENFORCEMENTS_HEADER);
+        let out = ws.tnsflow(["build"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+        assert!(!ws.exists("out/sqlite.db"));
+    }
+}
