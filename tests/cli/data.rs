@@ -485,3 +485,44 @@ fn load_refuses_a_non_integer_in_an_integer_column() {
         assert!(!ws.exists("out/sqlite.db"));
     }
 }
+
+/// An event's `ts` must be a UTC time: every stage takes its day as the
+/// first ten characters, so `01:00:00+02:00` (the previous UTC day) or a
+/// `ts` with no date (`yesterday`, an epoch number) fails `load` naming the
+/// file, line and value. The old code loaded them: the offset put the event
+/// on the wrong day and `yesterday` became a day of its own in monitoring,
+/// the queue, drift and the summary. UTC spelled other ways still loads.
+#[test]
+fn load_refuses_an_event_time_that_is_not_utc() {
+    let event = |ts: &str| format!("e_1,{ts},u_1,1.1.1.1,d_1,,web,chat,chat,hi,1,2,3,0,0,0\n");
+    let users = format!("{USERS_HEADER}u_1,2025-01-01T00:00:00Z,DE,active,0\n");
+    for ts in ["2026-01-02T01:00:00+02:00", "yesterday", "1767225600"] {
+        let raw = format!(
+            "{RAW_EVENTS_HEADER}{}{}",
+            event("2026-01-01T00:00:00Z"),
+            event(ts)
+        );
+        let ws = load_only(&raw, &users, REPORTS_HEADER, ENFORCEMENTS_HEADER);
+        let out = ws.tnsflow(["build"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let expected =
+            format!("out/raw_events.csv` line 3: column `ts` is `{ts}`, expected a UTC time");
+        assert!(stderr.contains(&expected), "{expected}\n{stderr}");
+        assert!(!ws.exists("out/sqlite.db"));
+    }
+    let utc = [
+        "2026-01-01T00:00:00Z",
+        "2026-01-01 10:00:00",
+        "2026-01-01T11:00:00.5+00:00",
+        "2026-01-02",
+    ];
+    let raw = format!("{RAW_EVENTS_HEADER}{}", utc.map(event).concat());
+    let ws = load_only(&raw, &users, REPORTS_HEADER, ENFORCEMENTS_HEADER);
+    let out = ws.tnsflow(["build"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -12,6 +12,7 @@ use rusqlite::{Connection, ErrorCode};
 use std::path::Path;
 
 use super::btree_pages::{Field, Leaves, Record, RowPacker};
+use super::event_time;
 
 use crate::execute::StageError;
 use crate::StageResult;
@@ -86,6 +87,10 @@ pub(super) fn load_csv(conn: &Connection, table: &str, csv_path: &Path) -> Stage
                 })
         })
         .collect::<StageResult<_>>()?;
+    // Every stage takes an event's day from its `ts`.
+    let event_time_column = (table == "raw_events")
+        .then(|| columns.iter().position(|c| c == "ts"))
+        .flatten();
     let placeholders = vec!["?"; columns.len()].join(", ");
     let mut insert = conn.prepare(&format!(
         "INSERT INTO {table} ({}) VALUES ({placeholders})",
@@ -113,6 +118,14 @@ pub(super) fn load_csv(conn: &Connection, table: &str, csv_path: &Path) -> Stage
                 ValueRef::Null
             } else if let Some(n) = integer.then(|| parse_i64(field)).flatten() {
                 ValueRef::Integer(n)
+            } else if Some(i) == event_time_column && !event_time::is_utc_time(field) {
+                return Err(StageError::BadField {
+                    path: csv_path.to_path_buf(),
+                    line: line(),
+                    column: columns[i].clone(),
+                    value: String::from_utf8_lossy(field).into_owned(),
+                    expected: event_time::EXPECTED,
+                });
             } else if integer && !is_integral(field) {
                 // SQLite would keep it as text (or a real) and every sum
                 // over the column would count it as 0 or turn real: the
@@ -206,11 +219,13 @@ pub(super) fn pack_csv(
     if !same_columns {
         return None;
     }
+    let ts = columns.iter().position(|c| c.0 == "ts")?;
     let mut record = csv::ByteRecord::new();
     let mut integers = vec![None; columns.len()];
     let mut rowid = 0;
     while reader.read_byte_record(&mut record).ok()? {
-        if !is_utf8(&record) {
+        // The SQL insert names what is wrong.
+        if !is_utf8(&record) || !event_time::is_utc_time(&record[ts]) {
             return None;
         }
         for ((field, &(_, integer, nullable)), parsed) in

@@ -19,6 +19,7 @@ mod batch_insert;
 mod btree_pages;
 mod core_tables;
 mod csv_insert;
+mod event_time;
 mod interner;
 mod kbn_sum;
 mod raw_indexes;
@@ -61,7 +62,9 @@ impl Builtin for Load {
         // 9: a field of an integer column that is not a whole number is an
         //    error (it loaded as text); a new key so that no record of an
         //    earlier load of such data counts as fresh.
-        "9"
+        // 10: an event's ts must be a UTC time (or date): another offset or
+        //    no date at all is an error (it made days of its own).
+        "10"
     }
 
     fn outs(&self) -> &'static [&'static str] {
