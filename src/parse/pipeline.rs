@@ -499,12 +499,14 @@ fn parse_stage(
     })?;
     check_keys(source, map, &path, STAGE_KEYS, &format!("stage `{name}`"))?;
 
+    let root_dir = normalize(&root.to_string_lossy()).unwrap_or_default();
     let field = Fields {
         source,
         map,
         path: &path,
         stage: name,
         pipeline_file,
+        root: &root_dir,
     };
     let builtin = field.string("builtin")?;
     let sql = field.string("sql")?;
@@ -682,6 +684,9 @@ struct Fields<'a> {
     stage: &'a str,
     /// The pipeline file, relative to the workspace: never an out.
     pipeline_file: &'a str,
+    /// The workspace folder, normalized: an absolute path under it is
+    /// taken as the relative path it spells.
+    root: &'a str,
 }
 
 impl Fields<'_> {
@@ -779,7 +784,14 @@ impl Fields<'_> {
             hint,
         };
         let state_dir = crate::layout::STATE_DIR;
-        match normalize(raw) {
+        // `/ws/out/a.csv` is `out/a.csv`: the same file, so the same edges.
+        let under_root = |p: String| match p.strip_prefix(self.root) {
+            Some(rest) if self.root.starts_with('/') && rest.starts_with('/') => {
+                rest[1..].to_string()
+            }
+            _ => p,
+        };
+        match normalize(raw).map(under_root) {
             Some(p) if p.is_empty() => Err(self.bad(key, "empty path", None)),
             Some(p) if is_out && p.starts_with('/') => Err(outside()),
             Some(p) if is_out && p == self.pipeline_file => Err(reserved(
