@@ -10,6 +10,7 @@
 //! show terms that do not add up.
 
 use super::data::{Case, Hit};
+use crate::stages::is_high_severity;
 
 /// When a detection fires, and when its hit is high severity.
 pub fn rule(detection: &str) -> Option<(&'static str, &'static str)> {
@@ -71,7 +72,7 @@ pub fn score_terms(case: &Case, hits: &[Hit]) -> Vec<Term> {
         .iter()
         .filter(|d| {
             hits.iter()
-                .any(|h| &h.detection == *d && h.severity == "high")
+                .any(|h| &h.detection == *d && is_high_severity(&h.severity))
         })
         .count();
     let risk: f64 = case.max_risk.parse().unwrap_or(0.0);

@@ -140,6 +140,20 @@ pub struct Hit {
     pub evidence: String,
 }
 
+impl Hit {
+    fn is_high(&self) -> bool {
+        is_high_severity(&self.severity)
+    }
+}
+
+/// Whether a detection's severity is high. The shipped SQL writes `high`;
+/// a detection a team adds may write `HIGH`, `High` or `critical`, which
+/// must not score as a lesser hit.
+pub fn is_high_severity(severity: &str) -> bool {
+    let severity = severity.trim();
+    severity.eq_ignore_ascii_case("high") || severity.eq_ignore_ascii_case("critical")
+}
+
 /// Everything known about one flagged user.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
@@ -159,13 +173,11 @@ pub struct Evidence {
 
 impl Evidence {
     fn high_hits(&self) -> usize {
-        self.hits.values().filter(|h| h.severity == "high").count()
+        self.hits.values().filter(|h| h.is_high()).count()
     }
 
     fn is_ban_evasion_high(&self) -> bool {
-        self.hits
-            .get("ban_evasion")
-            .is_some_and(|h| h.severity == "high")
+        self.hits.get("ban_evasion").is_some_and(Hit::is_high)
     }
 
     fn is_enforced(&self) -> bool {
@@ -174,7 +186,7 @@ impl Evidence {
 
     fn add_hit(&mut self, detection: &str, hit: Hit) {
         match self.hits.get(detection) {
-            Some(old) if old.severity == "high" || hit.severity != "high" => {}
+            Some(old) if old.is_high() || !hit.is_high() => {}
             _ => {
                 self.hits.insert(detection.to_string(), hit);
             }
@@ -466,7 +478,8 @@ impl Builtin for Cases {
     }
 
     fn version(&self) -> &'static str {
-        "3"
+        // 4: `HIGH` and `critical` severities count as high.
+        "4"
     }
 
     fn outs(&self) -> &'static [&'static str] {
@@ -583,6 +596,25 @@ mod tests {
                 "suggested_block"
             ]
         );
+    }
+
+    /// A detection a team adds may spell its top severity `HIGH`, ` High `
+    /// or `critical`: each is a high hit, and outranks a medium one. The old
+    /// code counted only `high`, so such hits scored as medium.
+    #[test]
+    fn high_severity_however_it_is_spelt() {
+        for severity in ["high", "HIGH", " High ", "critical", "Critical"] {
+            let mut e = Evidence::default();
+            e.add_hit("ban_evasion", hit("medium"));
+            e.add_hit("ban_evasion", hit(severity));
+            e.add_hit("custom", hit(severity));
+            assert_eq!(e.high_hits(), 2, "{severity}");
+            assert!(e.is_ban_evasion_high(), "{severity}");
+        }
+        let mut e = Evidence::default();
+        e.add_hit("custom", hit("medium"));
+        e.add_hit("other", hit("highish"));
+        assert_eq!(e.high_hits(), 0);
     }
 
     /// A high-severity ban-evasion hit recommends suspension at any priority;

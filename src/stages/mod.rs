@@ -26,6 +26,7 @@ mod strong_links;
 mod table;
 mod text;
 
+pub use cases::is_high_severity;
 pub use number::fmt_f64;
 
 use crate::execute::{Builtin, Registry};
