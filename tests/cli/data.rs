@@ -418,6 +418,15 @@ pub fn load_only(raw_events: &str, users: &str, reports: &str, enforcements: &st
     ws
 }
 
+/// `load` fails (exit 1) with `expected` in its message and leaves no database.
+fn load_fails(ws: &Workspace, expected: &str) {
+    let out = ws.tnsflow(["build"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(expected), "{expected}\n{stderr}");
+    assert!(!ws.exists("out/sqlite.db"));
+}
+
 pub const RAW_EVENTS_HEADER: &str = "event_id,ts,user_id,ip,device_id,payment_id,surface,product,event_type,prompt,tokens_in,tokens_out,latency_ms,blocked,warned,is_abuse_gt\n";
 pub const USERS_HEADER: &str = "user_id,created_ts,country,account_status,is_abuse_gt\n";
 pub const REPORTS_HEADER: &str = "report_id,ts,reporter_user_id,reported_user_id,event_id,reason\n";
@@ -446,12 +455,7 @@ fn load_names_the_csv_at_fault() {
         (&raw, &duplicate, ENFORCEMENTS_HEADER, "out/users.csv` line 4: UNIQUE constraint failed: users.user_id (user_id `u_1`)"),
         (&short_row, &users, ENFORCEMENTS_HEADER, "out/raw_events.csv`: CSV error: record 2 (line: 3, byte: 208): found record with 5 fields, but the previous record has 16 fields"),
     ] {
-        let ws = load_only(raw, users, REPORTS_HEADER, enforcements);
-        let out = ws.tnsflow(["build"]).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains(expected), "{expected}\n{stderr}");
-        assert!(!ws.exists("out/sqlite.db"));
+        load_fails(&load_only(raw, users, REPORTS_HEADER, enforcements), expected);
     }
 }
 
@@ -478,11 +482,7 @@ fn load_refuses_a_non_integer_in_an_integer_column() {
     ] {
         let raw = format!("{RAW_EVENTS_HEADER}{}{row}", event("0", "1"));
         let ws = load_only(&raw, &users, REPORTS_HEADER, ENFORCEMENTS_HEADER);
-        let out = ws.tnsflow(["build"]).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains(expected), "{expected}\n{stderr}");
-        assert!(!ws.exists("out/sqlite.db"));
+        load_fails(&ws, expected);
     }
 }
 
@@ -503,13 +503,9 @@ fn load_refuses_an_event_time_that_is_not_utc() {
             event(ts)
         );
         let ws = load_only(&raw, &users, REPORTS_HEADER, ENFORCEMENTS_HEADER);
-        let out = ws.tnsflow(["build"]).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
         let expected =
             format!("out/raw_events.csv` line 3: column `ts` is `{ts}`, expected a UTC time");
-        assert!(stderr.contains(&expected), "{expected}\n{stderr}");
-        assert!(!ws.exists("out/sqlite.db"));
+        load_fails(&ws, &expected);
     }
     let utc = [
         "2026-01-01T00:00:00Z",
